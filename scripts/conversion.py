@@ -1,0 +1,291 @@
+"""What every converter shares: reading input files, label maps, the overlap
+policy for NER spans, and the conversion report.
+
+A converter never drops or alters an entity without a line in the report, and
+the report checks that every entity read is either written or listed as dropped.
+"""
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import srsly
+from spacy.tokens import Doc, DocBin, Span
+
+
+class ConversionError(Exception):
+    """Bad input, located by file and line (and character offset where known)."""
+
+    def __init__(self, path, message: str, line: Optional[int] = None, offset: Optional[int] = None):
+        self.path = str(path)
+        self.line = line
+        self.offset = offset
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.offset is not None:
+            where += f" (offset {self.offset})"
+        return f"{where}: {self.message}"
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 file; a file that is empty or not UTF-8 is an error."""
+    path = Path(path)
+    if not path.exists():
+        raise ConversionError(path, "file not found")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConversionError(
+            path, f"not valid UTF-8 (byte {data[err.start]:#04x} at byte offset {err.start})", line=line
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise ConversionError(path, "file is empty")
+    return text
+
+
+class LabelMap:
+    """Maps source labels to project labels, from a JSON file:
+
+    {"labels": ["DISEASE", ...], "map": {"Disease_disorder": "DISEASE", "Date": null}}
+
+    A label in `labels` maps to itself; `null` in `map` drops the label (the
+    report lists each such entity); any other label is an error. Without a file
+    every label passes through unchanged.
+    """
+
+    def __init__(self, labels: Optional[Iterable[str]] = None, mapping: Optional[Dict[str, Optional[str]]] = None, source: str = "(none)"):
+        self.labels = list(labels) if labels is not None else None
+        self.mapping = dict(mapping or {})
+        self.source = source
+        if self.labels is not None:
+            for src, dst in self.mapping.items():
+                if dst is not None and dst not in self.labels:
+                    raise ConversionError(source, f"map sends {src!r} to {dst!r}, which is not in 'labels'")
+
+    @classmethod
+    def from_file(cls, path: Optional[Path]) -> "LabelMap":
+        if path is None:
+            return cls()
+        try:
+            data = json.loads(read_text(path))
+        except json.JSONDecodeError as err:
+            raise ConversionError(path, f"invalid JSON: {err.msg}", line=err.lineno) from None
+        if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
+            raise ConversionError(path, "a label map is an object with a 'labels' list and an optional 'map' object")
+        return cls(data["labels"], data.get("map", {}), source=str(path))
+
+    def map(self, label: str, path, line: Optional[int]) -> Optional[str]:
+        """The project label for `label`, or None if the map drops it."""
+        if label in self.mapping:
+            return self.mapping[label]
+        if self.labels is None or label in self.labels:
+            return label
+        raise ConversionError(
+            path, f"unknown label {label!r} (not in label map {self.source}; known: {', '.join(self.known)})", line=line
+        )
+
+    @property
+    def known(self) -> List[str]:
+        return sorted(set(self.labels or []) | set(self.mapping))
+
+
+@dataclass
+class EntityNote:
+    """One entity that a converter dropped or changed, and why."""
+
+    file: str
+    line: Optional[int]
+    label: str
+    text: str
+    start: int
+    end: int
+    reason: str
+    new_label: Optional[str] = None
+    new_text: Optional[str] = None
+
+
+@dataclass
+class ConversionReport:
+    """Counts in and out, and every entity dropped or changed."""
+
+    converter: str
+    sources: List[str] = field(default_factory=list)
+    output: str = ""
+    documents_in: int = 0
+    documents_out: int = 0
+    tokens: int = 0
+    entities_in: Counter = field(default_factory=Counter)
+    entities_out: Counter = field(default_factory=Counter)
+    dropped: List[EntityNote] = field(default_factory=list)
+    changed: List[EntityNote] = field(default_factory=list)
+    skipped_documents: List[Dict] = field(default_factory=list)
+    notes: Dict[str, object] = field(default_factory=dict)
+
+    def read_entity(self, label: str) -> None:
+        self.entities_in[label] += 1
+
+    def drop(self, note: EntityNote) -> None:
+        self.dropped.append(note)
+
+    def change(self, note: EntityNote) -> None:
+        self.changed.append(note)
+
+    def add_doc(self, doc: Doc) -> None:
+        self.documents_out += 1
+        self.tokens += len(doc)
+        self.entities_out.update(ent.label_ for ent in doc.ents)
+
+    def check(self) -> None:
+        """Every entity read is written or listed as dropped."""
+        n_in, n_out = sum(self.entities_in.values()), sum(self.entities_out.values())
+        if n_in != n_out + len(self.dropped):
+            raise AssertionError(
+                f"{self.converter}: {n_in} entities read but {n_out} written and "
+                f"{len(self.dropped)} reported dropped"
+            )
+        if self.documents_in != self.documents_out + len(self.skipped_documents):
+            raise AssertionError(
+                f"{self.converter}: {self.documents_in} documents read but {self.documents_out} "
+                f"written and {len(self.skipped_documents)} reported skipped"
+            )
+
+    def to_dict(self) -> Dict:
+        data = asdict(self)
+        data["entities_in"] = dict(sorted(self.entities_in.items()))
+        data["entities_out"] = dict(sorted(self.entities_out.items()))
+        data["dropped_by_reason"] = dict(Counter(_reason_kind(n.reason) for n in self.dropped))
+        data["changed_by_reason"] = dict(Counter(_reason_kind(n.reason) for n in self.changed))
+        return data
+
+    def write(self, path: Path) -> None:
+        self.check()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path, self.to_dict())
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.converter}: {self.documents_in} documents in, {self.documents_out} out "
+            f"({len(self.skipped_documents)} skipped), {self.tokens} tokens",
+            f"  entities in:  {dict(sorted(self.entities_in.items()))}",
+            f"  entities out: {dict(sorted(self.entities_out.items()))}",
+            f"  dropped: {len(self.dropped)} {dict(Counter(_reason_kind(n.reason) for n in self.dropped))}",
+            f"  changed: {len(self.changed)} {dict(Counter(_reason_kind(n.reason) for n in self.changed))}",
+        ]
+        return "\n".join(lines)
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split(":", 1)[0]
+
+
+@dataclass
+class SourceSpan:
+    """An entity as read from the source, before it becomes a spaCy span."""
+
+    start: int
+    end: int
+    label: str
+    line: Optional[int]
+    attrs: Dict[str, str] = field(default_factory=dict)
+
+
+def make_spans(
+    doc: Doc,
+    spans: Sequence[SourceSpan],
+    path,
+    report: ConversionReport,
+    misaligned: str = "expand",
+) -> List[Tuple[Span, SourceSpan]]:
+    """Turn character spans into token spans, trimming whitespace and applying
+    the `misaligned` policy ("expand", "contract" or "error") to spans whose
+    edges fall inside a token. Every change or drop goes into the report."""
+    text = doc.text
+    out = []
+    for src in spans:
+        start, end = src.start, src.end
+        original = text[start:end]
+        stripped_start = start + (len(original) - len(original.lstrip()))
+        stripped_end = end - (len(original) - len(original.rstrip()))
+        if stripped_start >= stripped_end:
+            report.drop(EntityNote(str(path), src.line, src.label, original, start, end, "empty: span holds only whitespace"))
+            continue
+        if (stripped_start, stripped_end) != (start, end):
+            report.change(EntityNote(
+                str(path), src.line, src.label, original, start, end,
+                "whitespace: leading/trailing whitespace trimmed", new_text=text[stripped_start:stripped_end],
+            ))
+            start, end = stripped_start, stripped_end
+        span = doc.char_span(start, end, label=src.label, alignment_mode="strict")
+        if span is None:
+            if misaligned == "error":
+                raise ConversionError(
+                    path,
+                    f"{src.label} span [{start}:{end}] {text[start:end]!r} does not align to token boundaries "
+                    f"(tokens here: {[t.text for t in doc.char_span(start, end, alignment_mode='expand')]})",
+                    line=src.line, offset=start,
+                )
+            span = doc.char_span(start, end, label=src.label, alignment_mode=misaligned)
+            if span is None or len(span) == 0:
+                report.drop(EntityNote(
+                    str(path), src.line, src.label, text[start:end], start, end,
+                    f"misaligned: no token lies inside the span ({misaligned})",
+                ))
+                continue
+            report.change(EntityNote(
+                str(path), src.line, src.label, text[start:end], start, end,
+                f"misaligned: span edges inside a token, {misaligned}ed to token boundaries", new_text=span.text,
+            ))
+        out.append((span, src))
+    return out
+
+
+def remove_overlaps(
+    spans: List[Tuple[Span, SourceSpan]], path, report: ConversionReport
+) -> List[Tuple[Span, SourceSpan]]:
+    """A token can hold one entity: keep the longest span (then the earliest),
+    and report each span that loses to an overlapping one."""
+    order = sorted(spans, key=lambda item: (-(item[0].end - item[0].start), item[0].start))
+    taken = set()
+    kept = []
+    for span, src in order:
+        tokens = set(range(span.start, span.end))
+        if tokens & taken:
+            winner = next(s for s, _ in kept if s.start < span.end and span.start < s.end)
+            same = (winner.start, winner.end) == (span.start, span.end)
+            report.drop(EntityNote(
+                str(path), src.line, span.label_, span.text, span.start_char, span.end_char,
+                f"{'duplicate' if same else 'overlap'}: overlaps {winner.label_} {winner.text!r} "
+                f"[{winner.start_char}:{winner.end_char}], which was kept (longest span wins)",
+            ))
+            continue
+        taken |= tokens
+        kept.append((span, src))
+    return sorted(kept, key=lambda item: item[0].start)
+
+
+def write_docbin(docs: Iterable[Doc], path: Path) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = DocBin(store_user_data=True)
+    n = 0
+    for doc in docs:
+        db.add(doc)
+        n += 1
+    db.to_disk(path)
+    return n
+
+
+def default_report_path(output: Path) -> Path:
+    output = Path(output)
+    return output.parent / "reports" / f"{output.stem}.json"

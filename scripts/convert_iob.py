@@ -1,0 +1,208 @@
+"""Convert CoNLL-style IOB files (one token per line) to a spaCy DocBin.
+
+Columns are TAB- or space-separated; one of them holds the tag (the last by
+default). Blank lines end sentences, `-DOCSTART-` lines start documents. Tags
+are IOB1 (CoNLL-2003's original) or IOB2; `--scheme auto` tells them apart.
+"""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
+
+import spacy
+import typer
+from spacy.tokens import Doc, Span
+
+from conversion import (
+    ConversionError,
+    ConversionReport,
+    EntityNote,
+    LabelMap,
+    default_report_path,
+    read_text,
+    write_docbin,
+)
+
+TAG_RE = re.compile(r"^(?P<prefix>[BI])-(?P<label>\S+)$")
+
+
+@dataclass
+class Token:
+    text: str
+    tag: str
+    line: int
+
+
+@dataclass
+class Sentence:
+    tokens: List[Token]
+    doc_start: bool  # first sentence after a -DOCSTART- line
+
+
+def read_sentences(path: Path, sep: str, token_column: int, tag_column: int) -> Iterator[Sentence]:
+    text = read_text(path)
+    tokens: List[Token] = []
+    doc_start = False
+    n_columns = None
+    for line_no, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        if not line.strip():
+            if tokens:
+                yield Sentence(tokens, doc_start)
+                tokens, doc_start = [], False
+            continue
+        cols = line.split("\t") if sep == "tab" or (sep == "auto" and "\t" in line) else line.split()
+        if cols[0] == "-DOCSTART-":
+            if tokens:
+                yield Sentence(tokens, doc_start)
+                tokens = []
+            doc_start = True
+            continue
+        if n_columns is None:
+            n_columns = len(cols)
+        if len(cols) != n_columns:
+            raise ConversionError(path, f"expected {n_columns} columns like the first token line, found {len(cols)}: {line!r}", line=line_no)
+        try:
+            token, tag = cols[token_column], cols[tag_column].strip()
+        except IndexError:
+            raise ConversionError(path, f"no column {tag_column} (line has {len(cols)} columns)", line=line_no) from None
+        if not token:
+            raise ConversionError(path, "empty token", line=line_no)
+        if tag != "O" and not TAG_RE.match(tag):
+            raise ConversionError(path, f"tag {tag!r} is not IOB (expected O, B-TYPE or I-TYPE)", line=line_no)
+        tokens.append(Token(token, tag, line_no))
+    if tokens:
+        yield Sentence(tokens, doc_start)
+
+
+def _split(tag: str) -> Tuple[str, Optional[str]]:
+    if tag == "O":
+        return "O", None
+    m = TAG_RE.match(tag)
+    return m.group("prefix"), m.group("label")
+
+
+def detect_scheme(sentences: List[Sentence]) -> str:
+    """IOB1 when entities start with I- and B- only separates two entities of
+    one type; IOB2 when B- starts entities elsewhere too."""
+    i_starts = b_elsewhere = 0
+    for sent in sentences:
+        prev = None
+        for tok in sent.tokens:
+            prefix, label = _split(tok.tag)
+            if prefix == "I" and label != prev:
+                i_starts += 1
+            if prefix == "B" and label != prev:
+                b_elsewhere += 1
+            prev = label
+    return "iob1" if i_starts and not b_elsewhere else "iob2"
+
+
+def sentence_entities(sent: Sentence, scheme: str, path: Path, report: ConversionReport) -> List[Tuple[int, int, str, int]]:
+    """(start, end, label, line) token spans of one sentence."""
+    ents = []
+    current = None  # [start, label, line]
+    for i, tok in enumerate(sent.tokens):
+        prefix, label = _split(tok.tag)
+        continues = prefix == "I" and current is not None and current[1] == label
+        if current is not None and not continues:
+            ents.append((current[0], i, current[1], current[2]))
+            current = None
+        if prefix == "B" or (prefix == "I" and not continues):
+            if prefix == "I" and scheme == "iob2":
+                prev = sent.tokens[i - 1].tag if i else "start of sentence"
+                if prev not in ("O", "start of sentence"):
+                    raise ConversionError(
+                        path, f"I-{label} follows {prev}: cannot tell whether a new {label} entity starts "
+                        f"(missing B-) or the entity continues with a wrong type", line=tok.line,
+                    )
+                report.change(EntityNote(
+                    str(path), tok.line, label, tok.text, i, i + 1,
+                    f"repaired: I-{label} after {prev} has no B-; read as the start of a new {label} entity",
+                ))
+            current = [i, label, tok.line]
+    if current is not None:
+        ents.append((current[0], len(sent.tokens), current[1], current[2]))
+    return ents
+
+
+def convert_iob(
+    input_path: Path,
+    output_path: Path,
+    label_map: LabelMap,
+    scheme: str = "auto",
+    sep: str = "auto",
+    token_column: int = 0,
+    tag_column: int = -1,
+    n_sents: int = 10,
+    lang: str = "en",
+) -> ConversionReport:
+    nlp = spacy.blank(lang)
+    report = ConversionReport("convert_iob", sources=[str(input_path)], output=str(output_path))
+    sentences = list(read_sentences(input_path, sep, token_column, tag_column))
+    if scheme == "auto":
+        scheme = detect_scheme(sentences)
+    report.notes.update({"scheme": scheme, "sentences": len(sentences), "n_sents": n_sents})
+    has_docstart = any(s.doc_start for s in sentences)
+    # Documents: -DOCSTART- blocks when present, else groups of n_sents sentences.
+    groups: List[List[Sentence]] = []
+    for sent in sentences:
+        new_group = not groups or (sent.doc_start if has_docstart else len(groups[-1]) >= n_sents)
+        if new_group:
+            groups.append([])
+        groups[-1].append(sent)
+    docs = []
+    for group in groups:
+        report.documents_in += 1
+        words, sent_starts, spans = [], [], []
+        for sent in group:
+            offset = len(words)
+            for start, end, label, line in sentence_entities(sent, scheme, input_path, report):
+                report.read_entity(label)
+                target = label_map.map(label, input_path, line)
+                text = " ".join(t.text for t in sent.tokens[start:end])
+                if target is None:
+                    report.drop(EntityNote(str(input_path), line, label, text, offset + start, offset + end,
+                                           "unmapped: label map drops this label"))
+                    continue
+                spans.append((offset + start, offset + end, target))
+            words.extend(t.text for t in sent.tokens)
+            sent_starts.extend([True] + [False] * (len(sent.tokens) - 1))
+        doc = Doc(nlp.vocab, words=words, sent_starts=sent_starts)
+        doc.ents = [Span(doc, s, e, label=label) for s, e, label in spans]
+        doc.user_data["id"] = f"{input_path.name}:{group[0].tokens[0].line}"
+        report.add_doc(doc)
+        docs.append(doc)
+    write_docbin(docs, output_path)
+    return report
+
+
+def main(
+    input_path: Path = typer.Argument(..., help="IOB file: one token per line, blank line between sentences"),
+    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    label_map: Optional[Path] = typer.Option(None, "--label-map", help="JSON label map; without it all labels pass"),
+    report_path: Optional[Path] = typer.Option(None, "--report", help="Report JSON (default: reports/ beside output)"),
+    scheme: str = typer.Option("auto", "--scheme", help="auto, iob1 or iob2"),
+    sep: str = typer.Option("auto", "--sep", help="Column separator: auto (TAB if the line has one), tab or space"),
+    token_column: int = typer.Option(0, "--token-column", help="Column of the token (0-based; negative from the end)"),
+    tag_column: int = typer.Option(-1, "--tag-column", help="Column of the NER tag (0-based; negative from the end)"),
+    n_sents: int = typer.Option(10, "--n-sents", help="Sentences per document when the file has no -DOCSTART-"),
+    lang: str = typer.Option("en", "--lang", help="Language of the vocab"),
+):
+    """Convert an IOB1/IOB2 column file to a DocBin and write a conversion report."""
+    if scheme not in ("auto", "iob1", "iob2"):
+        raise typer.BadParameter("--scheme must be auto, iob1 or iob2")
+    if sep not in ("auto", "tab", "space"):
+        raise typer.BadParameter("--sep must be auto, tab or space")
+    try:
+        report = convert_iob(input_path, output_path, LabelMap.from_file(label_map), scheme, sep,
+                             token_column, tag_column, n_sents, lang)
+    except ConversionError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    report.write(report_path or default_report_path(output_path))
+    typer.echo(report.summary())
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,100 @@
+"""Score a pipeline on a DocBin with spaCy's scorer: overall and per-label
+precision, recall and F1, written as JSON and as a markdown table.
+
+The outputs are rewritten on every run, never appended to.
+"""
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import srsly
+import typer
+
+SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
+
+
+def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1) -> Dict:
+    import spacy
+    from spacy.training import Corpus
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model)
+    examples = list(Corpus(str(data_path))(nlp))
+    if not examples:
+        raise ValueError(f"{data_path}: no documents to evaluate")
+    scores = nlp.evaluate(examples)
+    support = Counter(ent.label_ for eg in examples for ent in eg.reference.ents)
+    per_type = scores.get("ents_per_type") or {}
+    labels = sorted(set(support) | set(per_type) | set(nlp.get_pipe("ner").labels))
+    return {
+        "model": str(model),
+        "pipeline": f"{nlp.meta['lang']}_{nlp.meta['name']}-{nlp.meta['version']}",
+        "data": str(data_path),
+        "split": split,
+        "documents": len(examples),
+        "words": sum(len(eg.reference) for eg in examples),
+        "entities": sum(support.values()),
+        **{key: scores[key] for key in SCORE_KEYS},
+        "ents_per_type": {
+            label: {**{k: per_type.get(label, {}).get(k, 0.0) for k in ("p", "r", "f")}, "support": support[label]}
+            for label in labels
+        },
+        "words_per_second": scores.get("speed"),
+    }
+
+
+def markdown_table(metrics: Dict) -> str:
+    lines = [
+        f"Scores of `{metrics['pipeline']}` on the **{metrics['split']}** split (`{metrics['data']}`): "
+        f"{metrics['documents']} documents, {metrics['words']} words, {metrics['entities']} gold entities. "
+        "Exact-match entity scores from spaCy's scorer.",
+        "",
+        "| label | precision | recall | F1 | gold entities |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, s in metrics["ents_per_type"].items():
+        lines.append(f"| {label} | {s['p'] * 100:.2f} | {s['r'] * 100:.2f} | {s['f'] * 100:.2f} | {s['support']} |")
+    lines.append(
+        f"| **all (micro)** | **{metrics['ents_p'] * 100:.2f}** | **{metrics['ents_r'] * 100:.2f}** | "
+        f"**{metrics['ents_f'] * 100:.2f}** | **{metrics['entities']}** |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def same_scores(a: Dict, b: Dict) -> List[str]:
+    """Differences between the accuracy figures of two metrics dicts."""
+    diffs = [f"{k}: {a[k]} != {b[k]}" for k in SCORE_KEYS if a[k] != b[k]]
+    for label in sorted(set(a["ents_per_type"]) | set(b["ents_per_type"])):
+        sa, sb = a["ents_per_type"].get(label, {}), b["ents_per_type"].get(label, {})
+        diffs += [f"{label} {k}: {sa.get(k)} != {sb.get(k)}" for k in ("p", "r", "f", "support") if sa.get(k) != sb.get(k)]
+    return diffs
+
+
+def main(
+    model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
+    data_path: Path = typer.Argument(..., help="DocBin to score", exists=True),
+    output: Path = typer.Option(..., "--output", help="Metrics JSON"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Markdown table"),
+    split: str = typer.Option("test", "--split", help="Name of the split, recorded in the outputs"),
+    code: Optional[Path] = typer.Option(None, "--code", help="Python file with registered functions"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+):
+    """Evaluate a pipeline with spaCy's scorer."""
+    if code is not None:
+        from spacy.util import import_file
+
+        import_file(code.stem, code)
+    metrics = evaluate_model(model, data_path, split, gpu_id)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output, metrics)
+    table = markdown_table(metrics)
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(table, encoding="utf-8")
+    typer.echo(table)
+
+
+if __name__ == "__main__":
+    typer.run(main)

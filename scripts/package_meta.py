@@ -1,0 +1,118 @@
+"""Write the meta.json that `spacy package` builds the wheel from.
+
+Its `performance` holds the scores of evaluate.py on the held-out test split,
+not the dev scores that `spacy train` leaves in model-best/meta.json.
+"""
+import re
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import srsly
+import typer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from pipeline_functions import OFFLINE_TRANSFORMERS, transformer_name  # noqa: E402
+
+# Where an offline alias's weights come from, for the meta's sources.
+HUB_IDS = {alias: "sentence-transformers/all-MiniLM-L6-v2" for alias in OFFLINE_TRANSFORMERS}
+
+
+def model_card_license(model_dir: Path) -> Optional[str]:
+    """The `license:` of an HF model card's front matter, if there is one."""
+    card = model_dir / "README.md"
+    if not card.exists():
+        return None
+    text = card.read_text(encoding="utf-8", errors="replace")
+    front = re.match(r"^---\n(.*?)\n---", text, re.S)
+    if not front:
+        return None
+    found = re.search(r"^license:\s*(\S+)", front.group(1), re.M)
+    return found.group(1) if found else None
+
+
+def transformer_source(name: str) -> Dict[str, str]:
+    hub_id = HUB_IDS.get(name, name)
+    resolved = Path(transformer_name(name))
+    source = {"name": f"{hub_id} (transformer weights)"}
+    if resolved.is_dir():
+        license_name = model_card_license(resolved)
+        if license_name:
+            source["license"] = license_name
+    if hub_id == name and Path(name).exists():
+        source["url"] = "local directory"
+    else:
+        source["url"] = f"https://huggingface.co/{hub_id}"
+    return source
+
+
+def build_meta(
+    model_meta: Dict,
+    metrics: Dict,
+    name: str,
+    version: str,
+    description: str,
+    license_name: str,
+    corpus: Dict[str, str],
+    transformer: str,
+    requirements: List[str],
+) -> Dict:
+    meta = {
+        "lang": model_meta["lang"],
+        "name": name,
+        "version": version,
+        "description": description,
+        "license": license_name,
+        "author": "en_med_ner contributors",
+        "url": "",
+        "email": "",
+        "sources": [corpus, transformer_source(transformer)],
+        "labels": model_meta.get("labels", {}),
+        "performance": {
+            "ents_p": metrics["ents_p"],
+            "ents_r": metrics["ents_r"],
+            "ents_f": metrics["ents_f"],
+            "ents_per_type": {k: {m: v[m] for m in ("p", "r", "f")} for k, v in metrics["ents_per_type"].items()},
+        },
+        "evaluation": {k: metrics[k] for k in ("split", "data", "documents", "words", "entities")},
+        "notes": (
+            f"Accuracy: exact-match entity scores from spaCy's scorer on the **{metrics['split']}** split "
+            f"({metrics['documents']} documents, {metrics['entities']} gold entities), not the dev split used "
+            "to pick the best checkpoint."
+        ),
+        "requirements": requirements,
+    }
+    return meta
+
+
+def main(
+    model_path: Path = typer.Argument(..., help="Trained pipeline directory (model-best)", exists=True),
+    metrics_path: Path = typer.Argument(..., help="Test metrics JSON from evaluate.py", exists=True),
+    output: Path = typer.Argument(..., help="meta.json to write"),
+    name: str = typer.Option(..., "--name"),
+    version: str = typer.Option(..., "--version"),
+    description: str = typer.Option("", "--description"),
+    license_name: str = typer.Option("MIT", "--license"),
+    corpus_name: str = typer.Option(..., "--corpus-name"),
+    corpus_url: str = typer.Option("", "--corpus-url"),
+    corpus_license: str = typer.Option("", "--corpus-license"),
+    transformer: str = typer.Option(..., "--transformer", help="The transformer name the pipeline was trained from"),
+    requirement: List[str] = typer.Option([], "--requirement", help="A pip requirement of the package (repeatable)"),
+):
+    """Write the package meta with test-split scores."""
+    metrics = srsly.read_json(metrics_path)
+    if metrics.get("split") != "test":
+        typer.echo(f"error: {metrics_path} holds scores of the {metrics.get('split')!r} split, not 'test'", err=True)
+        raise typer.Exit(1)
+    corpus = {"name": corpus_name, "url": corpus_url, "license": corpus_license}
+    meta = build_meta(
+        srsly.read_json(model_path / "meta.json"), metrics, name, version, description, license_name,
+        {k: v for k, v in corpus.items() if v}, transformer, list(requirement),
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output, meta)
+    typer.echo(f"wrote {output}: test F1 {metrics['ents_f'] * 100:.2f}, requirements {meta['requirements']}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

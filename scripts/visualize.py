@@ -1,0 +1,77 @@
+"""Render displaCy HTML of a pipeline's predictions on a DocBin, and a view of
+its errors: each document where prediction and gold differ, shown both ways,
+with the missed and spurious entities listed."""
+import html
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def entity_set(doc):
+    return {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+
+
+def render_errors(pairs, options) -> str:
+    from spacy import displacy
+
+    parts: List[str] = []
+    n_err = 0
+    for gold, pred in pairs:
+        g, p = entity_set(gold), entity_set(pred)
+        if g == p:
+            continue
+        n_err += 1
+        missed = sorted(g - p)
+        spurious = sorted(p - g)
+        doc_id = html.escape(str(gold.user_data.get("id", "")))
+
+        def items(spans):
+            return "".join(
+                f"<li><code>{html.escape(gold.text[s:e])}</code> {label} [{s}:{e}]</li>" for s, e, label in spans
+            )
+
+        parts.append(
+            f"<section><h3>{doc_id}</h3>"
+            f"<h4>gold</h4>{displacy.render(gold, style='ent', options=options, page=False)}"
+            f"<h4>predicted</h4>{displacy.render(pred, style='ent', options=options, page=False)}"
+            f"<p>missed (false negatives):</p><ul>{items(missed) or '<li>none</li>'}</ul>"
+            f"<p>spurious or wrong (false positives):</p><ul>{items(spurious) or '<li>none</li>'}</ul></section><hr>"
+        )
+    head = f"<h2>{n_err} of {len(pairs)} documents have errors</h2>"
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>NER errors</title></head><body>{head}{''.join(parts)}</body></html>"
+
+
+def main(
+    model: str = typer.Argument(..., help="Pipeline directory or package name"),
+    data_path: Path = typer.Argument(..., help="DocBin with gold entities", exists=True),
+    output_dir: Path = typer.Argument(..., help="Directory for predictions.html and errors.html"),
+    limit: int = typer.Option(50, "--limit", help="Documents in predictions.html (0 = all)"),
+    code: Optional[Path] = typer.Option(None, "--code", help="Python file with registered functions"),
+):
+    """Write displaCy views of predictions and errors."""
+    import spacy
+    from spacy import displacy
+    from spacy.tokens import DocBin
+
+    if code is not None:
+        from spacy.util import import_file
+
+        import_file(code.stem, code)
+    nlp = spacy.load(model)
+    gold_docs = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
+    pred_docs = list(nlp.pipe(d.text for d in gold_docs))
+    labels = nlp.get_pipe("ner").labels
+    palette = ["#f4a261", "#a8dadc", "#e9c46a", "#b5e48c", "#cdb4db", "#ffafcc", "#90e0ef", "#ddbea9"]
+    options = {"ents": list(labels), "colors": {l: palette[i % len(palette)] for i, l in enumerate(labels)}}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    shown = pred_docs[:limit] if limit else pred_docs
+    (output_dir / "predictions.html").write_text(
+        displacy.render(shown, style="ent", options=options, page=True), encoding="utf-8"
+    )
+    (output_dir / "errors.html").write_text(render_errors(list(zip(gold_docs, pred_docs)), options), encoding="utf-8")
+    typer.echo(f"wrote {output_dir / 'predictions.html'} ({len(shown)} documents) and {output_dir / 'errors.html'}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

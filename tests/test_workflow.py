@@ -1,0 +1,89 @@
+"""The real workflow, end to end, with a tiny transformer the test builds:
+convert -> train a few steps -> evaluate -> package -> install the wheel ->
+spacy.load it by name -> same test scores."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import srsly
+
+from conftest import ROOT
+
+VERSION = "0.1.0"
+PROJECT_FILES = ["project.yml", "configs", "scripts", "assets/sample", "assets/labels"]
+
+
+def copy_project(dest: Path) -> Path:
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dest / name)
+    return dest
+
+
+def run_project(project: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", *args, str(project)],
+        capture_output=True, text=True, cwd=str(project), env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
+    project = copy_project(tmp_path / "project")
+    overrides = [f"--vars.transformer={tiny_transformer}", "--vars.max_steps=6", "--vars.eval_frequency=3"]
+    out = run_project(project, "all", *overrides)
+
+    metrics = srsly.read_json(project / "metrics/sample/test.json")
+    assert metrics["split"] == "test" and metrics["documents"] == 21
+    labels = {"DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"}
+    assert set(metrics["ents_per_type"]) == labels
+    assert sum(s["support"] for s in metrics["ents_per_type"].values()) == metrics["entities"] > 0
+    assert (project / "metrics/sample/test.md").read_text().count("\n| ") == len(labels) + 2
+
+    wheel = project / f"packages/en_med_ner-{VERSION}/dist/en_med_ner-{VERSION}-py3-none-any.whl"
+    assert wheel.exists()
+    assert "reproduces the test scores" in out
+    package_metrics = srsly.read_json(project / "metrics/sample/package_test.json")
+    assert package_metrics["pipeline"] == f"en_med_ner-{VERSION}"
+    for key in ("ents_p", "ents_r", "ents_f", "ents_per_type"):
+        assert package_metrics[key] == metrics[key]
+
+    # The installed wheel loads by name in a clean process, offline, and carries test scores in its meta.
+    probe = (
+        "import json, spacy; nlp = spacy.load('en_med_ner'); "
+        "print(json.dumps({'meta': nlp.meta, 'pipe': nlp.pipe_names, 'file': spacy.util.get_package_path('en_med_ner').as_posix()}))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(project / "packages/installed"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded["pipe"] == ["transformer", "ner"]
+    assert loaded["file"].startswith((project / "packages/installed").as_posix())
+    assert loaded["meta"]["performance"]["ents_f"] == pytest.approx(metrics["ents_f"])
+    assert loaded["meta"]["evaluation"]["split"] == "test"
+    assert set(loaded["meta"]["labels"]["ner"]) == labels
+    reqs = " ".join(loaded["meta"]["requirements"])
+    assert "spacy-transformers" in reqs and "transformers>=" in reqs and "torch>=" in reqs
+    # The trained config names the transformer, never a path of the build machine.
+    cfg = (project / f"packages/installed/en_med_ner/en_med_ner-{VERSION}/config.cfg").read_text()
+    assert "@misc = \"en_med_ner.transformer_name.v1\"" in cfg
+
+    # A second run finds everything up to date.
+    again = run_project(project, "all", *overrides)
+    for step in ("convert", "train", "evaluate", "package", "evaluate-package"):
+        assert f"Skipping '{step}': nothing changed" in again
+
+    # predict and visualize run on the trained pipeline.
+    run_project(project, "visualize", *overrides)
+    errors_html = (project / "visualize/sample/errors.html").read_text()
+    assert "documents have errors" in errors_html
