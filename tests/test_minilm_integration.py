@@ -31,4 +31,4 @@ def test_train_a_few_steps_with_minilm(tmp_path):
     nlp = spacy.load(tmp_path / "training" / "model-best")
     assert nlp.pipe_names == ["transformer", "ner"]
     doc = nlp("she was suffering from Malaria and fits")
-    assert doc._.trf_data.last_hidden_layer_state.data.shape[-1] == 384  # MiniLM's hidden width
+    assert doc._.trf_data.model_output.last_hidden_state.shape[-1] == 384  # MiniLM's hidden width
