@@ -18,7 +18,7 @@ from conversion import (
     ConversionReport,
     EntityNote,
     LabelMap,
-    default_report_path,
+    convert_and_report,
     read_text,
     write_docbin,
 )
@@ -194,15 +194,10 @@ def main(
         raise typer.BadParameter("--scheme must be auto, iob1 or iob2")
     if sep not in ("auto", "tab", "space"):
         raise typer.BadParameter("--sep must be auto, tab or space")
-    try:
-        report = convert_iob(input_path, output_path, LabelMap.from_file(label_map), scheme, sep,
-                             token_column, tag_column, n_sents, lang)
-    except ConversionError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
-    report.write(report_path or default_report_path(output_path))
-    typer.echo(report.summary())
-
+    convert_and_report(
+        convert_iob, input_path, output_path, label_map, report_path, scheme=scheme, sep=sep,
+        token_column=token_column, tag_column=tag_column, n_sents=n_sents, lang=lang,
+    )
 
 if __name__ == "__main__":
     typer.run(main)

@@ -18,7 +18,7 @@ from conversion import (
     EntityNote,
     LabelMap,
     SourceSpan,
-    default_report_path,
+    convert_and_report,
     make_spans,
     read_text,
     remove_overlaps,
@@ -128,14 +128,7 @@ def main(
     """Convert JSONL spans to a DocBin and write a conversion report."""
     if misaligned not in ("expand", "contract", "error"):
         raise typer.BadParameter("--misaligned must be expand, contract or error")
-    try:
-        report = convert_jsonl(input_path, output_path, LabelMap.from_file(label_map), lang, misaligned)
-    except ConversionError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
-    report.write(report_path or default_report_path(output_path))
-    typer.echo(report.summary())
-
+    convert_and_report(convert_jsonl, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned)
 
 if __name__ == "__main__":
     typer.run(main)

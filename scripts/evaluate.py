@@ -3,7 +3,6 @@ precision, recall and F1, written as JSON and as a markdown table.
 
 The outputs are rewritten on every run, never appended to.
 """
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional

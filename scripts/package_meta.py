@@ -93,9 +93,8 @@ def main(
     version: str = typer.Option(..., "--version"),
     description: str = typer.Option("", "--description"),
     license_name: str = typer.Option("MIT", "--license"),
-    corpus_name: str = typer.Option(..., "--corpus-name"),
-    corpus_url: str = typer.Option("", "--corpus-url"),
-    corpus_license: str = typer.Option("", "--corpus-license"),
+    corpus: str = typer.Option(..., "--corpus", help="The corpus the pipeline was trained on (configs/corpora.yml)"),
+    table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
     transformer: str = typer.Option(..., "--transformer", help="The transformer name the pipeline was trained from"),
     requirement: List[str] = typer.Option([], "--requirement", help="A pip requirement of the package (repeatable)"),
 ):
@@ -104,10 +103,10 @@ def main(
     if metrics.get("split") != "test":
         typer.echo(f"error: {metrics_path} holds scores of the {metrics.get('split')!r} split, not 'test'", err=True)
         raise typer.Exit(1)
-    corpus = {"name": corpus_name, "url": corpus_url, "license": corpus_license}
+    source = srsly.read_yaml(table)[corpus]["source"]
     meta = build_meta(
         srsly.read_json(model_path / "meta.json"), metrics, name, version, description, license_name,
-        {k: v for k, v in corpus.items() if v}, transformer, list(requirement),
+        {k: str(v) for k, v in source.items() if v}, transformer, list(requirement),
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, meta)

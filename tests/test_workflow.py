@@ -14,7 +14,7 @@ import srsly
 from conftest import ROOT
 
 VERSION = "0.1.0"
-PROJECT_FILES = ["project.yml", "configs", "scripts", "assets/sample", "assets/labels"]
+PROJECT_FILES = ["project.yml", "configs", "scripts", "assets/sample", "assets/labels", "assets/splits"]
 
 
 def copy_project(dest: Path) -> Path:
@@ -40,7 +40,7 @@ def run_project(project: Path, command: str, *overrides: str) -> str:
 @pytest.mark.slow
 def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     project = copy_project(tmp_path / "project")
-    overrides = ["--vars.transformer", str(tiny_transformer), "--vars.max_steps", "6", "--vars.eval_frequency", "3"]
+    overrides = ["--vars.transformer", str(tiny_transformer), "--vars.max_steps", "6", "--vars.warmup_steps", "2", "--vars.eval_frequency", "3"]
     out = run_project(project, "all", *overrides)
 
     metrics = srsly.read_json(project / "metrics/sample/test.json")

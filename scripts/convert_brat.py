@@ -1,0 +1,438 @@
+"""Convert BRAT standoff annotations (.txt + .ann pairs) to a spaCy DocBin.
+
+Input is a folder of `<stem>.txt` / `<stem>.ann` pairs (converted in name
+order) or one .txt/.ann file; `--ids FILE` (one stem a line, blank lines and
+`#` comments ignored) converts only the listed documents, e.g. one split.
+Offsets are counted as BRAT counts them: code points into the .txt exactly as
+stored (CRLF is not translated).
+
+What is read from the .ann:
+- `T` lines (text-bound annotations) become entities. Every fragment must lie
+  inside the text and the quoted text must equal the text at the offsets
+  (fragments joined by one space, as BRAT writes them; trailing whitespace on
+  the line is ignored); otherwise it is an error naming the .ann line.
+- Discontinuous spans (several `;`-separated fragments): when only whitespace
+  lies between the fragments (BRAT splits a span at every line break), they
+  are joined into one contiguous span ("joined" in the report). Otherwise the
+  longest fragment (the first of equally long ones) is kept as the entity and
+  the others are left out ("discontinuous" in the report): the span from the
+  first fragment to the last would swallow the unrelated words in between.
+- Labels go through the label map first; entities whose type the map drops
+  are reported as "unmapped" and never compete for tokens. Overlapping or
+  nested entities are then resolved by `conversion.remove_overlaps` (longest
+  span wins, each loser reported).
+- `A` (and legacy `M`) attribute lines, e.g. MACCROBAT's POLARITY and TREND,
+  may target a T id or an E id (an event's attributes belong to its trigger,
+  the T after `Type:` on the E line). For kept entities they are stored as
+  `doc.user_data["ent_attrs"] = {"<start_char>:<end_char>": {"POLARITY": "NEG"}}`
+  (a binary attribute without a value is stored as `true`); attributes on
+  dropped entities are counted in the report's notes["attributes"].
+- `E`, `R`, `*`, `#` (and `N`) lines are read and ignored; they are counted in
+  notes["ignored_lines"].
+
+Every kept entity is in `doc.ents` and also in `doc.spans["brat"]`.
+`doc.user_data["id"]` is the document stem (`<stem>:<line>` with
+`--one-doc-per-line`). With `--split-sentences` (the default) each line of the
+text is a sentence: the token after a line break starts one, other tokens do
+not, except that a line break inside a kept entity (a span BRAT split at a
+line break and that was joined) does not start a sentence.
+
+`--one-doc-per-line` (eHealth-KD: one sentence per line, one file per split)
+makes one Doc per non-empty line, with offsets shifted to the line; an entity
+that runs past the end of its line is dropped ("line-crossing").
+`--annotated-lines-only` then keeps only lines holding at least one T
+annotation (eHealth-KD test scenarios 1 and 4 hide the 100 annotated sentences
+among thousands of unannotated ones); the skipped lines are not documents and
+are counted in notes["unannotated_lines_skipped"].
+
+In the report, an entity's start/end are character offsets into its Doc's
+text (the line with `--one-doc-per-line`) and its line is the .ann line.
+"""
+import re
+from bisect import bisect_right
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import spacy
+import typer
+from spacy.tokens import Doc
+
+from conversion import (
+    ConversionError,
+    ConversionReport,
+    EntityNote,
+    LabelMap,
+    SourceSpan,
+    convert_and_report,
+    make_spans,
+    read_text,
+    remove_overlaps,
+    write_docbin,
+)
+
+IGNORED_KINDS = ("E", "R", "*", "#")
+OFFSET_RE = re.compile(r"[0-9]+")
+AttrValue = Union[str, bool]
+
+
+@dataclass
+class TextBound:
+    id: str
+    type: str
+    fragments: List[Tuple[int, int]]  # sorted, file offsets
+    text: str  # the text at the fragments, joined by one space
+    line: int
+
+
+@dataclass
+class Annotations:
+    textbounds: Dict[str, TextBound] = field(default_factory=dict)
+    attributes: Dict[str, Dict[str, AttrValue]] = field(default_factory=dict)  # T id -> {name: value}
+    attribute_targets: List[str] = field(default_factory=list)  # T id of each attribute line
+    ignored: Counter = field(default_factory=lambda: Counter({kind: 0 for kind in IGNORED_KINDS}))
+
+
+@dataclass
+class BratSpan(SourceSpan):
+    ann_id: str = ""
+
+
+def read_ids(path: Path) -> List[Tuple[str, int]]:
+    """(stem, line) for each id in an ids file."""
+    ids, seen = [], {}
+    for line_no, raw in enumerate(read_text(path).split("\n"), start=1):
+        stem = raw.split("#", 1)[0].strip()
+        if not stem:
+            continue
+        if stem in seen:
+            raise ConversionError(path, f"id {stem!r} is listed twice (first on line {seen[stem]})", line=line_no)
+        seen[stem] = line_no
+        ids.append((stem, line_no))
+    if not ids:
+        raise ConversionError(path, "lists no document ids")
+    return ids
+
+
+def find_documents(input_path: Path, ids_path: Optional[Path] = None) -> List[Tuple[str, Path, Path]]:
+    """(stem, .txt, .ann) of each document to convert, in name order."""
+    input_path = Path(input_path)
+    if input_path.is_dir():
+        txts = {p.stem: p for p in input_path.glob("*.txt")}
+        anns = {p.stem: p for p in input_path.glob("*.ann")}
+    elif input_path.suffix in (".txt", ".ann"):
+        if not input_path.exists():
+            raise ConversionError(input_path, "file not found")
+        txt, ann = input_path.with_suffix(".txt"), input_path.with_suffix(".ann")
+        txts = {txt.stem: txt} if txt.exists() else {}
+        anns = {ann.stem: ann} if ann.exists() else {}
+    else:
+        raise ConversionError(input_path, "expected a folder of BRAT .txt/.ann pairs or a .txt/.ann file")
+    stems = sorted(set(txts) | set(anns))
+    if ids_path is not None:
+        wanted = read_ids(ids_path)
+        for stem, line_no in wanted:
+            if stem not in txts and stem not in anns:
+                raise ConversionError(ids_path, f"no .txt or .ann file for id {stem!r} in {input_path}", line=line_no)
+        stems = sorted(stem for stem, _ in wanted)
+    if not stems:
+        raise ConversionError(input_path, "no .txt/.ann files found")
+    docs = []
+    for stem in stems:
+        if stem not in anns:
+            raise ConversionError(txts[stem], f"no matching .ann file ({stem}.ann)")
+        if stem not in txts:
+            raise ConversionError(anns[stem], f"no matching .txt file ({stem}.txt)")
+        docs.append((stem, txts[stem], anns[stem]))
+    return docs
+
+
+def _read_ann_text(path: Path) -> str:
+    """An .ann may be empty (a document without annotations)."""
+    if not path.read_bytes().strip():
+        return ""
+    return read_text(path)
+
+
+def _parse_textbound(line: str, path: Path, line_no: int, text: str, txt_name: str) -> TextBound:
+    parts = line.split("\t", 2)  # the quoted text may itself hold a TAB
+    if len(parts) != 3:
+        raise ConversionError(
+            path, f"a T line needs 3 TAB-separated fields (id, '<type> <start> <end>', text), found {len(parts)}: "
+            f"{line!r}", line=line_no,
+        )
+    tid, middle, quoted = parts
+    type_offsets = middle.split(" ", 1)
+    if len(type_offsets) != 2 or not type_offsets[0]:
+        raise ConversionError(path, f"{tid}: expected '<type> <start> <end>[;<start> <end>...]', found {middle!r}", line=line_no)
+    label, offsets = type_offsets
+    fragments = []
+    for frag in offsets.split(";"):
+        nums = frag.split()
+        if len(nums) != 2 or not all(OFFSET_RE.fullmatch(n) for n in nums):
+            raise ConversionError(
+                path, f"{tid}: fragment {frag!r} is not '<start> <end>' with non-negative integer offsets", line=line_no
+            )
+        start, end = int(nums[0]), int(nums[1])
+        if start >= end:
+            raise ConversionError(path, f"{tid}: fragment start {start} is not before its end {end}", line=line_no, offset=start)
+        if end > len(text):
+            raise ConversionError(
+                path, f"{tid}: fragment [{start}:{end}] lies outside the text of {txt_name} (0..{len(text)})",
+                line=line_no, offset=start,
+            )
+        fragments.append((start, end))
+    expected = " ".join(text[s:e] for s, e in fragments)
+    if quoted != expected and quoted.rstrip() != expected.rstrip():
+        raise ConversionError(
+            path, f"{tid}: quotes {quoted!r} but the text of {txt_name} at {offsets} is {expected!r}",
+            line=line_no, offset=fragments[0][0],
+        )
+    fragments.sort()
+    for (_, prev_end), (start, _) in zip(fragments, fragments[1:]):
+        if start < prev_end:
+            raise ConversionError(path, f"{tid}: fragments overlap at offset {start}", line=line_no, offset=start)
+    return TextBound(tid, label, fragments, expected, line_no)
+
+
+def parse_ann(path: Path, ann_text: str, text: str, txt_name: str) -> Annotations:
+    """Read one .ann file against its text; every problem is an error with its line."""
+    ann = Annotations()
+    events: Dict[str, Tuple[str, int]] = {}  # E id -> (trigger id, line)
+    attribute_lines: List[Tuple[str, str, AttrValue, int]] = []  # (name, target, value, line)
+    for line_no, raw in enumerate(ann_text.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        if not line.strip():
+            continue
+        kind = line[0]
+        if kind == "T":
+            tb = _parse_textbound(line, path, line_no, text, txt_name)
+            if tb.id in ann.textbounds:
+                raise ConversionError(path, f"id {tb.id} is used twice (first on line {ann.textbounds[tb.id].line})", line=line_no)
+            ann.textbounds[tb.id] = tb
+            continue
+        line = line.rstrip()  # E lines end with a space, R lines with a TAB
+        if kind == "E":
+            parts = line.split("\t")
+            trigger = parts[1].split()[0].split(":") if len(parts) == 2 and parts[1].split() else []
+            if len(trigger) != 2 or not all(trigger):
+                raise ConversionError(path, f"an E line is '<id>\\t<type>:<trigger id> [<role>:<id> ...]': {line!r}", line=line_no)
+            events[parts[0]] = (trigger[1], line_no)
+            ann.ignored["E"] += 1
+        elif kind in ("A", "M"):
+            parts = line.split("\t")
+            fields = parts[1].split() if len(parts) == 2 else []
+            if len(fields) not in (2, 3):
+                raise ConversionError(path, f"an attribute line is '<id>\\t<name> <target id> [<value>]': {line!r}", line=line_no)
+            attribute_lines.append((fields[0], fields[1], fields[2] if len(fields) == 3 else True, line_no))
+        elif kind in ("R", "*", "#", "N"):
+            ann.ignored[kind] += 1
+        else:
+            raise ConversionError(
+                path, f"unknown annotation line (BRAT lines start with T, E, R, A, M, N, * or #): {line!r}", line=line_no
+            )
+    for eid, (trigger, line_no) in events.items():
+        if trigger not in ann.textbounds:
+            raise ConversionError(path, f"event {eid} has trigger {trigger!r}, which is not a T annotation", line=line_no)
+    for name, target, value, line_no in attribute_lines:
+        if target in ann.textbounds:
+            tid = target
+        elif target in events:
+            tid = events[target][0]
+        else:
+            raise ConversionError(path, f"attribute {name} targets unknown id {target!r}", line=line_no)
+        attrs = ann.attributes.setdefault(tid, {})
+        if name in attrs and attrs[name] != value:
+            raise ConversionError(
+                path, f"conflicting {name} values on {tid}: {attrs[name]!r} and {value!r} (via {target})", line=line_no
+            )
+        attrs[name] = value
+        ann.attribute_targets.append(tid)
+    return ann
+
+
+def resolve_fragments(fragments: List[Tuple[int, int]], text: str) -> Tuple[int, int, Optional[str]]:
+    """One contiguous (start, end) for a span's fragments, and the reason when
+    that changed the span (see the module docstring for the policy)."""
+    if len(fragments) == 1:
+        return fragments[0][0], fragments[0][1], None
+    gaps = [text[prev_end:start] for (_, prev_end), (start, _) in zip(fragments, fragments[1:])]
+    if all(not gap.strip() for gap in gaps):
+        return fragments[0][0], fragments[-1][1], "joined: fragments separated only by whitespace"
+    longest = max(fragments, key=lambda f: f[1] - f[0])
+    others = ", ".join(repr(text[s:e]) for s, e in fragments if (s, e) != longest)
+    reason = (
+        f"discontinuous: kept the longest fragment {text[longest[0]:longest[1]]!r} [{longest[0]}:{longest[1]}] "
+        f"of {len(fragments)}; left out {others}"
+    )
+    return longest[0], longest[1], reason
+
+
+def _segments(text: str, stem: str, one_doc_per_line: bool) -> List[Tuple[str, int, int]]:
+    """(doc id, start, end) of each candidate Doc; blank lines are kept here
+    (they are not Docs) so that offsets map to lines by position."""
+    if not one_doc_per_line:
+        return [(stem, 0, len(text))]
+    segments, pos = [], 0
+    for line_no, raw in enumerate(text.split("\n"), start=1):
+        content = raw[:-1] if raw.endswith("\r") else raw
+        segments.append((f"{stem}:{line_no}", pos, pos + len(content)))
+        pos += len(raw) + 1
+    return segments
+
+
+def _set_sentence_starts(doc: Doc, spans) -> int:
+    """Each line is a sentence; a line break inside an entity is not a boundary.
+    Returns how many line starts were not made sentence starts for that reason."""
+    inside = {i for span in spans for i in range(span.start + 1, span.end)}
+    kept_together = 0
+    for i, token in enumerate(doc):
+        start = i == 0 or "\n" in doc[i - 1].text
+        if start and i in inside:
+            start = False
+            kept_together += 1
+        token.is_sent_start = start
+    return kept_together
+
+
+def convert_brat(
+    input_path: Path,
+    output_path: Path,
+    label_map: LabelMap,
+    lang: str = "en",
+    misaligned: str = "expand",
+    ids_path: Optional[Path] = None,
+    split_sentences: bool = True,
+    one_doc_per_line: bool = False,
+    annotated_lines_only: bool = False,
+) -> ConversionReport:
+    if annotated_lines_only and not one_doc_per_line:
+        raise ValueError("annotated_lines_only needs one_doc_per_line")
+    nlp = spacy.blank(lang)
+    sources = [str(input_path)] + ([str(ids_path)] if ids_path is not None else [])
+    report = ConversionReport("convert_brat", sources=sources, output=str(output_path))
+    ignored: Counter = Counter({kind: 0 for kind in IGNORED_KINDS})
+    relabelled: Counter = Counter()
+    attrs_kept = attrs_dropped = skipped_lines = sentence_starts_kept_together = 0
+    docs = []
+    for stem, txt_path, ann_path in find_documents(input_path, ids_path):
+        text = read_text(txt_path)
+        ann = parse_ann(ann_path, _read_ann_text(ann_path), text, txt_path.name)
+        ignored.update(ann.ignored)
+        segments = _segments(text, stem, one_doc_per_line)
+        seg_starts = [start for _, start, _ in segments]
+        per_segment: Dict[int, List[BratSpan]] = {}
+        annotated = set()
+        for tb in ann.textbounds.values():
+            report.read_entity(tb.type)
+            first, last = tb.fragments[0][0], tb.fragments[-1][1]
+            seg = bisect_right(seg_starts, first) - 1
+            annotated.add(seg)
+            _, seg_start, seg_end = segments[seg]
+            note_args = (str(ann_path), tb.line)
+            target = label_map.map(tb.type, ann_path, tb.line)
+            if target is None:
+                report.drop(EntityNote(*note_args, tb.type, tb.text, first - seg_start, last - seg_start,
+                                       "unmapped: label map drops this label"))
+                continue
+            if target != tb.type:
+                relabelled[f"{tb.type}->{target}"] += 1
+            if one_doc_per_line and not text[seg_start:seg_end].strip():
+                report.drop(EntityNote(*note_args, target, tb.text, first - seg_start, last - seg_start,
+                                       "empty: span holds only whitespace (a blank line)"))
+                continue
+            if last > seg_end:
+                report.drop(EntityNote(*note_args, target, tb.text, first - seg_start, last - seg_start,
+                                       f"line-crossing: span runs past the end of line {seg + 1} (one doc per line)"))
+                continue
+            seg_text = text[seg_start:seg_end]
+            fragments = [(s - seg_start, e - seg_start) for s, e in tb.fragments]
+            start, end, reason = resolve_fragments(fragments, seg_text)
+            if reason is not None:
+                report.change(EntityNote(*note_args, target, tb.text, fragments[0][0], fragments[-1][1], reason,
+                                         new_text=seg_text[start:end]))
+            per_segment.setdefault(seg, []).append(
+                BratSpan(start, end, target, tb.line, dict(ann.attributes.get(tb.id, {})), ann_id=tb.id)
+            )
+        kept_ids = set()
+        for seg, (doc_id, seg_start, seg_end) in enumerate(segments):
+            seg_text = text[seg_start:seg_end]
+            if one_doc_per_line and not seg_text.strip():
+                continue
+            if annotated_lines_only and seg not in annotated:
+                skipped_lines += 1
+                continue
+            report.documents_in += 1
+            doc = nlp.make_doc(seg_text)
+            spans = make_spans(doc, per_segment.get(seg, []), ann_path, report, misaligned)
+            aligned = remove_overlaps(spans, ann_path, report)
+            doc.ents = [span for span, _ in aligned]
+            doc.spans["brat"] = [span for span, _ in aligned]
+            if split_sentences:
+                sentence_starts_kept_together += _set_sentence_starts(doc, doc.ents)
+            doc.user_data["id"] = doc_id
+            doc.user_data["ent_attrs"] = {
+                f"{span.start_char}:{span.end_char}": dict(src.attrs) for span, src in aligned if src.attrs
+            }
+            kept_ids.update(src.ann_id for _, src in aligned)
+            report.add_doc(doc)
+            docs.append(doc)
+        for tid in ann.attribute_targets:
+            if tid in kept_ids:
+                attrs_kept += 1
+            else:
+                attrs_dropped += 1
+    report.notes["ignored_lines"] = dict(ignored)
+    report.notes["attributes"] = {"kept": attrs_kept, "on_dropped_entities": attrs_dropped}
+    if relabelled:
+        report.notes["relabelled"] = dict(relabelled)
+    if annotated_lines_only:
+        report.notes["unannotated_lines_skipped"] = skipped_lines
+    if split_sentences:
+        report.notes["line_breaks_inside_entities"] = sentence_starts_kept_together
+    report.notes["options"] = {
+        "split_sentences": split_sentences, "one_doc_per_line": one_doc_per_line,
+        "annotated_lines_only": annotated_lines_only, "misaligned": misaligned, "lang": lang,
+    }
+    write_docbin(docs, output_path)
+    return report
+
+
+def main(
+    input_path: Path = typer.Argument(..., help="Folder of BRAT .txt/.ann pairs, or one .txt or .ann file"),
+    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    ids: Optional[Path] = typer.Option(
+        None, "--ids", help="Convert only these documents: one stem a line (blank lines and # comments ignored)"
+    ),
+    label_map: Optional[Path] = typer.Option(None, "--label-map", help="JSON label map; without it all labels pass"),
+    report_path: Optional[Path] = typer.Option(None, "--report", help="Report JSON (default: reports/ beside output)"),
+    lang: str = typer.Option("en", "--lang", help="Language of the tokenizer: en or es"),
+    misaligned: str = typer.Option(
+        "expand", "--misaligned", help="Span edges inside a token: expand, contract (both reported) or error"
+    ),
+    split_sentences: bool = typer.Option(
+        True, "--split-sentences/--no-split-sentences", help="Make each line of the text a sentence (doc.sents)"
+    ),
+    one_doc_per_line: bool = typer.Option(
+        False, "--one-doc-per-line", help="One Doc per non-empty line (eHealth-KD); entities crossing a line are dropped"
+    ),
+    annotated_lines_only: bool = typer.Option(
+        False, "--annotated-lines-only", help="With --one-doc-per-line: skip lines without any T annotation"
+    ),
+):
+    """Convert BRAT standoff to a DocBin and write a conversion report."""
+    if misaligned not in ("expand", "contract", "error"):
+        raise typer.BadParameter("--misaligned must be expand, contract or error")
+    if lang not in ("en", "es"):
+        raise typer.BadParameter("--lang must be en or es")
+    if annotated_lines_only and not one_doc_per_line:
+        raise typer.BadParameter("--annotated-lines-only needs --one-doc-per-line")
+    convert_and_report(
+        convert_brat, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned,
+        ids_path=ids, split_sentences=split_sentences, one_doc_per_line=one_doc_per_line,
+        annotated_lines_only=annotated_lines_only,
+    )
+
+if __name__ == "__main__":
+    typer.run(main)

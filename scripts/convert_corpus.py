@@ -1,0 +1,85 @@
+"""Convert one corpus listed in configs/corpora.yml to train/dev/test DocBins.
+
+The corpus table says which converter reads which files with which options, so
+adding a corpus is an entry in that file, not a new script. Reports go to
+<output>/reports/<split>.json (<split>-<n>.json for splits of several parts).
+"""
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import spacy
+import srsly
+import typer
+from spacy.tokens import DocBin
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conversion import ConversionError, LabelMap  # noqa: E402
+from convert_brat import convert_brat  # noqa: E402
+from convert_iob import convert_iob  # noqa: E402
+from convert_jsonl import convert_jsonl  # noqa: E402
+
+CONVERTERS = {"jsonl": convert_jsonl, "iob": convert_iob, "brat": convert_brat}
+SPLITS = ("train", "dev", "test")
+
+
+def load_corpora(path: Path) -> Dict:
+    return srsly.read_yaml(path)
+
+
+def convert_split(entry: Dict, split: str, assets: Path, output: Path, label_map: LabelMap) -> List[str]:
+    converter = CONVERTERS[entry["format"]]
+    parts = entry["splits"][split]
+    summaries = []
+    part_paths = []
+    for i, part in enumerate(parts):
+        part = dict(part)
+        source = assets / part.pop("path")
+        if not source.exists():
+            raise ConversionError(source, "not found: fetch the corpus with `spacy project assets` "
+                                          "(or copy it into assets/)")
+        if "ids" in part:
+            part["ids_path"] = Path(part.pop("ids"))
+        options = {**entry.get("options", {}), **part}
+        name = split if len(parts) == 1 else f"{split}-{i + 1}"
+        out = output / (f"{split}.spacy" if len(parts) == 1 else f"parts/{name}.spacy")
+        report = converter(source, out, label_map, lang=entry.get("lang", "en"), **options)
+        report.write(output / "reports" / f"{name}.json")
+        summaries.append(f"[{name}] {report.summary()}")
+        part_paths.append(out)
+    if len(parts) > 1:
+        # Ids are unique within a part; prefix the part's path so they stay unique in the split.
+        vocab = spacy.blank(entry.get("lang", "en")).vocab
+        merged = DocBin(store_user_data=True)
+        for part, path in zip(parts, part_paths):
+            for doc in DocBin(store_user_data=True).from_disk(path).get_docs(vocab):
+                doc.user_data["id"] = f"{part['path']}/{doc.user_data.get('id', '')}"
+                merged.add(doc)
+        merged.to_disk(output / f"{split}.spacy")
+    return summaries
+
+
+def main(
+    corpus: str = typer.Argument(..., help="Name of the corpus in the corpus table"),
+    output: Path = typer.Option(..., "--output", help="Directory for train.spacy, dev.spacy, test.spacy"),
+    table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
+    assets: Path = typer.Option(Path("assets"), "--assets", help="Folder holding assets/<corpus>/"),
+):
+    """Convert every split of one corpus and write a report per file."""
+    corpora = load_corpora(table)
+    if corpus not in corpora:
+        typer.echo(f"error: unknown corpus {corpus!r}; {table} lists: {', '.join(corpora)}", err=True)
+        raise typer.Exit(1)
+    entry = corpora[corpus]
+    try:
+        label_map = LabelMap.from_file(Path(entry["label_map"]) if entry.get("label_map") else None)
+        for split in SPLITS:
+            for line in convert_split(entry, split, assets / corpus, output, label_map):
+                typer.echo(line)
+    except ConversionError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    typer.run(main)
