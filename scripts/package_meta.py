@@ -66,7 +66,7 @@ def build_meta(
         "author": "en_med_ner contributors",
         "url": "",
         "email": "",
-        "sources": [corpus, transformer_source(transformer)],
+        "sources": [corpus] + ([transformer_source(transformer)] if "transformer" in model_meta.get("pipeline", []) else []),
         "labels": model_meta.get("labels", {}),
         "performance": {
             "ents_p": metrics["ents_p"],
