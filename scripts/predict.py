@@ -57,7 +57,12 @@ def main(
 
         import_file(code.stem, code)
     texts = read_texts(text, file, lines)
-    nlp = spacy.load(model)
+    try:
+        nlp = spacy.load(model)
+    except OSError as err:
+        typer.echo(f"error: cannot load pipeline {model!r}: install the en_med_ner wheel or pass --model "
+                   f"<pipeline directory> ({err})", err=True)
+        raise typer.Exit(1)
     for line in format_entities(nlp.pipe(texts), as_json):
         typer.echo(line)
 
