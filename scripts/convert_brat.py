@@ -434,5 +434,6 @@ def main(
         annotated_lines_only=annotated_lines_only,
     )
 
+
 if __name__ == "__main__":
     typer.run(main)

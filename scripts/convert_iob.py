@@ -199,5 +199,6 @@ def main(
         token_column=token_column, tag_column=tag_column, n_sents=n_sents, lang=lang,
     )
 
+
 if __name__ == "__main__":
     typer.run(main)

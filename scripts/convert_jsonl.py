@@ -130,5 +130,6 @@ def main(
         raise typer.BadParameter("--misaligned must be expand, contract or error")
     convert_and_report(convert_jsonl, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned)
 
+
 if __name__ == "__main__":
     typer.run(main)
