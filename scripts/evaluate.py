@@ -10,7 +10,12 @@ from typing import Dict, List, Optional
 import srsly
 import typer
 
+from cli_util import import_code
+
 SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
+# End-to-end flag scores of clinical_context: a predicted entity counts when its
+# span and label match a gold entity. Absent or None without gold polarity.
+CONTEXT_KEYS = tuple(f"{flag}_{k}" for flag in ("negated", "uncertain") for k in ("p", "r", "f"))
 
 
 def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1) -> Dict:
@@ -40,6 +45,9 @@ def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1) ->
             label: {**{k: per_type.get(label, {}).get(k, 0.0) for k in ("p", "r", "f")}, "support": support[label]}
             for label in labels
         },
+        "context": {key: scores[key] for key in CONTEXT_KEYS if scores.get(key) is not None},
+        "context_support": {flag: scores[f"{flag}_support"] for flag in ("negated", "uncertain")
+                            if scores.get(f"{flag}_support") is not None},
         "words_per_second": scores.get("speed"),
     }
 
@@ -59,12 +67,29 @@ def markdown_table(metrics: Dict) -> str:
         f"| **all (micro)** | **{metrics['ents_p'] * 100:.2f}** | **{metrics['ents_r'] * 100:.2f}** | "
         f"**{metrics['ents_f'] * 100:.2f}** | **{metrics['entities']}** |"
     )
+    context = metrics.get("context") or {}
+    if context:
+        lines += [
+            "",
+            "Negation and uncertainty (clinical_context), end to end: a predicted entity counts when its span and "
+            "label match a gold entity.",
+            "",
+            "| flag | precision | recall | F1 | gold entities |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for flag in ("negated", "uncertain"):
+            lines.append(
+                f"| {flag} | {context[flag + '_p'] * 100:.2f} | {context[flag + '_r'] * 100:.2f} | "
+                f"{context[flag + '_f'] * 100:.2f} | {metrics.get('context_support', {}).get(flag, 0)} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def same_scores(a: Dict, b: Dict) -> List[str]:
     """Differences between the accuracy figures of two metrics dicts."""
     diffs = [f"{k}: {a[k]} != {b[k]}" for k in SCORE_KEYS if a[k] != b[k]]
+    ca, cb = a.get("context", {}), b.get("context", {})
+    diffs += [f"{k}: {ca.get(k)} != {cb.get(k)}" for k in CONTEXT_KEYS if ca.get(k) != cb.get(k)]
     for label in sorted(set(a["ents_per_type"]) | set(b["ents_per_type"])):
         sa, sb = a["ents_per_type"].get(label, {}), b["ents_per_type"].get(label, {})
         diffs += [f"{label} {k}: {sa.get(k)} != {sb.get(k)}" for k in ("p", "r", "f", "support") if sa.get(k) != sb.get(k)]
@@ -77,14 +102,11 @@ def main(
     output: Path = typer.Option(..., "--output", help="Metrics JSON"),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Markdown table"),
     split: str = typer.Option("test", "--split", help="Name of the split, recorded in the outputs"),
-    code: Optional[Path] = typer.Option(None, "--code", help="Python file with registered functions"),
+    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
 ):
     """Evaluate a pipeline with spaCy's scorer."""
-    if code is not None:
-        from spacy.util import import_file
-
-        import_file(code.stem, code)
+    import_code(code)
     metrics = evaluate_model(model, data_path, split, gpu_id)
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, metrics)

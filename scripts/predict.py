@@ -2,7 +2,8 @@
 
 Text comes from the argument, from --file, or from standard input; with --lines
 each line of the input is a separate text. Output is one line per entity,
-`Entity: <text>, Label: <LABEL>`, or with --json one JSON object per text.
+`Entity: <text>, Label: <LABEL>` (followed by `, Negated` and/or
+`, Uncertain` when the pipeline's clinical_context flags the entity), or with --json one JSON object per text.
 """
 import json
 import sys
@@ -11,12 +12,23 @@ from typing import Iterable, List, Optional
 
 import typer
 
+from cli_util import import_code
+
+
+def context_flags(ent) -> Optional[dict]:
+    """Negation/uncertainty flags if the pipeline's clinical_context set them."""
+    if not ent.has_extension("context_cues") or ent._.context_cues is None:
+        return None
+    return {"negated": ent._.is_negated, "uncertain": ent._.is_uncertain}
+
 
 def entity_records(doc) -> List[dict]:
-    return [
-        {"start": ent.start_char, "end": ent.end_char, "label": ent.label_, "text": ent.text}
-        for ent in doc.ents
-    ]
+    records = []
+    for ent in doc.ents:
+        record = {"start": ent.start_char, "end": ent.end_char, "label": ent.label_, "text": ent.text}
+        record.update(context_flags(ent) or {})
+        records.append(record)
+    return records
 
 
 def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[str]:
@@ -38,7 +50,10 @@ def format_entities(docs: Iterable, as_json: bool) -> Iterable[str]:
             yield json.dumps({"text": doc.text, "ents": entity_records(doc)}, ensure_ascii=False)
         else:
             for ent in doc.ents:
-                yield f"Entity: {ent.text}, Label: {ent.label_}"
+                flags = context_flags(ent) or {}
+                yield f"Entity: {ent.text}, Label: {ent.label_}" + "".join(
+                    f", {name.capitalize()}" for name, on in flags.items() if on
+                )
 
 
 def main(
@@ -47,15 +62,12 @@ def main(
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Read the text from this file", exists=True),
     lines: bool = typer.Option(False, "--lines", help="Each input line is a separate text"),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per text"),
-    code: Optional[Path] = typer.Option(None, "--code", help="Python file with registered functions"),
+    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
 ):
     """Tag text with a NER pipeline."""
     import spacy
 
-    if code is not None:
-        from spacy.util import import_file
-
-        import_file(code.stem, code)
+    import_code(code)
     texts = read_texts(text, file, lines)
     try:
         nlp = spacy.load(model)

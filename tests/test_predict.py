@@ -5,6 +5,7 @@ import sys
 import pytest
 import spacy
 
+import clinical_context  # noqa: F401  (registers the factory)
 from conftest import ROOT
 
 TEXT = "she was suffering from Malaria and fits so to cure she used amodiaquine"
@@ -45,3 +46,15 @@ def test_file_input(ruler_pipeline, tmp_path):
     path = tmp_path / "note.txt"
     path.write_text("Started amodiaquine.\n", encoding="utf-8")
     assert predict(["--model", str(ruler_pipeline), "--file", str(path)]) == ["Entity: amodiaquine, Label: DRUG"]
+
+
+def test_context_flags_in_text_and_json(tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "SYMPTOM", "pattern": w} for w in ("fever", "rash")])
+    nlp.add_pipe("clinical_context", config={"use_model": False}).initialize(
+        lambda: [], nlp=nlp, triggers=str(ROOT / "assets" / "context" / "en.json"))
+    nlp.to_disk(tmp_path / "pipeline")
+    args = ["No fever but a rash.", "--model", str(tmp_path / "pipeline"), "--code", str(ROOT / "scripts" / "clinical_context.py")]
+    assert predict(args) == ["Entity: fever, Label: SYMPTOM, Negated", "Entity: rash, Label: SYMPTOM"]
+    record = json.loads(predict(args + ["--json"])[0])
+    assert [(e["text"], e["negated"], e["uncertain"]) for e in record["ents"]] == [("fever", True, False), ("rash", False, False)]

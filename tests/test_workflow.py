@@ -14,7 +14,7 @@ import srsly
 from conftest import ROOT
 
 VERSION = "0.1.0"
-PROJECT_FILES = ["project.yml", "configs", "scripts", "assets/sample", "assets/labels", "assets/splits"]
+PROJECT_FILES = ["project.yml", "configs", "scripts", "assets/sample", "assets/labels", "assets/splits", "assets/context"]
 
 
 def copy_project(dest: Path) -> Path:
@@ -61,13 +61,18 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     # The installed wheel loads by name in a clean process, offline, and carries test scores in its meta.
     probe = (
         "import json, spacy; nlp = spacy.load('en_med_ner'); "
-        "print(json.dumps({'meta': nlp.meta, 'pipe': nlp.pipe_names, 'file': spacy.util.get_package_path('en_med_ner').as_posix()}))"
+        "doc = nlp.make_doc('The patient denies fever.'); "
+        "doc.ents = [doc.char_span(19, 24, label='SYMPTOM')]; doc = nlp.get_pipe('clinical_context')(doc); "
+        "print(json.dumps({'meta': nlp.meta, 'pipe': nlp.pipe_names, 'file': spacy.util.get_package_path('en_med_ner').as_posix(), "
+        "'negated': doc.ents[0]._.is_negated, 'cues': doc.ents[0]._.context_cues}))"
     )
     env = dict(os.environ, PYTHONPATH=str(project / "packages/installed"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert loaded["pipe"] == ["transformer", "ner"]
+    assert loaded["pipe"] == ["transformer", "ner", "clinical_context"]
+    # The negation component ships in the wheel with its trigger list (rules only: the sample has no polarity).
+    assert loaded["negated"] is True and loaded["cues"] == ["negation<denies"]
     assert loaded["file"].startswith((project / "packages/installed").as_posix())
     assert loaded["meta"]["performance"]["ents_f"] == pytest.approx(metrics["ents_f"])
     assert loaded["meta"]["evaluation"]["split"] == "test"
@@ -80,7 +85,7 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
 
     # A second run finds everything up to date.
     again = run_project(project, "all", *overrides)
-    for step in ("convert", "train", "evaluate", "package", "evaluate-package"):
+    for step in ("convert", "train", "context", "evaluate", "package", "evaluate-package"):
         assert f"Skipping '{step}': nothing changed" in again
 
     # predict and visualize run on the trained pipeline.

@@ -1,0 +1,53 @@
+"""Add the clinical_context component (negation and uncertainty flags) to a
+trained pipeline, fitted on the gold flags of a training DocBin.
+
+It needs none of the NER's weights, so it is fitted in seconds after NER
+training instead of inside it; the saved pipeline's config.cfg describes it
+like any other component. A corpus without polarity annotations gives a
+rules-only component.
+"""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def add_context(model: str, train_path: Path, output: Path, triggers: Optional[Path], window: int,
+                use_model: bool) -> dict:
+    import spacy
+    from spacy.training import Corpus
+
+    import clinical_context
+    import pipeline_functions  # noqa: F401  (the transformer config refers to it)
+
+    nlp = spacy.load(model)
+    if "clinical_context" in nlp.pipe_names:
+        nlp.remove_pipe("clinical_context")
+    component = nlp.add_pipe("clinical_context", config={"window": window, "use_model": use_model})
+    triggers = triggers or Path("assets/context") / f"{nlp.lang}.json"
+    corpus = Corpus(str(train_path))
+    component.initialize(lambda: corpus(nlp), nlp=nlp, triggers=str(triggers))
+    nlp.to_disk(output)
+    annotated = sum(1 for eg in corpus(nlp) if clinical_context.has_gold_flags(eg.reference))
+    return {"triggers": str(triggers), "annotated_documents": annotated,
+            "classifiers": {flag: {"features": len(m.weights), "threshold": m.threshold}
+                            for flag, m in component.models.items()}}
+
+
+def main(
+    model: str = typer.Argument(..., help="Trained pipeline (directory or package)"),
+    train_path: Path = typer.Argument(..., help="Training DocBin; BRAT POLARITY attributes give the gold flags", exists=True),
+    output: Path = typer.Argument(..., help="Directory for the pipeline with clinical_context"),
+    triggers: Optional[Path] = typer.Option(None, "--triggers", help="Trigger JSON (default assets/context/<lang>.json)", exists=True),
+    window: int = typer.Option(8, "--window", help="Scope of a trigger, in tokens"),
+    use_model: bool = typer.Option(True, "--model/--rules-only", help="Fit classifiers where gold flags exist"),
+):
+    """Fit clinical_context on a training corpus and save the extended pipeline."""
+    info = add_context(model, train_path, output, triggers, window, use_model)
+    fitted = ", ".join(f"{k}: {v['features']} features, threshold {v['threshold']}" for k, v in info["classifiers"].items())
+    typer.echo(f"clinical_context from {info['triggers']}; {info['annotated_documents']} training documents with "
+               f"polarity annotation; classifiers: {fitted or 'none (rules only)'}; saved to {output}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

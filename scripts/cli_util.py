@@ -1,0 +1,17 @@
+"""Helpers shared by the project's command-line scripts."""
+from pathlib import Path
+from typing import Optional
+
+
+def import_code(paths: Optional[str]) -> None:
+    """Import Python files with registered functions and factories, given
+    comma-separated as for `spacy package --code`."""
+    if not paths:
+        return
+    from spacy.util import import_file
+
+    for item in paths.split(","):
+        path = Path(item.strip())
+        if not path.is_file():
+            raise FileNotFoundError(f"--code: {path} is not a file")
+        import_file(path.stem, path)
