@@ -1,0 +1,281 @@
+"""Annotate a corpus with a NER pipeline, locally or on a Dask cluster.
+
+Input: a directory of .txt files (id = path relative to it, without .txt), a
+single .txt file (one document), JSONL with {"id", "text"} per line, or a
+DocBin (id from user_data["id"], else its position). Output: JSONL with
+{"id", "text", "ents": [{"start", "end", "label", "text", "negated", "uncertain"}]}
+in input order, and optionally a DocBin.
+
+The input is cut into partitions of --partition-size documents. Each finished
+partition is written to OUTPUT.parts/ with an atomic rename, so a rerun skips
+the finished ones, and a partition whose worker died is simply run again
+(Dask reschedules it) and written once. At the end every input id must appear
+in the output exactly once, or the run fails and says which ids differ.
+
+Dask workers must be able to import this project's scripts/ (a LocalCluster
+can; remote workers need the same checkout on their path) and load the model.
+"""
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import typer
+
+from cli_util import import_code
+
+SCRIPTS = Path(__file__).resolve().parent
+Record = Tuple[str, str]  # (id, text)
+
+
+class InputError(ValueError):
+    pass
+
+
+def read_records(path: Path) -> List[Record]:
+    """Documents as (id, text), with clear errors for missing or repeated ids."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
+        if not files:
+            raise InputError(f"{path}: no .txt files")
+        return [(p.relative_to(path).with_suffix("").as_posix(), p.read_text(encoding="utf-8")) for p in files]
+    if path.suffix == ".txt":
+        return [(path.stem, path.read_text(encoding="utf-8"))]
+    if path.suffix in (".jsonl", ".json"):
+        records, seen = [], {}
+        with path.open(encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise InputError(f"{path}:{line_no}: not JSON ({err.msg})") from None
+                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                    raise InputError(f"{path}:{line_no}: expected an object with a string 'text'")
+                if "id" not in obj:
+                    raise InputError(f"{path}:{line_no}: no 'id'")
+                doc_id = str(obj["id"])
+                if doc_id in seen:
+                    raise InputError(f"{path}:{line_no}: id {doc_id!r} repeats line {seen[doc_id]}")
+                seen[doc_id] = line_no
+                records.append((doc_id, obj["text"]))
+        return records
+    if path.suffix == ".spacy":
+        import spacy
+        from spacy.tokens import DocBin
+
+        docs = DocBin().from_disk(path).get_docs(spacy.blank("xx").vocab)
+        records = [(str(d.user_data.get("id", f"doc-{i}")), d.text) for i, d in enumerate(docs)]
+        ids = [r[0] for r in records]
+        if len(set(ids)) != len(ids):
+            raise InputError(f"{path}: repeated document ids in user_data['id']")
+        return records
+    raise InputError(f"{path}: expected a directory of .txt files, a .txt, .jsonl or .spacy file")
+
+
+def fingerprint(records: List[Record], model: str, partition_size: int) -> str:
+    digest = hashlib.sha256(f"{model}\0{partition_size}\0".encode())
+    for doc_id, text in records:
+        digest.update(doc_id.encode() + b"\0" + text.encode() + b"\0")
+    return digest.hexdigest()
+
+
+_PIPELINES: Dict[Tuple[str, str], object] = {}
+
+
+def load_pipeline(model: str, code: str, threads: int):
+    """Load once per process (a Dask worker keeps it between partitions)."""
+    key = (model, code or "")
+    if key not in _PIPELINES:
+        import spacy
+        import torch
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        import_code(code)
+        _PIPELINES[key] = spacy.load(model)
+    return _PIPELINES[key]
+
+
+def part_path(parts_dir: Path, index: int) -> Path:
+    return parts_dir / f"part-{index:06d}.jsonl"
+
+
+def annotate_partition(index: int, records: List[Record], model: str, code: str, batch_size: int, threads: int,
+                       parts_dir: str, scripts_dir: str) -> Tuple[int, int]:
+    """Annotate one partition and write it atomically; returns (index, documents)."""
+    if scripts_dir not in sys.path:
+        sys.path.insert(0, scripts_dir)
+    from predict import entity_records
+
+    nlp = load_pipeline(model, code, threads)
+    out = part_path(Path(parts_dir), index)
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for (doc_id, text), doc in zip(records, nlp.pipe((t for _, t in records), batch_size=batch_size)):
+            f.write(json.dumps({"id": doc_id, "text": text, "ents": entity_records(doc)}, ensure_ascii=False) + "\n")
+    os.replace(tmp, out)
+    return index, len(records)
+
+
+class Progress:
+    def __init__(self, total_docs: int, done_docs: int, every: float = 2.0):
+        self.total, self.done, self.start_done = total_docs, done_docs, done_docs
+        self.start = self.last = time.perf_counter()
+        self.every = every
+
+    def update(self, docs: int, force: bool = False) -> None:
+        self.done += docs
+        now = time.perf_counter()
+        if force or now - self.last >= self.every:
+            self.last = now
+            rate = (self.done - self.start_done) / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+            print(f"  {self.done}/{self.total} documents, {rate:.1f} docs/s, ETA {eta:.0f} s", file=sys.stderr, flush=True)
+
+    def rate(self) -> float:
+        return (self.done - self.start_done) / max(time.perf_counter() - self.start, 1e-9)
+
+
+def run_partitions(partitions: List[List[Record]], todo: List[int], model: str, code: str, batch_size: int,
+                   threads: int, parts_dir: Path, progress: Progress, dask: Optional[str], workers: int) -> None:
+    args = (model, code or "", batch_size, threads, str(parts_dir), str(SCRIPTS))
+    if dask is None:
+        for i in todo:
+            _, n = annotate_partition(i, partitions[i], *args)
+            progress.update(n)
+        return
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if dask == "local":
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(dask)
+    try:
+        futures = [client.submit(annotate_partition, i, partitions[i], *args, key=f"annotate-{parts_dir.name}-{i}",
+                                 pure=False, retries=2) for i in todo]
+        for future in as_completed(futures):
+            _, n = future.result()
+            progress.update(n)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def merge(records: List[Record], n_parts: int, parts_dir: Path, output: Path) -> int:
+    """Concatenate the parts in order and check every id appears exactly once."""
+    expected = [doc_id for doc_id, _ in records]
+    seen: List[str] = []
+    tmp = output.with_name(output.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        for i in range(n_parts):
+            for line in part_path(parts_dir, i).read_text(encoding="utf-8").splitlines():
+                seen.append(json.loads(line)["id"])
+                out.write(line + "\n")
+    if seen != expected:
+        missing = sorted(set(expected) - set(seen))
+        repeated = sorted({x for x in seen if seen.count(x) > 1})
+        raise RuntimeError(f"output does not match input: {len(expected)} in, {len(seen)} out; "
+                           f"missing {missing[:10]}, repeated {repeated[:10]}")
+    os.replace(tmp, output)
+    return len(seen)
+
+
+def write_docbin(output: Path, docbin_path: Path, model_lang: str) -> None:
+    import spacy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank(model_lang)
+    docs = []
+    for line in output.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        doc = nlp.make_doc(rec["text"])
+        doc.ents = [doc.char_span(e["start"], e["end"], label=e["label"], alignment_mode="expand") for e in rec["ents"]]
+        doc.user_data["id"] = rec["id"]
+        doc.user_data["ent_flags"] = {f"{e['start']}:{e['end']}": {k: e[k] for k in ("negated", "uncertain") if k in e}
+                                      for e in rec["ents"]}
+        docs.append(doc)
+    DocBin(docs=docs, store_user_data=True).to_disk(docbin_path)
+
+
+def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] = None, batch_size: int = 32,
+             threads: int = 0, partition_size: int = 200, dask: Optional[str] = None, workers: int = 2,
+             docbin: Optional[Path] = None, lang: str = "en") -> Dict:
+    records = read_records(input_path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partitions = [records[i:i + partition_size] for i in range(0, len(records), partition_size)]
+    parts_dir = output.with_name(output.name + ".parts")
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    manifest = parts_dir / "manifest.json"
+    key = fingerprint(records, model, partition_size)
+    if manifest.exists() and json.loads(manifest.read_text())["fingerprint"] != key:
+        # Another input, model or partitioning: earlier parts are not ours.
+        for stale in parts_dir.glob("part-*"):
+            stale.unlink()
+    manifest.write_text(json.dumps({"fingerprint": key, "documents": len(records), "partitions": len(partitions)}))
+    todo = [i for i in range(len(partitions)) if not part_path(parts_dir, i).exists()]
+    skipped_docs = sum(len(partitions[i]) for i in range(len(partitions)) if i not in set(todo))
+    if threads <= 0:
+        cores = os.cpu_count() or 1
+        threads = cores if dask is None else max(1, cores // max(workers, 1))
+    print(f"{len(records)} documents in {len(partitions)} partitions; {len(partitions) - len(todo)} already done; "
+          f"{'local nlp.pipe' if dask is None else f'Dask ({dask}, {workers} workers)' if dask == 'local' else f'Dask ({dask})'}; "
+          f"{threads} torch threads per process", file=sys.stderr)
+    progress = Progress(len(records), skipped_docs)
+    start = time.perf_counter()
+    run_partitions(partitions, todo, model, code, batch_size, threads, parts_dir, progress, dask, workers)
+    seconds = time.perf_counter() - start
+    progress.update(0, force=True)
+    n_out = merge(records, len(partitions), parts_dir, output)
+    for leftover in parts_dir.glob("*.tmp"):  # written by a worker that died
+        leftover.unlink()
+    if docbin is not None:
+        write_docbin(output, docbin, lang)
+    processed = len(records) - skipped_docs
+    return {"documents_in": len(records), "documents_out": n_out, "resumed_documents": skipped_docs,
+            "processed_documents": processed, "seconds": round(seconds, 2),
+            "docs_per_second": round(processed / seconds, 2) if seconds > 0 and processed else None}
+
+
+def main(
+    input_path: Path = typer.Argument(..., help="Directory of .txt files, a .txt, .jsonl or .spacy file", exists=True),
+    output: Path = typer.Argument(..., help="Output JSONL"),
+    model: str = typer.Option("en_med_ner", "--model", "-m", help="Pipeline directory or installed package"),
+    docbin: Optional[Path] = typer.Option(None, "--docbin", help="Also write a DocBin of the annotated documents"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Documents per nlp.pipe batch"),
+    threads: int = typer.Option(0, "--threads", help="Torch threads per process (0: cores, shared among workers)"),
+    partition_size: int = typer.Option(200, "--partition-size", help="Documents per partition (unit of resume)"),
+    dask: Optional[str] = typer.Option(None, "--dask", help="'local' for a LocalCluster, a scheduler address, or '' for local nlp.pipe"),
+    workers: int = typer.Option(2, "--workers", help="Workers of the LocalCluster"),
+    lang: str = typer.Option("en", "--lang", help="Language of the DocBin output's tokenizer"),
+    stats: Optional[Path] = typer.Option(None, "--stats", help="Write counts and speed as JSON"),
+    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
+):
+    """Annotate documents; every input id comes out exactly once."""
+    # Import this file as the module `annotate`, so Dask workers unpickle its
+    # functions by reference and keep one loaded pipeline per process.
+    from annotate import InputError, annotate
+
+    try:
+        result = annotate(input_path, output, model, code=code, batch_size=batch_size, threads=threads,
+                          partition_size=partition_size, dask=dask or None, workers=workers, docbin=docbin, lang=lang)
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    if stats is not None:
+        stats.parent.mkdir(parents=True, exist_ok=True)
+        stats.write_text(json.dumps(result, indent=2))
+    typer.echo(f"{result['documents_in']} documents in, {result['documents_out']} out ({result['resumed_documents']} "
+               f"from an earlier run); {result['docs_per_second']} docs/s -> {output}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
