@@ -34,22 +34,17 @@ def prf(gold: set, predicted: set) -> Dict[str, float]:
             "tp": tp, "fp": len(predicted - gold), "fn": len(gold - predicted)}
 
 
-def bootstrap_f1(gold: set, predicted: set, n_docs: int, samples: int = 1000, seed: int = 0) -> List[float]:
-    """95% interval of F1 over documents resampled with replacement."""
+def bootstrap_f1(gold: set, predicted: set, n_docs: int) -> List[float]:
+    """95% interval of F1 over resampled documents (keys start with the doc index)."""
     import numpy
 
+    from ner_metrics import bootstrap_f1 as bootstrap
+
     counts = numpy.zeros((n_docs, 3))
-    for key in gold & predicted:
-        counts[key[0], 0] += 1
-    for key in predicted - gold:
-        counts[key[0], 1] += 1
-    for key in gold - predicted:
-        counts[key[0], 2] += 1
-    rng = numpy.random.default_rng(seed)
-    totals = counts[rng.integers(0, n_docs, size=(samples, n_docs))].sum(axis=1)
-    denom = 2 * totals[:, 0] + totals[:, 1] + totals[:, 2]
-    f1 = numpy.where(denom > 0, 2 * totals[:, 0] / numpy.maximum(denom, 1), 0.0)
-    return [round(float(x), 3) for x in numpy.percentile(f1, [2.5, 97.5])]
+    for column, keys in enumerate((gold & predicted, predicted - gold, gold - predicted)):
+        for key in keys:
+            counts[key[0], column] += 1
+    return [round(x, 3) for x in bootstrap(counts)]
 
 
 def with_sentences(doc, vocab, ents):

@@ -1,8 +1,11 @@
 """Score a pipeline on a DocBin with spaCy's scorer: overall and per-label
-precision, recall and F1, written as JSON and as a markdown table.
+precision, recall and F1 (the headline), plus a bootstrap interval of F1,
+nervaluate's partial-match modes and an error breakdown (scripts/ner_metrics.py),
+written as JSON and as a markdown report.
 
 The outputs are rewritten on every run, never appended to.
 """
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -10,6 +13,7 @@ from typing import Dict, List, Optional
 import srsly
 import typer
 
+import ner_metrics
 from cli_util import import_code
 
 SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
@@ -20,6 +24,7 @@ CONTEXT_KEYS = tuple(f"{flag}_{k}" for flag in ("negated", "uncertain") for k in
 
 def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1) -> Dict:
     import spacy
+    from spacy.scorer import Scorer
     from spacy.training import Corpus
 
     if gpu_id >= 0:
@@ -28,7 +33,15 @@ def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1) ->
     examples = list(Corpus(str(data_path))(nlp))
     if not examples:
         raise ValueError(f"{data_path}: no documents to evaluate")
-    scores = nlp.evaluate(examples)
+    # What nlp.evaluate does, keeping the predicted docs for the extra scores
+    # (nlp.evaluate scores copies of the examples and drops them).
+    start = time.perf_counter()
+    for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
+        eg.predicted = doc
+    seconds = time.perf_counter() - start
+    scores = Scorer(nlp=nlp).score(examples)
+    gold = [ner_metrics.doc_spans(eg.reference) for eg in examples]
+    pred = [ner_metrics.doc_spans(eg.predicted) for eg in examples]
     support = Counter(ent.label_ for eg in examples for ent in eg.reference.ents)
     per_type = scores.get("ents_per_type") or {}
     labels = sorted(set(support) | set(per_type) | set(nlp.get_pipe("ner").labels))
@@ -45,10 +58,13 @@ def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1) ->
             label: {**{k: per_type.get(label, {}).get(k, 0.0) for k in ("p", "r", "f")}, "support": support[label]}
             for label in labels
         },
+        "ents_f_ci95": ner_metrics.bootstrap_f1(ner_metrics.per_doc_counts(gold, pred)),
+        "partial_match": ner_metrics.nervaluate_scores(gold, pred, labels),
+        "errors": ner_metrics.error_breakdown(gold, pred),
         "context": {key: scores[key] for key in CONTEXT_KEYS if scores.get(key) is not None},
         "context_support": {flag: scores[f"{flag}_support"] for flag in ("negated", "uncertain")
                             if scores.get(f"{flag}_support") is not None},
-        "words_per_second": scores.get("speed"),
+        "words_per_second": sum(len(eg.predicted) for eg in examples) / seconds,
     }
 
 
@@ -67,6 +83,13 @@ def markdown_table(metrics: Dict) -> str:
         f"| **all (micro)** | **{metrics['ents_p'] * 100:.2f}** | **{metrics['ents_r'] * 100:.2f}** | "
         f"**{metrics['ents_f'] * 100:.2f}** | **{metrics['entities']}** |"
     )
+    if "ents_f_ci95" in metrics:
+        lo, hi = metrics["ents_f_ci95"]
+        lines += ["", f"95% bootstrap interval of the micro F1 (1,000 resamples of documents): {lo * 100:.2f}–{hi * 100:.2f}."]
+    if "partial_match" in metrics:
+        lines += ner_metrics.markdown_sections(metrics["partial_match"], metrics["errors"])
+    if metrics.get("errors_view"):
+        lines += ["", f"Documents with errors, gold beside predicted: [{metrics['errors_view']}]({metrics['errors_view']})."]
     context = metrics.get("context") or {}
     if context:
         lines += [
@@ -104,10 +127,13 @@ def main(
     split: str = typer.Option("test", "--split", help="Name of the split, recorded in the outputs"),
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+    errors_view: Optional[str] = typer.Option(None, "--errors-view", help="Link to the displaCy errors page, relative to the markdown"),
 ):
     """Evaluate a pipeline with spaCy's scorer."""
     import_code(code)
     metrics = evaluate_model(model, data_path, split, gpu_id)
+    if errors_view:
+        metrics["errors_view"] = errors_view
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, metrics)
     table = markdown_table(metrics)

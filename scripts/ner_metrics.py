@@ -1,0 +1,113 @@
+"""NER scores beyond spaCy's exact match: nervaluate's four modes (strict,
+exact boundary, partial boundary, type) with COR/INC/PAR/MIS/SPU counts, an
+error breakdown with a label confusion table, and bootstrap confidence
+intervals over documents. spaCy's scorer stays the headline number.
+"""
+from collections import Counter
+from typing import Dict, List, Sequence, Tuple
+
+import numpy
+
+MODES = {"strict": "strict", "exact": "exact boundary", "partial": "partial boundary", "ent_type": "type"}
+COUNT_KEYS = ("correct", "incorrect", "partial", "missed", "spurious")
+Span = Tuple[int, int, str]  # start_char, end_char, label
+
+
+def doc_spans(doc) -> List[Span]:
+    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+def nervaluate_scores(gold: Sequence[List[Span]], pred: Sequence[List[Span]], labels: List[str]) -> Dict:
+    from nervaluate import Evaluator
+
+    def as_dicts(docs):
+        return [[{"label": l, "start": s, "end": e - 1} for s, e, l in spans] for spans in docs]
+
+    # nervaluate's offsets are inclusive; spaCy's end is exclusive.
+    results = Evaluator(as_dicts(gold), as_dicts(pred), tags=labels, loader="dict").evaluate()
+
+    def pack(r):
+        return {**{k: getattr(r, k) for k in COUNT_KEYS}, "p": r.precision, "r": r.recall, "f": r.f1}
+
+    return {
+        "overall": {mode: pack(results["overall"][mode]) for mode in MODES},
+        "per_type": {label: {mode: pack(results["entities"][label][mode]) for mode in MODES}
+                     for label in labels if label in results["entities"]},
+    }
+
+
+def error_breakdown(gold: Sequence[List[Span]], pred: Sequence[List[Span]]) -> Dict:
+    """Each gold and predicted entity in one category: correct; boundary (same
+    label, overlapping other span); type (same span, other label); boundary+type;
+    missed (no overlapping prediction); spurious (no overlapping gold). The
+    confusion table counts gold label -> predicted label over overlapping
+    pairs, with "O" for missed and spurious entities; a prediction that
+    explains no gold entity is spurious."""
+    counts = Counter()
+    confusion: Dict[str, Counter] = {}
+    for g_spans, p_spans in zip(gold, pred):
+        p_set = set(p_spans)
+        used = set()
+        for g in g_spans:
+            if g in p_set:
+                counts["correct"] += 1
+                confusion.setdefault(g[2], Counter())[g[2]] += 1
+                used.add(g)
+                continue
+            overlaps = [p for p in p_spans if p[0] < g[1] and g[0] < p[1] and p not in g_spans]
+            if not overlaps:
+                counts["missed"] += 1
+                confusion.setdefault(g[2], Counter())["O"] += 1
+                continue
+            # The prediction sharing most characters explains the error.
+            p = max(overlaps, key=lambda x: min(x[1], g[1]) - max(x[0], g[0]))
+            used.update(overlaps)
+            same_span, same_label = (p[0], p[1]) == (g[0], g[1]), p[2] == g[2]
+            counts["type" if same_span else "boundary" if same_label else "boundary+type"] += 1
+            confusion.setdefault(g[2], Counter())[p[2]] += 1
+        for p in p_spans:
+            if p not in used:
+                counts["spurious"] += 1
+                confusion.setdefault("O", Counter())[p[2]] += 1
+    return {"counts": {k: counts.get(k, 0) for k in ("correct", "boundary", "type", "boundary+type", "missed", "spurious")},
+            "confusion": {g: dict(c) for g, c in sorted(confusion.items())}}
+
+
+def per_doc_counts(gold: Sequence[List[Span]], pred: Sequence[List[Span]]) -> numpy.ndarray:
+    """Exact-match tp, fp, fn per document."""
+    rows = []
+    for g_spans, p_spans in zip(gold, pred):
+        g, p = set(g_spans), set(p_spans)
+        rows.append((len(g & p), len(p - g), len(g - p)))
+    return numpy.asarray(rows, dtype="float64").reshape(-1, 3)
+
+
+def bootstrap_f1(counts: numpy.ndarray, samples: int = 1000, seed: int = 0) -> List[float]:
+    """95% interval of micro F1 over documents resampled with replacement,
+    from per-document (tp, fp, fn) rows."""
+    if len(counts) == 0:
+        return [0.0, 0.0]
+    rng = numpy.random.default_rng(seed)
+    totals = counts[rng.integers(0, len(counts), size=(samples, len(counts)))].sum(axis=1)
+    denom = 2 * totals[:, 0] + totals[:, 1] + totals[:, 2]
+    f1 = numpy.where(denom > 0, 2 * totals[:, 0] / numpy.maximum(denom, 1), 0.0)
+    return [round(float(x), 4) for x in numpy.percentile(f1, [2.5, 97.5])]
+
+
+def markdown_sections(partial: Dict, errors: Dict) -> List[str]:
+    lines = ["", "nervaluate modes (COR correct, INC incorrect, PAR partial, MIS missed, SPU spurious):", "",
+             "| mode | COR | INC | PAR | MIS | SPU | P | R | F1 |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for mode, title in MODES.items():
+        s = partial["overall"][mode]
+        lines.append(f"| {title} | {s['correct']} | {s['incorrect']} | {s['partial']} | {s['missed']} | {s['spurious']} | "
+                     f"{s['p'] * 100:.2f} | {s['r'] * 100:.2f} | {s['f'] * 100:.2f} |")
+    c = errors["counts"]
+    lines += ["", "Error breakdown: " + ", ".join(f"{k} {v}" for k, v in c.items()) + ".", "",
+              "Confusion (rows gold, columns predicted; O = no entity):", ""]
+    labels = sorted({l for row in errors["confusion"].values() for l in row} | set(errors["confusion"]))
+    labels = [l for l in labels if l != "O"] + ["O"]
+    lines += ["| gold \\ predicted | " + " | ".join(labels) + " |", "| --- |" + " ---: |" * len(labels)]
+    for g in labels:
+        row = errors["confusion"].get(g, {})
+        lines.append(f"| {g} | " + " | ".join(str(row.get(p, 0)) if not (g == "O" and p == "O") else "" for p in labels) + " |")
+    return lines

@@ -1,0 +1,58 @@
+"""The side-by-side benchmark: BIO decoding, scoring of foreign spans on the
+gold tokenization, and `compare` running all four systems (tiny settings)."""
+import json
+import subprocess
+import sys
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+import benchmark
+from conftest import ROOT
+
+
+def test_tags_to_spans_handles_b_i_and_type_changes():
+    doc = spacy.blank("en")("aspirin and low dose heparin cause bleeding")
+    tags = ["B-DRUG", "O", "I-DRUG", "I-DRUG", "B-DRUG", "O", "I-DISEASE"]
+    assert benchmark.tags_to_spans(doc, tags) == [(0, 7, "DRUG"), (12, 20, "DRUG"), (21, 28, "DRUG"), (35, 43, "DISEASE")]
+
+
+def test_score_expands_foreign_spans_and_counts_them():
+    nlp = spacy.blank("en")
+    gold = nlp("Took aspirin-like drugs for migraine.")
+    gold.ents = [gold.char_span(28, 36, label="DISEASE")]
+    # "spirin" is inside the token "aspirin": expanded to it.
+    result = benchmark.score([gold], [[(6, 12, "DRUG"), (28, 36, "DISEASE")]])
+    assert (result["spans_expanded_to_tokens"], result["spans_dropped_overlapping"]) == (1, 0)
+    assert (result["p"], result["r"]) == (0.5, 1.0)
+    # Overlapping predictions: the one starting first (longest on ties) is kept, the other counted.
+    result = benchmark.score([gold], [[(5, 17, "DRUG"), (6, 12, "DRUG")]])
+    assert result["spans_dropped_overlapping"] == 1 and result["r"] == 0.0
+
+
+@pytest.mark.slow
+def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transformer):
+    corpus = tmp_path / "corpus" / "sample"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "convert_corpus.py"), "sample", "--output", str(corpus)],
+                          capture_output=True, text=True, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr
+    # A small train split keeps the four trainings short.
+    nlp = spacy.blank("en")
+    docs = list(DocBin().from_disk(corpus / "train.spacy").get_docs(nlp.vocab))[:30]
+    DocBin(docs=docs, store_user_data=True).to_disk(corpus / "train.spacy")
+    out = tmp_path / "benchmarks"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "compare", "sample",
+                           "--corpus-root", str(tmp_path / "corpus"), "--output-dir", str(out),
+                           "--transformer", str(tiny_transformer), "--epochs", "0.5"],
+                          capture_output=True, text=True, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((out / "sample.json").read_text())
+    assert [r["system"] for r in result["systems"]] == list(benchmark.SYSTEMS)
+    for r in result["systems"]:
+        lo, hi = r["test"]["f_ci95"]
+        assert 0 <= lo <= r["test"]["f"] <= hi <= 1
+        assert r["train_seconds"] > 0 and r["infer_words_per_second"] > 0 and r["peak_rss_mb"] > 100
+    assert result["machine"]["cpu_count"] >= 1
+    table = (out / "sample.md").read_text()
+    assert table.count("\n| ") == 2 + len(benchmark.SYSTEMS)
