@@ -15,3 +15,18 @@ def import_code(paths: Optional[str]) -> None:
         if not path.is_file():
             raise FileNotFoundError(f"--code: {path} is not a file")
         import_file(path.stem, path)
+
+
+def load_pipeline(model: str, code: Optional[str] = None):
+    """spacy.load after importing --code, exiting with a clear message when
+    the pipeline is not there."""
+    import spacy
+    import typer
+
+    import_code(code)
+    try:
+        return spacy.load(model)
+    except OSError as err:
+        typer.echo(f"error: cannot load pipeline {model!r}: install the en_med_ner wheel or pass --model "
+                   f"<pipeline directory> ({err})", err=True)
+        raise typer.Exit(1)

@@ -23,7 +23,6 @@ Two layers, chosen by measurement on MACCROBAT (see the README):
 Shipped inside the packaged pipeline (`spacy package --code`), so it needs only
 spaCy and numpy.
 """
-import json
 import math
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple

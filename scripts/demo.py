@@ -7,12 +7,11 @@ script tags in the input are displayed, never run. Input over `--max-chars`
 gets a message instead of being processed.
 """
 import os
-from pathlib import Path
 from typing import List, Optional, Tuple
 
 import typer
 
-from cli_util import import_code
+from cli_util import load_pipeline
 
 EXAMPLES = [
     "she was suffering from Malaria and fits so to cure she used amodiaquine and she has slightly fever and pain on hip",
@@ -86,15 +85,7 @@ def main(
     """Serve the demo until interrupted."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import spacy
-
-    import_code(code)
-    try:
-        nlp = spacy.load(model)
-    except OSError as err:
-        typer.echo(f"error: cannot load pipeline {model!r}: install the en_med_ner wheel or pass --model "
-                   f"<pipeline directory> ({err})", err=True)
-        raise typer.Exit(1)
+    nlp = load_pipeline(model, code)
     app = build_app(nlp, max_chars, "en_med_ner demo")
     typer.echo(f"serving {model} on http://{host}:{port}", err=True)
     app.launch(server_name=host, server_port=port, share=False, inbrowser=False)

@@ -12,7 +12,7 @@ from typing import Iterable, List, Optional
 
 import typer
 
-from cli_util import import_code
+from cli_util import load_pipeline
 
 
 def context_flags(ent) -> Optional[dict]:
@@ -65,16 +65,8 @@ def main(
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
 ):
     """Tag text with a NER pipeline."""
-    import spacy
-
-    import_code(code)
     texts = read_texts(text, file, lines)
-    try:
-        nlp = spacy.load(model)
-    except OSError as err:
-        typer.echo(f"error: cannot load pipeline {model!r}: install the en_med_ner wheel or pass --model "
-                   f"<pipeline directory> ({err})", err=True)
-        raise typer.Exit(1)
+    nlp = load_pipeline(model, code)
     for line in format_entities(nlp.pipe(texts), as_json):
         typer.echo(line)
 

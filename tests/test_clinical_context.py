@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 from spacy.training import Example
 
 import clinical_context
