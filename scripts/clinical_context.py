@@ -77,18 +77,16 @@ def load_triggers(path: Path) -> Dict[str, List[str]]:
 
 
 def sentence_ids(doc: Doc) -> numpy.ndarray:
-    """Sentence number of each token: the doc's own sentences if it has them,
-    else breaks after sentence punctuation and at line breaks."""
+    """Sentence number of each token: a break after sentence punctuation and
+    at line breaks. The same rule at training and at prediction time, whether
+    or not a doc carries sentence boundaries of its own (converted corpora
+    do, predicted docs from an NER-only pipeline do not)."""
     ids = numpy.zeros(len(doc), dtype="int32")
-    if doc.has_annotation("SENT_START"):
-        for i, sent in enumerate(doc.sents):
-            ids[sent.start:sent.end] = i
-        return ids
     current = 0
     for token in doc:
         if token.i > 0:
             prev = doc[token.i - 1]
-            if prev.text in SENTENCE_END or "\n" in prev.text or "\n" in prev.whitespace_:
+            if prev.text in SENTENCE_END or "\n" in prev.text or "\n" in prev.whitespace_ or "\n" in token.text:
                 current += 1
         ids[token.i] = current
     return ids

@@ -73,6 +73,8 @@ def build_meta(
             "ents_r": metrics["ents_r"],
             "ents_f": metrics["ents_f"],
             "ents_per_type": {k: {m: v[m] for m in ("p", "r", "f")} for k, v in metrics["ents_per_type"].items()},
+            # clinical_context flags, end to end, where the test split annotates polarity
+            **metrics.get("context", {}),
         },
         "evaluation": {k: metrics[k] for k in ("split", "data", "documents", "words", "entities")},
         "notes": (

@@ -1,0 +1,69 @@
+"""A training logger that prints spaCy's usual console table and also keeps
+the curve: every evaluation's step, dev scores and losses go to
+`<path>/training_log.jsonl` as they happen, and `<path>/training_curve.png`
+plots dev score and losses against steps when training ends (or stops with
+an error)."""
+import json
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from spacy.training.loggers import console_logger
+from spacy.util import registry
+
+
+def plot_curve(rows: List[Dict], png: Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, score_ax = plt.subplots(figsize=(8, 4.5))
+    score_ax.plot(steps, [r["score"] for r in rows], "o-", color="tab:blue", label="dev score")
+    score_ax.set_xlabel("step")
+    score_ax.set_ylabel("dev score (weighted, e.g. ents_f)")
+    loss_ax = score_ax.twinx()
+    for i, name in enumerate(sorted({k for r in rows for k in r["losses"]})):
+        loss_ax.plot(steps, [r["losses"].get(name) for r in rows], "--", color=f"C{i + 1}", label=f"loss {name}")
+    loss_ax.set_ylabel("training loss since the previous evaluation")
+    lines = score_ax.get_legend_handles_labels()
+    more = loss_ax.get_legend_handles_labels()
+    score_ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center right")
+    score_ax.set_title(title or "training curve")
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+@registry.loggers("en_med_ner.training_curve.v1")
+def training_curve_logger(path: Optional[str] = None, progress_bar: bool = False):
+    console = console_logger(progress_bar=progress_bar)
+
+    def setup(nlp, stdout, stderr):
+        log_console, finalize_console = console(nlp, stdout, stderr)
+        rows: List[Dict] = []
+        out = Path(path) if path else None
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "training_log.jsonl").write_text("", encoding="utf-8")
+
+        def log_step(info: Optional[Dict]) -> None:
+            log_console(info)
+            if info is None:
+                return
+            row = {"step": info["step"], "epoch": info["epoch"], "score": info["score"],
+                   "losses": {k: float(v) for k, v in info["losses"].items()},
+                   "scores": {k: v for k, v in info["other_scores"].items() if isinstance(v, (int, float))}}
+            rows.append(row)
+            if out is not None:
+                with (out / "training_log.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
+
+        def finalize() -> None:
+            finalize_console()
+            if out is not None and rows:
+                plot_curve(rows, out / "training_curve.png", f"{nlp.lang} {' + '.join(nlp.pipe_names)}")
+
+        return log_step, finalize
+
+    return setup
