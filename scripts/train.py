@@ -31,10 +31,14 @@ def main(
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
     sys.path.insert(0, str(Path(__file__).parent))
     import pipeline_functions
+    import training_curve  # noqa: F401  (registers the training-curve logger)
     from spacy.cli.train import train
     from spacy.util import load_config
 
     overrides = parse_overrides(ctx.args)
+    logger = load_config(config_path, overrides=overrides, interpolate=False)["training"]["logger"]
+    if logger.get("@loggers") == "en_med_ner.training_curve.v1" and "training.logger.path" not in overrides:
+        overrides["training.logger.path"] = str(output_path)
     config = load_config(config_path, overrides=overrides, interpolate=True)
     name = config["paths"].get("transformer")
     if name:

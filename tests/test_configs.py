@@ -1,4 +1,5 @@
 """Every shipped config trains through the project's train script."""
+import json
 import subprocess
 import sys
 
@@ -28,3 +29,7 @@ def test_cnn_config_trains_without_a_transformer(tmp_path, sample_corpus):
     nlp = spacy.load(tmp_path / "model-best")
     assert nlp.pipe_names == ["tok2vec", "ner"] and nlp.lang == "es"
     assert set(nlp.get_pipe("ner").labels) == {"DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"}
+    # The training curve: one log row per evaluation (steps 0, 10, 20) and its plot.
+    rows = [json.loads(line) for line in (tmp_path / "training_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 10, 20] and all("ner" in r["losses"] for r in rows)
+    assert (tmp_path / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
