@@ -222,7 +222,8 @@ def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] 
             stale.unlink()
     manifest.write_text(json.dumps({"fingerprint": key, "documents": len(records), "partitions": len(partitions)}))
     todo = [i for i in range(len(partitions)) if not part_path(parts_dir, i).exists()]
-    skipped_docs = sum(len(partitions[i]) for i in range(len(partitions)) if i not in set(todo))
+    pending = set(todo)
+    skipped_docs = sum(len(partitions[i]) for i in range(len(partitions)) if i not in pending)
     if threads <= 0:
         cores = os.cpu_count() or 1
         threads = cores if dask is None else max(1, cores // max(workers, 1))

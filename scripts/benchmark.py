@@ -126,12 +126,12 @@ def run_hf(corpus_dir: Path, work: Path, test_docs, lang: str, epochs: float, tr
     tokenizer = AutoTokenizer.from_pretrained(path)
 
     def encode(unit):
-        words = [t.text for t in unit]
+        words, word_tags = [t.text for t in unit], bio_tags(unit)
         enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=512)
         tags, previous = [], None
         for word in enc.word_ids():
             # First sub-token of each word carries the label; the rest are ignored.
-            tags.append(-100 if word is None or word == previous else tag_id[bio_tags(unit)[word]])
+            tags.append(-100 if word is None or word == previous else tag_id[word_tags[word]])
             previous = word
         enc["labels"] = tags
         return enc
