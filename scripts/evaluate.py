@@ -14,7 +14,7 @@ import srsly
 import typer
 
 import ner_metrics
-from cli_util import import_code
+from cli_util import import_code, int8_overrides
 
 SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
 # End-to-end flag scores of clinical_context: a predicted entity counts when its
@@ -22,14 +22,14 @@ SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
 CONTEXT_KEYS = tuple(f"{flag}_{k}" for flag in ("negated", "uncertain") for k in ("p", "r", "f"))
 
 
-def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1) -> Dict:
+def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False) -> Dict:
     import spacy
     from spacy.scorer import Scorer
     from spacy.training import Corpus
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model)
+    nlp = spacy.load(model, config=int8_overrides(cpu_int8))
     examples = list(Corpus(str(data_path))(nlp))
     if not examples:
         raise ValueError(f"{data_path}: no documents to evaluate")
@@ -128,10 +128,12 @@ def main(
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
     errors_view: Optional[str] = typer.Option(None, "--errors-view", help="Link to the displaCy errors page, relative to the markdown"),
+    cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Score with int8 transformer inference on CPU"),
 ):
     """Evaluate a pipeline with spaCy's scorer."""
     import_code(code)
-    metrics = evaluate_model(model, data_path, split, gpu_id)
+    metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8)
+    metrics["cpu_int8"] = cpu_int8
     if errors_view:
         metrics["errors_view"] = errors_view
     output.parent.mkdir(parents=True, exist_ok=True)

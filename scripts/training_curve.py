@@ -1,9 +1,12 @@
 """A training logger that prints spaCy's usual console table and also keeps
 the curve: every evaluation's step, dev scores and losses go to
-`<path>/training_log.jsonl` as they happen, and `<path>/training_curve.png`
+`<path>/training_log.jsonl` as they happen (with elapsed seconds, peak RSS
+and, on a GPU, torch's GPU memory use), and `<path>/training_curve.png`
 plots dev score and losses against steps when training ends (or stops with
 an error)."""
 import json
+import resource
+import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -35,6 +38,20 @@ def plot_curve(rows: List[Dict], png: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def memory_use() -> Dict[str, float]:
+    """Peak RSS of this process, and on a GPU torch's peak allocated and
+    current reserved memory, in MB."""
+    use = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    try:
+        import torch
+    except ImportError:
+        return use
+    if torch.cuda.is_available():
+        use["gpu_peak_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        use["gpu_reserved_mb"] = round(torch.cuda.memory_reserved() / 2**20, 1)
+    return use
+
+
 @registry.loggers("en_med_ner.training_curve.v1")
 def training_curve_logger(path: Optional[str] = None, progress_bar: bool = False):
     console = console_logger(progress_bar=progress_bar)
@@ -42,6 +59,7 @@ def training_curve_logger(path: Optional[str] = None, progress_bar: bool = False
     def setup(nlp, stdout, stderr):
         log_console, finalize_console = console(nlp, stdout, stderr)
         rows: List[Dict] = []
+        started = time.perf_counter()
         out = Path(path) if path else None
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
@@ -53,7 +71,8 @@ def training_curve_logger(path: Optional[str] = None, progress_bar: bool = False
                 return
             row = {"step": info["step"], "epoch": info["epoch"], "score": info["score"],
                    "losses": {k: float(v) for k, v in info["losses"].items()},
-                   "scores": {k: v for k, v in info["other_scores"].items() if isinstance(v, (int, float))}}
+                   "scores": {k: v for k, v in info["other_scores"].items() if isinstance(v, (int, float))},
+                   "seconds": round(time.perf_counter() - started, 1), **memory_use()}
             rows.append(row)
             if out is not None:
                 with (out / "training_log.jsonl").open("a", encoding="utf-8") as f:

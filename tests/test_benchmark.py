@@ -1,5 +1,5 @@
 """The side-by-side benchmark: BIO decoding, scoring of foreign spans on the
-gold tokenization, and `compare` running all four systems (tiny settings)."""
+gold tokenization, and `compare` running every system (tiny settings)."""
 import json
 import subprocess
 import sys
@@ -10,6 +10,8 @@ from spacy.tokens import DocBin
 
 import benchmark
 from conftest import ROOT
+
+SYSTEMS = list(benchmark.SYSTEMS) + ["spacy-transformer-features"]
 
 
 def test_tags_to_spans_handles_b_i_and_type_changes():
@@ -44,15 +46,39 @@ def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transform
     out = tmp_path / "benchmarks"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "compare", "sample",
                            "--corpus-root", str(tmp_path / "corpus"), "--output-dir", str(out),
-                           "--transformer", str(tiny_transformer), "--epochs", "0.5"],
+                           "--transformer", str(tiny_transformer), "--epochs", "0.5",
+                           "--systems", ",".join(SYSTEMS)],
                           capture_output=True, text=True, cwd=str(ROOT))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((out / "sample.json").read_text())
-    assert [r["system"] for r in result["systems"]] == list(benchmark.SYSTEMS)
+    assert [r["system"] for r in result["systems"]] == SYSTEMS
     for r in result["systems"]:
         lo, hi = r["test"]["f_ci95"]
         assert 0 <= lo <= r["test"]["f"] <= hi <= 1
-        assert r["train_seconds"] > 0 and r["infer_words_per_second"] > 0 and r["peak_rss_mb"] > 100
+        assert r["train_seconds"] > 0 and r["infer_words_per_second"] > 0
+        assert r["train_peak_rss_mb"] > 100 and r["infer_peak_rss_mb"] > 100
+    by_name = {r["system"]: r for r in result["systems"]}
+    # The int8 row scores the spacy-transformer model, not a second training.
+    assert by_name["spacy-transformer-int8"]["train_seconds"] == by_name["spacy-transformer"]["train_seconds"]
+    assert by_name["spacy-transformer-int8"]["settings"]["cpu_int8"] is True
     assert result["machine"]["cpu_count"] >= 1
     table = (out / "sample.md").read_text()
-    assert table.count("\n| ") == 2 + len(benchmark.SYSTEMS)
+    assert table.count("\n| ") == 2 + len(SYSTEMS)
+    # --reuse rebuilds the table from the per-system results without training again.
+    (out / "sample.md").unlink()
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "compare", "sample",
+                           "--corpus-root", str(tmp_path / "corpus"), "--output-dir", str(out), "--reuse",
+                           "--systems", ",".join(SYSTEMS)], capture_output=True, text=True, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("reusing") == len(SYSTEMS)
+    assert (out / "sample.md").read_text() == table
+    # --rescore predicts again with the trained models and keeps the training figures.
+    for system in ("spacy-transformer", "hf-trainer"):
+        before = json.loads((out / "sample" / f"{system}.json").read_text())
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "system", system,
+                               str(tmp_path / "corpus" / "sample"), "--output", str(out / "sample" / f"{system}.json"),
+                               "--transformer", str(tiny_transformer), "--epochs", "0.5", "--rescore"],
+                              capture_output=True, text=True, cwd=str(ROOT))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        after = json.loads((out / "sample" / f"{system}.json").read_text())
+        assert after["train_seconds"] == before["train_seconds"] and after["test"]["f"] == before["test"]["f"]

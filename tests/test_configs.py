@@ -32,4 +32,6 @@ def test_cnn_config_trains_without_a_transformer(tmp_path, sample_corpus):
     # The training curve: one log row per evaluation (steps 0, 10, 20) and its plot.
     rows = [json.loads(line) for line in (tmp_path / "training_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 10, 20] and all("ner" in r["losses"] for r in rows)
+    assert [r["seconds"] for r in rows] == sorted(r["seconds"] for r in rows) and rows[-1]["seconds"] > 0
+    assert all(r["peak_rss_mb"] > 50 for r in rows)
     assert (tmp_path / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
