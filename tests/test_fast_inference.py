@@ -120,3 +120,19 @@ def test_split_rate_adam_scales_only_thinc_parameters():
 def test_split_rate_adam_rejects_a_non_positive_scale():
     with pytest.raises(ValueError, match="head_scale"):
         split_rate_adam(0.001, head_scale=0.0)
+
+
+def test_quantize_int8_keeps_residual_projections_float(tiny_transformer):
+    import torch
+    from transformers import AutoModel
+
+    from pipeline_functions import quantize_int8
+
+    model = AutoModel.from_pretrained(str(tiny_transformer))
+    quantized = dict(quantize_int8(model).named_modules())
+    for name, layer in model.named_modules():
+        if isinstance(layer, torch.nn.Linear):
+            is_float = type(quantized[name]) is torch.nn.Linear
+            assert is_float == name.endswith("output.dense"), name
+    # The source module is untouched (it keeps training and saving in float32).
+    assert all(type(layer) is torch.nn.Linear for layer in model.modules() if isinstance(layer, torch.nn.Linear))
