@@ -106,12 +106,12 @@ def transformer_model(
 ):
     """spacy-transformers' TransformerModel.v3, plus `cpu_int8`: on a CPU, run
     predictions through an int8 dynamically quantized copy of the transformer's
-    linear layers (faster and smaller; see the README for the measured effect).
+    linear layers (faster; see the README for the measured effect).
 
     Training, serialization and GPU use always see the float32 weights; the
     quantized copy is built at the first prediction and rebuilt whenever the
     weights may have changed. Turn it on at load time:
-    spacy.load("en_med_ner", config={"components": {"transformer": {"model": {"cpu_int8": True}}}})
+    spacy.load("en_med_ner", config={"components.transformer.model.cpu_int8": True})
     """
     from spacy_transformers.architectures import create_TransformerModel_v3
 
@@ -147,7 +147,7 @@ def quantize_int8(module):
     with one scale per output channel. The projections back into the residual
     stream (BERT's `attention.output.dense` and `output.dense`) stay float32:
     quantizing them too cost 1.7 F1 points on MACCROBAT test with the release
-    model, while keeping them cost about 7% of the speed-up. Per-tensor scales
+    model, while keeping them float costs about 7% of the int8 speed. Per-tensor scales
     were worse again (about 2 points on NCBI-disease test documents)."""
     import warnings
 
