@@ -197,18 +197,24 @@ def predict_hf(work: Path, corpus_dir: Path, lang: str) -> Dict:
     return result
 
 
+def earlier_training(path: Path) -> Dict:
+    """Training figures of an earlier result JSON (those written before the RSS
+    split have one peak, training's, as peak_rss_mb)."""
+    previous = json.loads(path.read_text(encoding="utf-8"))
+    return {"train_seconds": previous["train_seconds"], "settings": previous["settings"],
+            "train_peak_rss_mb": previous.get("train_peak_rss_mb", previous.get("peak_rss_mb"))}
+
+
 def rescore(system: str, output: Path, work: Path, corpus_dir: Path, test_docs, lang: str) -> Dict:
     """Predict again with the model an earlier run of `system` trained, keeping
     that run's training figures."""
     if not output.exists() or system not in (*SPACY_CONFIGS, "hf-trainer"):
         raise typer.BadParameter(f"--rescore needs an earlier result of a spaCy or HF system at {output}")
-    previous = json.loads(output.read_text(encoding="utf-8"))
     if system == "hf-trainer":
         result = predict_hf(work, corpus_dir, lang)
     else:
         result = predict_spacy(work / "model" / "model-best", test_docs, {})
-    result.update(train_seconds=previous["train_seconds"], settings=previous["settings"],
-                  train_peak_rss_mb=previous.get("train_peak_rss_mb", previous.get("peak_rss_mb")))
+    result.update(earlier_training(output))
     return result
 
 
@@ -339,15 +345,12 @@ def run_system(
         base = output.parent / f"{REUSES[system]}.json"
         if not base.exists():
             raise typer.BadParameter(f"{system} scores the model of {REUSES[system]}: run that first ({base} is missing)")
-        base_result = json.loads(base.read_text(encoding="utf-8"))
         sys.path.insert(0, str(SCRIPTS))
         from pipeline_functions import CPU_INT8
 
         result = predict_spacy(output.parent / f"{REUSES[system]}.work" / "model" / "model-best", test_docs, CPU_INT8)
-        # (results written before training and inference RSS were split have only peak_rss_mb)
-        train_peak = base_result.get("train_peak_rss_mb", base_result.get("peak_rss_mb"))
-        result.update(train_seconds=base_result["train_seconds"], train_peak_rss_mb=train_peak,
-                      settings={**base_result["settings"], "cpu_int8": True, "trained_by": REUSES[system]})
+        training = earlier_training(base)
+        result.update(training, settings={**training["settings"], "cpu_int8": True, "trained_by": REUSES[system]})
     elif system in SPACY_CONFIGS:
         result = run_spacy(SPACY_CONFIGS[system], corpus_dir, work, test_docs, lang, steps, transformer,
                            max(1, steps // 4))
