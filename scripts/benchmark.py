@@ -19,15 +19,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import typer
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
 SYSTEMS = ("spacy-transformer", "spacy-transformer-int8", "hf-trainer", "crf", "spacy-cnn")
-# spaCy systems and their configs; spacy-transformer-features (the accuracy
-# candidate of the README) runs only when named in --systems.
+# spaCy systems and their configs; spacy-transformer-features (the recipe of
+# the bc5cdr and ncbi-disease commands) runs only when named in --systems.
 SPACY_CONFIGS = {"spacy-transformer": "ner_transformer.cfg", "spacy-transformer-features": "ner_transformer_features.cfg",
                  "spacy-cnn": "ner_cnn.cfg"}
 # Scores the model that spacy-transformer trained, loaded with the cpu_int8 option.
@@ -102,14 +102,22 @@ def children_peak_rss_mb() -> float:
 # --- systems: each returns predicted char spans per test doc and timings ---
 
 def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, steps: int, transformer: str,
-              eval_frequency: int) -> Dict:
+              eval_frequency: int, overrides: List[str] = ()) -> Dict:
     """Train in a child process (its peak RSS is the training one), predict here."""
     model_dir = work / "model"
-    cmd = [sys.executable, str(SCRIPTS / "train.py"), str(ROOT / "configs" / config), "--output", str(model_dir),
+    config_path = ROOT / "configs" / config if (ROOT / "configs" / config).exists() else Path(config)
+    if not config_path.exists():
+        raise typer.BadParameter(f"config {config!r} is neither in {ROOT / 'configs'} nor a file")
+    cmd = [sys.executable, str(SCRIPTS / "train.py"), str(config_path), "--output", str(model_dir),
            "--paths.train", str(corpus_dir / "train.spacy"), "--paths.dev", str(corpus_dir / "dev.spacy"),
            "--paths.transformer", transformer, "--nlp.lang", lang, "--training.max_steps", str(steps),
            "--training.eval_frequency", str(eval_frequency),
            "--training.optimizer.learn_rate.warmup_steps", str(max(1, steps // 10))]
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--set takes section.key=value, not {override!r}")
+        cmd += [f"--{key}", value]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     train_seconds = time.perf_counter() - start
@@ -118,8 +126,9 @@ def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, s
     (work / "train.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     result = predict_spacy(model_dir / "model-best", test_docs, {})
     result.update(train_seconds=train_seconds, train_peak_rss_mb=children_peak_rss_mb(),
-                  settings={"config": config, "max_steps": steps,
-                            "transformer": transformer if "transformer" in config else None})
+                  settings={"config": config, "overrides": list(overrides), "max_steps": steps,
+                            "transformer": transformer if "[components.transformer]" in config_path.read_text()
+                            else None})
     return result
 
 
@@ -287,9 +296,10 @@ def run_crf(corpus_dir: Path, work: Path, test_docs, lang: str, iterations: int)
             "settings": {"algorithm": "lbfgs", "c1": 0.1, "c2": 0.1, "max_iterations": iterations}}
 
 
-def score(test_docs, predicted: List[List[CharSpan]]) -> Dict:
+def score(test_docs, predicted: List[List[CharSpan]], train_mentions: Optional[Set[str]] = None) -> Dict:
     """spaCy's NER scorer on the gold tokenization; predicted spans that do not
-    fall on gold token boundaries are expanded to them and counted."""
+    fall on gold token boundaries are expanded to them and counted. With the
+    training mentions' texts, also recall on seen and unseen mention texts."""
     from spacy.scorer import get_ner_prf
     from spacy.tokens import Doc
     from spacy.training import Example
@@ -314,9 +324,13 @@ def score(test_docs, predicted: List[List[CharSpan]]) -> Dict:
     prf = get_ner_prf(examples)
     gold_spans = [ner_metrics.doc_spans(eg.reference) for eg in examples]
     pred_spans = [ner_metrics.doc_spans(eg.predicted) for eg in examples]
-    return {"p": prf["ents_p"], "r": prf["ents_r"], "f": prf["ents_f"],
-            "f_ci95": ner_metrics.bootstrap_f1(ner_metrics.per_doc_counts(gold_spans, pred_spans)),
-            "per_type": prf["ents_per_type"], "spans_expanded_to_tokens": expanded, "spans_dropped_overlapping": dropped}
+    result = {"p": prf["ents_p"], "r": prf["ents_r"], "f": prf["ents_f"],
+              "f_ci95": ner_metrics.bootstrap_f1(ner_metrics.per_doc_counts(gold_spans, pred_spans)),
+              "per_type": prf["ents_per_type"], "spans_expanded_to_tokens": expanded,
+              "spans_dropped_overlapping": dropped}
+    if train_mentions is not None:
+        result.update(ner_metrics.seen_unseen_recall(test_docs, pred_spans, train_mentions))
+    return result
 
 
 @app.command("system")
@@ -331,11 +345,22 @@ def run_system(
     crf_iterations: int = typer.Option(100, "--crf-iterations"),
     rescore_only: bool = typer.Option(False, "--rescore", help="Reuse the model and training figures of an earlier "
                                       "run of this system (spaCy or HF); predict and score again"),
+    config: str = typer.Option("", "--config", help="For a spaCy system: train with this config (a file in "
+                               "configs/ or a path) instead of the system's own, e.g. for a recipe experiment; "
+                               "the result is then named after --output's file name"),
+    overrides: List[str] = typer.Option([], "--set", help="For a spaCy system: a config override section.key=value "
+                                        "(repeatable), e.g. training.dropout=0.2; names the result as --config does"),
 ):
     """Train and score one system (run by `compare`, one process per system)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     test_docs = load_docs(corpus_dir / "test.spacy", lang)
-    train_words = sum(len(d) for d in load_docs(corpus_dir / "train.spacy", lang))
+    sys.path.insert(0, str(SCRIPTS))
+    import ner_metrics
+
+    train_docs = load_docs(corpus_dir / "train.spacy", lang)
+    train_words = sum(len(d) for d in train_docs)
+    train_mentions = ner_metrics.mention_texts(train_docs)
+    del train_docs
     work = output.parent / f"{output.stem}.work"
     work.mkdir(parents=True, exist_ok=True)
     steps = max(1, round(epochs * train_words / words_per_step))
@@ -352,8 +377,8 @@ def run_system(
         training = earlier_training(base)
         result.update(training, settings={**training["settings"], "cpu_int8": True, "trained_by": REUSES[system]})
     elif system in SPACY_CONFIGS:
-        result = run_spacy(SPACY_CONFIGS[system], corpus_dir, work, test_docs, lang, steps, transformer,
-                           max(1, steps // 4))
+        result = run_spacy(config or SPACY_CONFIGS[system], corpus_dir, work, test_docs, lang, steps, transformer,
+                           max(1, steps // 4), overrides)
     elif system == "hf-trainer":
         result = run_hf(corpus_dir, work, test_docs, lang, epochs, transformer, batch_size=16, learn_rate=5e-5)
     elif system == "crf":
@@ -362,7 +387,9 @@ def run_system(
         raise typer.BadParameter(f"unknown system {system!r}")
     test_words = sum(len(d) for d in test_docs)
     out = {
-        "system": system, "test": score(test_docs, result.pop("predicted")), "settings": result["settings"],
+        "system": output.stem if config or overrides else system,
+        "test": score(test_docs, result.pop("predicted"), train_mentions),
+        "settings": result["settings"],
         "train_seconds": round(result["train_seconds"], 1),
         "train_words_per_second": round(epochs * train_words / result["train_seconds"], 1),
         "infer_words_per_second": round(test_words / result["infer_seconds"], 1),
@@ -386,15 +413,25 @@ def machine() -> Dict:
 
 def markdown(result: Dict) -> str:
     m = result["machine"]
+    split = next((r["test"] for r in result["systems"] if r["test"].get("mentions_unseen") is not None), None)
+    seen_note = "" if split is None else (
+        f" \"R seen / unseen\" is the recall of the {split['mentions_seen']} test mentions whose lowercased text is "
+        f"a training mention / of the other {split['mentions_unseen']} (n/a: scored before this column existed).")
     lines = [f"Benchmark on `{result['corpus']}` (test split, {result['test_words']} words), "
              f"{result['epochs']} epochs each. Machine: {m['cpu_count']} CPUs, {m['platform']}, torch {m['torch']} "
              f"({m['torch_threads']} threads), GPU {m['gpu'] or 'none'}. Exact-match scores from spaCy's scorer on the gold "
              "tokenization; 95% interval from 1,000 bootstrap resamples of documents. Training and inference run in "
              "separate processes (the CRF in one); `spacy-transformer-int8` is the `spacy-transformer` model loaded "
-             "with `cpu_int8`, so it repeats that row's training columns.", "",
-             "| system | P | R | F1 (95% CI) | train s | train words/s | inference words/s | "
+             f"with `cpu_int8`, so it repeats that row's training columns.{seen_note}", "",
+             "| system | P | R | F1 (95% CI) | R seen / unseen | train s | train words/s | inference words/s | "
              "train peak RSS MB | inference peak RSS MB |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def seen_unseen(t):
+        if t.get("recall_unseen") is None:
+            return "n/a"
+        return f"{t['recall_seen'] * 100:.2f} / {t['recall_unseen'] * 100:.2f}"
+
     def mb(r, key):
         # Results written before the RSS split have one peak, training's.
         return r.get(key, r.get("peak_rss_mb", "n/a") if key == "train_peak_rss_mb" else "n/a")
@@ -402,8 +439,8 @@ def markdown(result: Dict) -> str:
     for r in result["systems"]:
         t = r["test"]
         lines.append(f"| {r['system']} | {t['p'] * 100:.2f} | {t['r'] * 100:.2f} | {t['f'] * 100:.2f} "
-                     f"({t['f_ci95'][0] * 100:.2f}–{t['f_ci95'][1] * 100:.2f}) | {r['train_seconds']} | "
-                     f"{r['train_words_per_second']} | {r['infer_words_per_second']} | "
+                     f"({t['f_ci95'][0] * 100:.2f}–{t['f_ci95'][1] * 100:.2f}) | {seen_unseen(t)} | "
+                     f"{r['train_seconds']} | {r['train_words_per_second']} | {r['infer_words_per_second']} | "
                      f"{mb(r, 'train_peak_rss_mb')} | {mb(r, 'infer_peak_rss_mb')} |")
     return "\n".join(lines) + "\n"
 

@@ -22,7 +22,8 @@ SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
 CONTEXT_KEYS = tuple(f"{flag}_{k}" for flag in ("negated", "uncertain") for k in ("p", "r", "f"))
 
 
-def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False) -> Dict:
+def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False,
+                   train_path: Optional[Path] = None) -> Dict:
     import spacy
     from spacy.scorer import Scorer
     from spacy.training import Corpus
@@ -45,6 +46,10 @@ def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cp
     support = Counter(ent.label_ for eg in examples for ent in eg.reference.ents)
     per_type = scores.get("ents_per_type") or {}
     labels = sorted(set(support) | set(per_type) | set(nlp.get_pipe("ner").labels))
+    seen_unseen = {}
+    if train_path is not None:
+        train_mentions = ner_metrics.mention_texts(eg.reference for eg in Corpus(str(train_path))(nlp))
+        seen_unseen = ner_metrics.seen_unseen_recall([eg.reference for eg in examples], pred, train_mentions)
     return {
         "model": str(model),
         "pipeline": f"{nlp.meta['lang']}_{nlp.meta['name']}-{nlp.meta['version']}",
@@ -65,6 +70,7 @@ def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cp
         "context_support": {flag: scores[f"{flag}_support"] for flag in ("negated", "uncertain")
                             if scores.get(f"{flag}_support") is not None},
         "words_per_second": sum(len(eg.predicted) for eg in examples) / seconds,
+        **seen_unseen,
     }
 
 
@@ -86,6 +92,10 @@ def markdown_table(metrics: Dict) -> str:
     if "ents_f_ci95" in metrics:
         lo, hi = metrics["ents_f_ci95"]
         lines += ["", f"95% bootstrap interval of the micro F1 (1,000 resamples of documents): {lo * 100:.2f}–{hi * 100:.2f}."]
+    if metrics.get("recall_unseen") is not None and metrics.get("recall_seen") is not None:
+        lines += ["", f"Recall of the {metrics['mentions_seen']} gold mentions whose lowercased text is a training "
+                  f"mention: {metrics['recall_seen'] * 100:.2f}; of the other {metrics['mentions_unseen']}: "
+                  f"{metrics['recall_unseen'] * 100:.2f}."]
     if "partial_match" in metrics:
         lines += ner_metrics.markdown_sections(metrics["partial_match"], metrics["errors"])
     if metrics.get("errors_view"):
@@ -129,10 +139,12 @@ def main(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
     errors_view: Optional[str] = typer.Option(None, "--errors-view", help="Link to the displaCy errors page, relative to the markdown"),
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Score with int8 transformer inference on CPU"),
+    train_path: Optional[Path] = typer.Option(None, "--train", exists=True, help="Training DocBin: also report "
+                                              "recall on gold mentions whose text was / was not a training mention"),
 ):
     """Evaluate a pipeline with spaCy's scorer."""
     import_code(code)
-    metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8)
+    metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path)
     metrics["cpu_int8"] = cpu_int8
     if errors_view:
         metrics["errors_view"] = errors_view

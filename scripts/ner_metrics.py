@@ -1,10 +1,11 @@
 """NER scores beyond spaCy's exact match: nervaluate's four modes (strict,
 exact boundary, partial boundary, type) with COR/INC/PAR/MIS/SPU counts, an
-error breakdown with a label confusion table, and bootstrap confidence
-intervals over documents. spaCy's scorer stays the headline number.
+error breakdown with a label confusion table, bootstrap confidence
+intervals over documents, and recall on mentions seen and unseen in
+training. spaCy's scorer stays the headline number.
 """
 from collections import Counter
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Set, Tuple
 
 import numpy
 
@@ -15,6 +16,29 @@ Span = Tuple[int, int, str]  # start_char, end_char, label
 
 def doc_spans(doc) -> List[Span]:
     return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+def mention_texts(docs) -> Set[str]:
+    """The lowercased texts of the docs' entities: what counts as seen."""
+    return {ent.text.lower() for doc in docs for ent in doc.ents}
+
+
+def seen_unseen_recall(gold_docs, pred: Sequence[List[Span]], train_mentions: Set[str]) -> Dict:
+    """Exact-match recall of the gold mentions whose text (lowercased) occurs as
+    a training mention, and of those whose text does not: how much a model
+    memorises against how far it generalises to names it never saw."""
+    found = {"seen": [0, 0], "unseen": [0, 0]}
+    for doc, spans in zip(gold_docs, pred):
+        predicted = set(spans)
+        for ent in doc.ents:
+            counts = found["seen" if ent.text.lower() in train_mentions else "unseen"]
+            counts[1] += 1
+            counts[0] += (ent.start_char, ent.end_char, ent.label_) in predicted
+    result = {}
+    for key, (hit, total) in found.items():
+        result[f"recall_{key}"] = hit / total if total else None
+        result[f"mentions_{key}"] = total
+    return result
 
 
 def nervaluate_scores(gold: Sequence[List[Span]], pred: Sequence[List[Span]], labels: List[str]) -> Dict:

@@ -43,6 +43,7 @@ def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transform
     nlp = spacy.blank("en")
     docs = list(DocBin().from_disk(corpus / "train.spacy").get_docs(nlp.vocab))[:30]
     DocBin(docs=docs, store_user_data=True).to_disk(corpus / "train.spacy")
+    test_docs = list(DocBin().from_disk(corpus / "test.spacy").get_docs(nlp.vocab))
     out = tmp_path / "benchmarks"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "compare", "sample",
                            "--corpus-root", str(tmp_path / "corpus"), "--output-dir", str(out),
@@ -57,6 +58,8 @@ def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transform
         assert 0 <= lo <= r["test"]["f"] <= hi <= 1
         assert r["train_seconds"] > 0 and r["infer_words_per_second"] > 0
         assert r["train_peak_rss_mb"] > 100 and r["infer_peak_rss_mb"] > 100
+        assert r["test"]["mentions_seen"] + r["test"]["mentions_unseen"] == sum(len(d.ents) for d in test_docs)
+        assert 0 <= r["test"]["recall_unseen"] <= 1
     by_name = {r["system"]: r for r in result["systems"]}
     # The int8 row scores the spacy-transformer model, not a second training.
     assert by_name["spacy-transformer-int8"]["train_seconds"] == by_name["spacy-transformer"]["train_seconds"]
@@ -82,3 +85,21 @@ def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transform
         assert proc.returncode == 0, proc.stderr[-3000:]
         after = json.loads((out / "sample" / f"{system}.json").read_text())
         assert after["train_seconds"] == before["train_seconds"] and after["test"]["f"] == before["test"]["f"]
+    # --config and --set train a spaCy system with another config and overrides, and name the row
+    # after the output file.
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "system", "spacy-transformer",
+                           str(tmp_path / "corpus" / "sample"), "--output", str(out / "sample" / "experiment.json"),
+                           "--transformer", str(tiny_transformer), "--epochs", "0.5",
+                           "--config", str(ROOT / "configs" / "ner_transformer_features.cfg"),
+                           "--set", "training.dropout=0.25"],
+                          capture_output=True, text=True, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    experiment = json.loads((out / "sample" / "experiment.json").read_text())
+    assert experiment["system"] == "experiment"
+    assert experiment["settings"]["config"].endswith("ner_transformer_features.cfg")
+    assert experiment["settings"]["transformer"] == str(tiny_transformer)
+    trained_config = "{}.work/model/model-best/config.cfg"
+    assert experiment["settings"]["overrides"] == ["training.dropout=0.25"]
+    assert "MultiHashEmbed" in (out / "sample" / trained_config.format("experiment")).read_text()
+    assert "dropout = 0.25" in (out / "sample" / trained_config.format("experiment")).read_text()
+    assert "MultiHashEmbed" not in (out / "sample" / trained_config.format("spacy-transformer")).read_text()

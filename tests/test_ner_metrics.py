@@ -49,3 +49,21 @@ def test_markdown_sections_render_every_mode():
     text = "\n".join(ner_metrics.markdown_sections(partial, ner_metrics.error_breakdown(GOLD, PRED)))
     for title in ("| strict |", "| exact boundary |", "| partial boundary |", "| type |", "| SYMPTOM | 1 | 0 | 0 | 0 | 0 |"):
         assert title in text
+
+
+def test_seen_unseen_recall_splits_gold_mentions_by_training_text():
+    import spacy
+
+    doc = spacy.blank("en")("Aspirin for migraine and amodiaquine for malaria")
+    doc.ents = [doc.char_span(0, 7, "DRUG"), doc.char_span(12, 20, "DISEASE"), doc.char_span(25, 36, "DRUG"),
+                doc.char_span(41, 48, "DISEASE")]
+    # "aspirin" and "malaria" were training mentions (case-insensitive); migraine and amodiaquine were not.
+    pred = [[(0, 7, "DRUG"), (12, 20, "DRUG"), (25, 36, "DRUG")]]
+    train = spacy.blank("en")("ASPIRIN and Malaria")
+    train.ents = [train.char_span(0, 7, "DRUG"), train.char_span(12, 19, "DISEASE")]
+    assert ner_metrics.mention_texts([train]) == {"aspirin", "malaria"}
+    result = ner_metrics.seen_unseen_recall([doc], pred, ner_metrics.mention_texts([train]))
+    assert (result["mentions_seen"], result["mentions_unseen"]) == (2, 2)
+    # seen: aspirin found, malaria missed; unseen: amodiaquine found, migraine has the wrong label.
+    assert (result["recall_seen"], result["recall_unseen"]) == (0.5, 0.5)
+    assert ner_metrics.seen_unseen_recall([doc], pred, set())["recall_seen"] is None

@@ -55,6 +55,10 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     assert lo <= metrics["ents_f"] <= hi
     strict = metrics["partial_match"]["overall"]["strict"]
     assert strict["correct"] + strict["incorrect"] + strict["partial"] + strict["missed"] == metrics["entities"]
+    # The evaluate step splits recall by whether a mention's text was a training mention.
+    assert metrics["mentions_seen"] + metrics["mentions_unseen"] == metrics["entities"]
+    assert metrics["mentions_seen"] > 0 and metrics["mentions_unseen"] > 0
+    assert "whose lowercased text is a training mention" in (project / "metrics/sample/test.md").read_text()
 
     wheel = project / f"packages/en_med_ner-{VERSION}/dist/en_med_ner-{VERSION}-py3-none-any.whl"
     assert wheel.exists()
