@@ -347,12 +347,12 @@ def run_system(
     rescore_only: bool = typer.Option(False, "--rescore", help="Reuse the model and training figures of an earlier "
                                       "run of this system (spaCy or HF); predict and score again"),
     config: str = typer.Option("", "--config", help="For a spaCy system: train with this config (a file in "
-                               "configs/ or a path) instead of the system's own, e.g. for a recipe experiment; "
-                               "the result is then named after --output's file name"),
+                               "configs/ or a path) instead of the system's own, e.g. for a recipe experiment"),
     overrides: List[str] = typer.Option([], "--set", help="For a spaCy system: a config override section.key=value "
-                                        "(repeatable), e.g. training.dropout=0.2; names the result as --config does"),
+                                        "(repeatable), e.g. training.dropout=0.2"),
 ):
-    """Train and score one system (run by `compare`, one process per system)."""
+    """Train and score one system (run by `compare`, one process per system); the result is named after
+    --output's file name."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     test_docs = load_docs(corpus_dir / "test.spacy", lang)
     sys.path.insert(0, str(SCRIPTS))
