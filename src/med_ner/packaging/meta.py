@@ -85,35 +85,3 @@ def build_meta(
         "requirements": requirements,
     }
     return meta
-
-
-def main(
-    model_path: Path = typer.Argument(..., help="Trained pipeline directory (model-best)", exists=True),
-    metrics_path: Path = typer.Argument(..., help="Test metrics JSON from evaluate.py", exists=True),
-    output: Path = typer.Argument(..., help="meta.json to write"),
-    name: str = typer.Option(..., "--name"),
-    version: str = typer.Option(..., "--version"),
-    description: str = typer.Option("", "--description"),
-    license_name: str = typer.Option("MIT", "--license"),
-    corpus: str = typer.Option(..., "--corpus", help="The corpus the pipeline was trained on (configs/corpora.yml)"),
-    table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
-    transformer: str = typer.Option(..., "--transformer", help="The transformer name the pipeline was trained from"),
-    requirement: List[str] = typer.Option([], "--requirement", help="A pip requirement of the package (repeatable)"),
-):
-    """Write the package meta with test-split scores."""
-    metrics = srsly.read_json(metrics_path)
-    if metrics.get("split") != "test":
-        typer.echo(f"error: {metrics_path} holds scores of the {metrics.get('split')!r} split, not 'test'", err=True)
-        raise typer.Exit(1)
-    source = srsly.read_yaml(table)[corpus]["source"]
-    meta = build_meta(
-        srsly.read_json(model_path / "meta.json"), metrics, name, version, description, license_name,
-        {k: str(v) for k, v in source.items() if v}, transformer, list(requirement),
-    )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, meta)
-    typer.echo(f"wrote {output}: test F1 {metrics['ents_f'] * 100:.2f}, requirements {meta['requirements']}")
-
-
-if __name__ == "__main__":
-    typer.run(main)

@@ -1,50 +1,38 @@
-"""Install the built wheel into a fresh target directory and score it again.
 
-What users get is the wheel, not training/model-best: this loads it with
-`spacy.load(<package name>)` offline, in a separate process that sees only the
-target directory besides the environment's own packages, checks that the
-environment satisfies the wheel's requirements, and fails unless the scores
-equal the ones that went into the package meta.
-"""
-import os
-import shutil
-import subprocess
-import sys
-from email.parser import Parser
-from importlib import metadata
-from pathlib import Path
-from typing import List
+# ---- from packaging/meta.py
 
-import srsly
-import typer
-from packaging.requirements import Requirement
-
-sys.path.insert(0, str(Path(__file__).parent))
-from evaluate import same_scores  # noqa: E402
-
-
-def wheel_requirements(target: Path, package: str) -> List[Requirement]:
-    dist_infos = list(target.glob(f"{package}-*.dist-info"))
-    if len(dist_infos) != 1:
-        raise RuntimeError(f"expected one {package} dist-info in {target}, found {dist_infos}")
-    meta = Parser().parsestr((dist_infos[0] / "METADATA").read_text(encoding="utf-8"))
-    return [Requirement(r) for r in meta.get_all("Requires-Dist") or []]
+def main(
+    model_path: Path = typer.Argument(..., help="Trained pipeline directory (model-best)", exists=True),
+    metrics_path: Path = typer.Argument(..., help="Test metrics JSON from evaluate.py", exists=True),
+    output: Path = typer.Argument(..., help="meta.json to write"),
+    name: str = typer.Option(..., "--name"),
+    version: str = typer.Option(..., "--version"),
+    description: str = typer.Option("", "--description"),
+    license_name: str = typer.Option("MIT", "--license"),
+    corpus: str = typer.Option(..., "--corpus", help="The corpus the pipeline was trained on (configs/corpora.yml)"),
+    table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
+    transformer: str = typer.Option(..., "--transformer", help="The transformer name the pipeline was trained from"),
+    requirement: List[str] = typer.Option([], "--requirement", help="A pip requirement of the package (repeatable)"),
+):
+    """Write the package meta with test-split scores."""
+    metrics = srsly.read_json(metrics_path)
+    if metrics.get("split") != "test":
+        typer.echo(f"error: {metrics_path} holds scores of the {metrics.get('split')!r} split, not 'test'", err=True)
+        raise typer.Exit(1)
+    source = srsly.read_yaml(table)[corpus]["source"]
+    meta = build_meta(
+        srsly.read_json(model_path / "meta.json"), metrics, name, version, description, license_name,
+        {k: str(v) for k, v in source.items() if v}, transformer, list(requirement),
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output, meta)
+    typer.echo(f"wrote {output}: test F1 {metrics['ents_f'] * 100:.2f}, requirements {meta['requirements']}")
 
 
-def unmet_requirements(requirements: List[Requirement]) -> List[str]:
-    unmet = []
-    for req in requirements:
-        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-            continue
-        try:
-            version = metadata.version(req.name)
-        except metadata.PackageNotFoundError:
-            unmet.append(f"{req} (not installed)")
-            continue
-        if not req.specifier.contains(version, prereleases=True):
-            unmet.append(f"{req} (installed: {version})")
-    return unmet
+if __name__ == "__main__":
+    typer.run(main)
 
+# ---- from packaging/evaluate_package.py
 
 def main(
     wheel: Path = typer.Argument(..., help="The built wheel", exists=True, dir_okay=False),

@@ -57,29 +57,3 @@ def convert_split(entry: Dict, split: str, assets: Path, output: Path, label_map
                 merged.add(doc)
         merged.to_disk(output / f"{split}.spacy")
     return summaries
-
-
-def main(
-    corpus: str = typer.Argument(..., help="Name of the corpus in the corpus table"),
-    output: Path = typer.Option(..., "--output", help="Directory for train.spacy, dev.spacy, test.spacy"),
-    table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
-    assets: Path = typer.Option(Path("assets"), "--assets", help="Folder holding assets/<corpus>/"),
-):
-    """Convert every split of one corpus and write a report per file."""
-    corpora = load_corpora(table)
-    if corpus not in corpora:
-        typer.echo(f"error: unknown corpus {corpus!r}; {table} lists: {', '.join(corpora)}", err=True)
-        raise typer.Exit(1)
-    entry = corpora[corpus]
-    try:
-        label_map = LabelMap.from_file(Path(entry["label_map"]) if entry.get("label_map") else None)
-        for split in SPLITS:
-            for line in convert_split(entry, split, assets / corpus, output, label_map):
-                typer.echo(line)
-    except ConversionError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
-
-
-if __name__ == "__main__":
-    typer.run(main)

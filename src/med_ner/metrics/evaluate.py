@@ -127,35 +127,3 @@ def same_scores(a: Dict, b: Dict) -> List[str]:
         sa, sb = a["ents_per_type"].get(label, {}), b["ents_per_type"].get(label, {})
         diffs += [f"{label} {k}: {sa.get(k)} != {sb.get(k)}" for k in ("p", "r", "f", "support") if sa.get(k) != sb.get(k)]
     return diffs
-
-
-def main(
-    model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
-    data_path: Path = typer.Argument(..., help="DocBin to score", exists=True),
-    output: Path = typer.Option(..., "--output", help="Metrics JSON"),
-    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Markdown table"),
-    split: str = typer.Option("test", "--split", help="Name of the split, recorded in the outputs"),
-    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
-    errors_view: Optional[str] = typer.Option(None, "--errors-view", help="Link to the displaCy errors page, relative to the markdown"),
-    cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Score with int8 transformer inference on CPU"),
-    train_path: Optional[Path] = typer.Option(None, "--train", exists=True, help="Training DocBin: also report "
-                                              "recall on gold mentions whose text was / was not a training mention"),
-):
-    """Evaluate a pipeline with spaCy's scorer."""
-    import_code(code)
-    metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path)
-    metrics["cpu_int8"] = cpu_int8
-    if errors_view:
-        metrics["errors_view"] = errors_view
-    output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, metrics)
-    table = markdown_table(metrics)
-    if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(table, encoding="utf-8")
-    typer.echo(table)
-
-
-if __name__ == "__main__":
-    typer.run(main)

@@ -113,23 +113,3 @@ def convert_jsonl(
         report.notes["relabelled"] = dict(report.notes["relabelled"])
     write_docbin(docs, output_path)
     return report
-
-
-def main(
-    input_path: Path = typer.Argument(..., help="JSONL file of texts with character-offset spans"),
-    output_path: Path = typer.Argument(..., help="Output .spacy file"),
-    label_map: Optional[Path] = typer.Option(None, "--label-map", help="JSON label map; without it all labels pass"),
-    report_path: Optional[Path] = typer.Option(None, "--report", help="Report JSON (default: reports/ beside output)"),
-    lang: str = typer.Option("en", "--lang", help="Language of the tokenizer"),
-    misaligned: str = typer.Option(
-        "expand", "--misaligned", help="Span edges inside a token: expand, contract (both reported) or error"
-    ),
-):
-    """Convert JSONL spans to a DocBin and write a conversion report."""
-    if misaligned not in ("expand", "contract", "error"):
-        raise typer.BadParameter("--misaligned must be expand, contract or error")
-    convert_and_report(convert_jsonl, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned)
-
-
-if __name__ == "__main__":
-    typer.run(main)

@@ -175,30 +175,3 @@ def convert_iob(
         docs.append(doc)
     write_docbin(docs, output_path)
     return report
-
-
-def main(
-    input_path: Path = typer.Argument(..., help="IOB file: one token per line, blank line between sentences"),
-    output_path: Path = typer.Argument(..., help="Output .spacy file"),
-    label_map: Optional[Path] = typer.Option(None, "--label-map", help="JSON label map; without it all labels pass"),
-    report_path: Optional[Path] = typer.Option(None, "--report", help="Report JSON (default: reports/ beside output)"),
-    scheme: str = typer.Option("auto", "--scheme", help="auto, iob1 or iob2"),
-    sep: str = typer.Option("auto", "--sep", help="Column separator: auto (TAB if the line has one), tab or space"),
-    token_column: int = typer.Option(0, "--token-column", help="Column of the token (0-based; negative from the end)"),
-    tag_column: int = typer.Option(-1, "--tag-column", help="Column of the NER tag (0-based; negative from the end)"),
-    n_sents: int = typer.Option(10, "--n-sents", help="Sentences per document when the file has no -DOCSTART-"),
-    lang: str = typer.Option("en", "--lang", help="Language of the vocab"),
-):
-    """Convert an IOB1/IOB2 column file to a DocBin and write a conversion report."""
-    if scheme not in ("auto", "iob1", "iob2"):
-        raise typer.BadParameter("--scheme must be auto, iob1 or iob2")
-    if sep not in ("auto", "tab", "space"):
-        raise typer.BadParameter("--sep must be auto, tab or space")
-    convert_and_report(
-        convert_iob, input_path, output_path, label_map, report_path, scheme=scheme, sep=sep,
-        token_column=token_column, tag_column=tag_column, n_sents=n_sents, lang=lang,
-    )
-
-
-if __name__ == "__main__":
-    typer.run(main)

@@ -1,0 +1,18 @@
+"""The `med-ner` command: one typer app, a thin command per job over the
+library's plain functions. `python -m med_ner --help` lists them."""
+from med_ner.cli import (  # noqa: F401  (each module registers its commands on the app)
+    annotate,
+    benchmark,
+    context,
+    convert,
+    demo,
+    evaluate,
+    package,
+    predict,
+    split,
+    train,
+    visualize,
+)
+from med_ner.cli.app import app
+
+__all__ = ["app"]

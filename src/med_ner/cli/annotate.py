@@ -1,0 +1,39 @@
+
+# ---- from annotate.py
+
+def main(
+    input_path: Path = typer.Argument(..., help="Directory of .txt files, a .txt, .jsonl or .spacy file", exists=True),
+    output: Path = typer.Argument(..., help="Output JSONL"),
+    model: str = typer.Option("en_med_ner", "--model", "-m", help="Pipeline directory or installed package"),
+    docbin: Optional[Path] = typer.Option(None, "--docbin", help="Also write a DocBin of the annotated documents"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Documents per nlp.pipe batch"),
+    threads: int = typer.Option(0, "--threads", help="Torch threads per process (0: cores, shared among workers)"),
+    partition_size: int = typer.Option(200, "--partition-size", help="Documents per partition (unit of resume)"),
+    dask: Optional[str] = typer.Option(None, "--dask", help="'local' for a LocalCluster, a scheduler address, or '' for local nlp.pipe"),
+    workers: int = typer.Option(2, "--workers", help="Workers of the LocalCluster"),
+    lang: str = typer.Option("en", "--lang", help="Language of the DocBin output's tokenizer"),
+    stats: Optional[Path] = typer.Option(None, "--stats", help="Write counts and speed as JSON"),
+    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
+    cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (faster; see README)"),
+):
+    """Annotate documents; every input id comes out exactly once."""
+    # Import this file as the module `annotate`, so Dask workers unpickle its
+    # functions by reference and keep one loaded pipeline per process.
+    from annotate import InputError, annotate
+
+    try:
+        result = annotate(input_path, output, model, code=code, batch_size=batch_size, threads=threads,
+                          partition_size=partition_size, dask=dask or None, workers=workers, docbin=docbin, lang=lang,
+                          cpu_int8=cpu_int8)
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    if stats is not None:
+        stats.parent.mkdir(parents=True, exist_ok=True)
+        stats.write_text(json.dumps(result, indent=2))
+    typer.echo(f"{result['documents_in']} documents in, {result['documents_out']} out ({result['resumed_documents']} "
+               f"from an earlier run); {result['docs_per_second']} docs/s -> {output}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

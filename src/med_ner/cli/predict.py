@@ -1,0 +1,21 @@
+
+# ---- from predict.py
+
+def main(
+    text: Optional[str] = typer.Argument(None, help="Text to tag; '-' or nothing reads standard input"),
+    model: str = typer.Option("en_med_ner", "--model", "-m", help="Pipeline directory or package name"),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Read the text from this file", exists=True),
+    lines: bool = typer.Option(False, "--lines", help="Each input line is a separate text"),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per text"),
+    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
+    cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (faster; see README)"),
+):
+    """Tag text with a NER pipeline."""
+    texts = read_texts(text, file, lines)
+    nlp = load_pipeline(model, code, cpu_int8)
+    for line in format_entities(nlp.pipe(texts), as_json):
+        typer.echo(line)
+
+
+if __name__ == "__main__":
+    typer.run(main)

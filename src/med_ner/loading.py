@@ -1,0 +1,64 @@
+"""Loading a pipeline: the one place that turns a model name or path (and
+optional extra code) into an `nlp` object, offline, with the inference options."""
+import os
+from pathlib import Path
+from typing import Optional
+
+
+class PipelineError(Exception):
+    """A pipeline that cannot be loaded, with a message for the user."""
+
+
+def offline() -> None:
+    """Never reach the Hugging Face hub: every weight this project uses is on disk.
+    A user who wants downloads sets HF_HUB_OFFLINE=0 before starting."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def import_code(paths: Optional[str]) -> None:
+    """Import Python files with registered functions and factories, given
+    comma-separated as for `spacy package --code`. The project's own functions
+    need none: the med_ner package registers them through entry points."""
+    if not paths:
+        return
+    from spacy.util import import_file
+
+    files = [Path(item.strip()) for item in paths.split(",") if item.strip()]
+    for path in files:
+        if not path.is_file():
+            raise PipelineError(f"--code: {path} is not a file")
+    for path in files:
+        import_file(path.stem, path)
+
+
+def inference_overrides(cpu_int8: bool) -> dict:
+    """spacy.load config overrides for the cpu_int8 option (none when off)."""
+    if not cpu_int8:
+        return {}
+    from med_ner.pipeline.transformer import CPU_INT8
+
+    return dict(CPU_INT8)
+
+
+def load_pipeline(model: str, code: Optional[str] = None, cpu_int8: bool = False, threads: int = 0):
+    """spacy.load after importing `code`, offline; `cpu_int8` turns on int8
+    transformer inference, `threads` > 0 sets torch's thread count. A pipeline
+    that is not there, or needs code that is not registered, raises PipelineError."""
+    import catalogue
+    import spacy
+
+    offline()
+    import_code(code)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        return spacy.load(model, config=inference_overrides(cpu_int8))
+    except OSError as err:
+        raise PipelineError(f"cannot load pipeline {model!r}: install the en_med_ner wheel or pass --model "
+                            f"<pipeline directory> ({err})") from None
+    except (catalogue.RegistryError, ValueError, KeyError) as err:
+        raise PipelineError(f"cannot load pipeline {model!r}: it names code that is not registered or a config "
+                            f"that does not resolve; pass its functions with --code ({err})") from None

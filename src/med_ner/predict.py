@@ -1,0 +1,40 @@
+"""Print the entities a pipeline finds in text.
+
+Text comes from the argument, from --file, or from standard input; with --lines
+each line of the input is a separate text. Output is one line per entity,
+`Entity: <text>, Label: <LABEL>` (followed by `, Negated` and/or
+`, Uncertain` when the pipeline's clinical_context flags the entity), or with --json one JSON object per text.
+"""
+import json
+import sys
+from pathlib import Path
+from typing import Iterable, List, Optional
+
+import typer
+
+from cli_util import load_pipeline
+
+
+def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[str]:
+    if text is not None and file is not None:
+        raise typer.BadParameter("give the text as an argument or with --file, not both")
+    if text is not None and text != "-":
+        raw = text
+    elif file is not None:
+        raw = file.read_text(encoding="utf-8")
+    else:
+        raw = sys.stdin.read()
+    texts = [t for t in raw.splitlines() if t.strip()] if lines else [raw]
+    return [t for t in texts if t.strip()]
+
+
+def format_entities(docs: Iterable, as_json: bool) -> Iterable[str]:
+    for doc in docs:
+        if as_json:
+            yield json.dumps({"text": doc.text, "ents": entity_records(doc)}, ensure_ascii=False)
+        else:
+            for ent in doc.ents:
+                flags = context_flags(ent) or {}
+                yield f"Entity: {ent.text}, Label: {ent.label_}" + "".join(
+                    f", {name.capitalize()}" for name, on in flags.items() if on
+                )
