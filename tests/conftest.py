@@ -1,14 +1,11 @@
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ROOT / "scripts"
 SHARED_DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(SCRIPTS))
 
 
 def corpus_dir(name: str) -> Path:

@@ -9,7 +9,7 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-import clinical_context
+from med_ner.pipeline import clinical_context
 from conftest import ROOT, corpus_dir
 
 TRIGGERS_EN = ROOT / "assets" / "context" / "en.json"
@@ -164,8 +164,8 @@ def test_score_counts_matching_spans_only():
 def test_maccrobat_polarity_reaches_gold_flags(tmp_path):
     """Real MACCROBAT documents: the converter's attributes become gold flags."""
     source = corpus_dir("MACCROBAT") / "MACCROBAT2020"
-    from conversion import LabelMap
-    from convert_brat import convert_brat
+    from med_ner.corpus.conversion import LabelMap
+    from med_ner.corpus.brat import convert_brat
 
     ids = sorted(p.stem for p in source.glob("*.ann"))[:15]
     ann_neg = sum(1 for i in ids for line in (source / f"{i}.ann").read_text(encoding="utf-8").splitlines()
@@ -193,9 +193,8 @@ def test_benchmark_scores_ours_and_negspacy_on_the_same_entities(tmp_path):
     ]
     DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "test.spacy")
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_context.py"), str(tmp_path / "pipeline"),
-                           str(tmp_path / "test.spacy"), "--output", str(out), "--gold-only",
-                           "--code", str(ROOT / "scripts" / "clinical_context.py")], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "benchmark-context", str(tmp_path / "pipeline"),
+                           str(tmp_path / "test.spacy"), "--output", str(out), "--gold-only"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["gold"]["gold_support"] == {"negated": 4, "uncertain": 1}

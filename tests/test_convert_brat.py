@@ -10,9 +10,9 @@ import srsly
 from spacy.tokens import DocBin
 
 from conftest import ROOT, corpus_dir
-from conversion import ConversionError, LabelMap
-from convert_brat import convert_brat
-from make_split import write_split
+from med_ner.corpus.conversion import ConversionError, LabelMap
+from med_ner.corpus.brat import convert_brat
+from med_ner.corpus.split import write_split
 
 MACCROBAT_MAP = ROOT / "assets" / "labels" / "maccrobat.json"
 EHEALTH_MAP = ROOT / "assets" / "labels" / "ehealthkd.json"
@@ -304,15 +304,15 @@ def test_annotated_lines_only_needs_one_doc_per_line(tmp_path):
 
 def test_cli_writes_report_and_exits_cleanly_on_error(tmp_path):
     write_pair(tmp_path / "in", "doc1", TEXT, good_ann())
-    script = str(ROOT / "scripts" / "convert_brat.py")
-    run = subprocess.run([sys.executable, script, str(tmp_path / "in"), str(tmp_path / "c" / "train.spacy"),
+    script = "-m", "med_ner", "convert-brat"
+    run = subprocess.run([sys.executable, *script, str(tmp_path / "in"), str(tmp_path / "c" / "train.spacy"),
                           "--label-map", str(MACCROBAT_MAP)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     report = srsly.read_json(tmp_path / "c" / "reports" / "train.json")
     assert report["entities_out"] == {"DRUG": 1, "SYMPTOM": 2, "TEST": 1} and report["dropped_by_reason"] == {"unmapped": 1}
     assert report["notes"]["ignored_lines"] == {"E": 3, "R": 1, "*": 1, "#": 1}
     write_pair(tmp_path / "bad", "doc2", BAD, ["T1\tSign_symptom 0 5\tFever", "A1\tPOLARITY E4 NEG"])
-    run = subprocess.run([sys.executable, script, str(tmp_path / "bad"), str(tmp_path / "bad.spacy"), "--label-map",
+    run = subprocess.run([sys.executable, *script, str(tmp_path / "bad"), str(tmp_path / "bad.spacy"), "--label-map",
                           str(MACCROBAT_MAP)], capture_output=True, text=True)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "error: " in run.stderr and "doc2.ann:2: attribute POLARITY targets unknown id 'E4'" in run.stderr

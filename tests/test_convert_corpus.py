@@ -8,11 +8,11 @@ from spacy.tokens import DocBin
 
 from conftest import ROOT, corpus_dir
 
-SCRIPT = str(ROOT / "scripts" / "convert_corpus.py")
+SCRIPT = "-m", "med_ner", "convert-corpus"
 
 
 def run(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, cwd=str(cwd))
+    return subprocess.run([sys.executable, *SCRIPT, *args], capture_output=True, text=True, cwd=str(cwd))
 
 
 def test_every_table_entry_is_complete():

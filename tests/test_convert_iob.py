@@ -3,8 +3,8 @@ import spacy
 from spacy.tokens import DocBin
 
 from conftest import corpus_dir
-from conversion import ConversionError, LabelMap
-from convert_iob import convert_iob
+from med_ner.corpus.conversion import ConversionError, LabelMap
+from med_ner.corpus.iob import convert_iob
 
 CONLL_IOB1 = """-DOCSTART- -X- O O
 

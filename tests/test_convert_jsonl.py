@@ -5,8 +5,8 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
-from conversion import ConversionError, LabelMap
-from convert_jsonl import convert_jsonl
+from med_ner.corpus.conversion import ConversionError, LabelMap
+from med_ner.corpus.jsonl import convert_jsonl
 
 LABELS = LabelMap(["DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"])
 TEXT = "she was suffering from Malaria and fits so to cure she used amodiaquine"
@@ -143,14 +143,14 @@ def test_cli_writes_report_and_exits_cleanly_on_error(tmp_path):
     from conftest import ROOT
 
     good = write_jsonl(tmp_path / "good.jsonl", [{"text": TEXT, "spans": [span(TEXT, "fits", "SYMPTOM")]}])
-    script = str(ROOT / "scripts" / "convert_jsonl.py")
-    run = subprocess.run([sys.executable, script, str(good), str(tmp_path / "c" / "good.spacy"), "--label-map",
+    script = "-m", "med_ner", "convert-jsonl"
+    run = subprocess.run([sys.executable, *script, str(good), str(tmp_path / "c" / "good.spacy"), "--label-map",
                           str(ROOT / "assets" / "labels" / "med_ner.json")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     report = srsly.read_json(tmp_path / "c" / "reports" / "good.json")
     assert report["entities_out"] == {"SYMPTOM": 1} and report["documents_out"] == 1
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"text": TEXT, "spans": [span(TEXT, "fits", "FITS")]}])
-    run = subprocess.run([sys.executable, script, str(bad), str(tmp_path / "bad.spacy"), "--label-map",
+    run = subprocess.run([sys.executable, *script, str(bad), str(tmp_path / "bad.spacy"), "--label-map",
                           str(ROOT / "assets" / "labels" / "med_ner.json")], capture_output=True, text=True)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "bad.jsonl:1: unknown label 'FITS'" in run.stderr

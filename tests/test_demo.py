@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import spacy
 
-import clinical_context  # noqa: F401  (registers the factory)
-import demo
+from med_ner import demo
 from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -58,8 +57,8 @@ def demo_server(tmp_path_factory):
     log = tmp_path_factory.mktemp("demo-log") / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts" / "demo.py"), "--model", str(pipeline), "--port", str(port),
-             "--max-chars", str(MAX_CHARS), "--code", str(ROOT / "scripts" / "clinical_context.py")],
+            [sys.executable, "-m", "med_ner", "demo", "--model", str(pipeline), "--port", str(port),
+             "--max-chars", str(MAX_CHARS)],
             stdout=out, stderr=subprocess.STDOUT, cwd=str(ROOT))
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180

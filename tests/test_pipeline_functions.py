@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_functions import find_offline_transformer, transformer_name
+from med_ner.pipeline.transformer import find_offline_transformer, transformer_name
 
 
 def test_other_names_pass_through(tmp_path):

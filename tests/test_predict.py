@@ -5,7 +5,6 @@ import sys
 import pytest
 import spacy
 
-import clinical_context  # noqa: F401  (registers the factory)
 from conftest import ROOT
 
 TEXT = "she was suffering from Malaria and fits so to cure she used amodiaquine"
@@ -23,7 +22,7 @@ def ruler_pipeline(tmp_path_factory):
 
 
 def predict(args, stdin=None):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), *args], input=stdin,
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", *args], input=stdin,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()
@@ -54,7 +53,7 @@ def test_context_flags_in_text_and_json(tmp_path):
     nlp.add_pipe("clinical_context", config={"use_model": False}).initialize(
         lambda: [], nlp=nlp, triggers=str(ROOT / "assets" / "context" / "en.json"))
     nlp.to_disk(tmp_path / "pipeline")
-    args = ["No fever but a rash.", "--model", str(tmp_path / "pipeline"), "--code", str(ROOT / "scripts" / "clinical_context.py")]
+    args = ["No fever but a rash.", "--model", str(tmp_path / "pipeline")]
     assert predict(args) == ["Entity: fever, Label: SYMPTOM, Negated", "Entity: rash, Label: SYMPTOM"]
     record = json.loads(predict(args + ["--json"])[0])
     assert [(e["text"], e["negated"], e["uncertain"]) for e in record["ents"]] == [("fever", True, False), ("rash", False, False)]

@@ -14,7 +14,7 @@ import srsly
 from conftest import ROOT
 
 VERSION = "0.1.0"
-PROJECT_FILES = ["project.yml", "configs", "scripts", "assets/sample", "assets/labels", "assets/splits", "assets/context"]
+PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "src", "configs", "assets/sample", "assets/labels", "assets/splits", "assets/context"]
 
 
 def copy_project(dest: Path) -> Path:
@@ -92,6 +92,33 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     # The trained config names the transformer, never a path of the build machine.
     cfg = (project / f"packages/installed/en_med_ner/en_med_ner-{VERSION}/config.cfg").read_text()
     assert "@misc = \"en_med_ner.transformer_name.v1\"" in cfg
+
+    # The installed wheel loads next to the project's own code in one process (the
+    # wheel ships no copy of the registered code, so no E004 "factory already exists").
+    both = dict(env, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(project / "packages/installed")]))
+    mixed = (
+        "import json, spacy, med_ner.pipeline.clinical_context, med_ner.pipeline.transformer; "
+        "from med_ner.loading import load_pipeline; "
+        "nlp = load_pipeline('en_med_ner', code=sys.argv[1]); "
+        "print(json.dumps({'lib': med_ner.pipeline.clinical_context.__file__, 'model': spacy.util.get_package_path('en_med_ner').as_posix(), "
+        "'pipe': nlp.pipe_names}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", "import sys; " + mixed, str(ROOT / "tests" / "slow_component.py")],
+                          capture_output=True, text=True, env=both, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    mixed_out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert mixed_out["lib"].startswith(str(ROOT / "src"))
+    assert mixed_out["model"].startswith((project / "packages/installed").as_posix())
+    assert mixed_out["pipe"] == ["transformer", "ner", "clinical_context"]
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", "She denies chest pain.", "--model", "en_med_ner",
+                           "--json"], capture_output=True, text=True, env=both, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["text"] == "She denies chest pain."
+    # Both wheels that `package` leaves in packages/ are what a fresh environment installs.
+    assert (project / "packages/med_ner-0.1.0-py3-none-any.whl").exists()
+    assert (project / "packages/installed/med_ner/pipeline/clinical_context.py").exists()
+    assert not list((project / f"packages/installed/en_med_ner/en_med_ner-{VERSION}").glob("*.py"))
+    assert "med-ner==0.1.0" in reqs
 
     # A second run finds everything up to date.
     again = run_project(project, "all", *overrides)

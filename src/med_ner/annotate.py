@@ -12,8 +12,8 @@ the finished ones, and a partition whose worker died is simply run again
 (Dask reschedules it) and written once. At the end every input id must appear
 in the output exactly once, or the run fails and says which ids differ.
 
-Dask workers must be able to import this project's scripts/ (a LocalCluster
-can; remote workers need the same checkout on their path) and load the model.
+Dask workers must have the med_ner package installed (a LocalCluster shares
+this environment) and be able to load the model.
 """
 import hashlib
 import json
@@ -23,11 +23,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import typer
+from med_ner.loading import load_pipeline as load_new_pipeline
+from med_ner.records import entity_records
 
-from cli_util import import_code, int8_overrides
-
-SCRIPTS = Path(__file__).resolve().parent
 Record = Tuple[str, str]  # (id, text)
 
 
@@ -91,13 +89,7 @@ def load_pipeline(model: str, code: str, threads: int, cpu_int8: bool = False):
     """Load once per process (a Dask worker keeps it between partitions)."""
     key = (model, code or "", cpu_int8)
     if key not in _PIPELINES:
-        import spacy
-        import torch
-
-        if threads > 0:
-            torch.set_num_threads(threads)
-        import_code(code)
-        _PIPELINES[key] = spacy.load(model, config=int8_overrides(cpu_int8))
+        _PIPELINES[key] = load_new_pipeline(model, code, cpu_int8, threads)
     return _PIPELINES[key]
 
 
@@ -106,12 +98,8 @@ def part_path(parts_dir: Path, index: int) -> Path:
 
 
 def annotate_partition(index: int, records: List[Record], model: str, code: str, batch_size: int, threads: int,
-                       cpu_int8: bool, parts_dir: str, scripts_dir: str) -> Tuple[int, int]:
+                       cpu_int8: bool, parts_dir: str) -> Tuple[int, int]:
     """Annotate one partition and write it atomically; returns (index, documents)."""
-    if scripts_dir not in sys.path:
-        sys.path.insert(0, scripts_dir)
-    from predict import entity_records
-
     nlp = load_pipeline(model, code, threads, cpu_int8)
     out = part_path(Path(parts_dir), index)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
@@ -144,7 +132,7 @@ class Progress:
 def run_partitions(partitions: List[List[Record]], todo: List[int], model: str, code: str, batch_size: int,
                    threads: int, cpu_int8: bool, parts_dir: Path, progress: Progress, dask: Optional[str],
                    workers: int) -> None:
-    args = (model, code or "", batch_size, threads, cpu_int8, str(parts_dir), str(SCRIPTS))
+    args = (model, code or "", batch_size, threads, cpu_int8, str(parts_dir))
     if dask is None:
         for i in todo:
             _, n = annotate_partition(i, partitions[i], *args)
@@ -194,6 +182,8 @@ def write_docbin(output: Path, docbin_path: Path, model_lang: str) -> None:
     import spacy
     from spacy.tokens import DocBin
 
+    from med_ner.pipeline.clinical_context import polarity
+
     nlp = spacy.blank(model_lang)
     docs = []
     for line in output.read_text(encoding="utf-8").splitlines():
@@ -201,8 +191,9 @@ def write_docbin(output: Path, docbin_path: Path, model_lang: str) -> None:
         doc = nlp.make_doc(rec["text"])
         doc.ents = [doc.char_span(e["start"], e["end"], label=e["label"], alignment_mode="expand") for e in rec["ents"]]
         doc.user_data["id"] = rec["id"]
-        doc.user_data["ent_flags"] = {f"{e['start']}:{e['end']}": {k: e[k] for k in ("negated", "uncertain") if k in e}
-                                      for e in rec["ents"]}
+        # Flags as converted BRAT corpora store them (clinical_context.gold_flags reads them back).
+        doc.user_data["ent_attrs"] = {f"{e['start']}:{e['end']}": {"POLARITY": polarity(e["negated"], e["uncertain"])}
+                                      for e in rec["ents"] if "negated" in e}
         docs.append(doc)
     DocBin(docs=docs, store_user_data=True).to_disk(docbin_path)
 

@@ -6,12 +6,9 @@ Text is only ever shown as text (HighlightedText and a table), so HTML or
 script tags in the input are displayed, never run. Input over `--max-chars`
 gets a message instead of being processed.
 """
-import os
 from typing import List, Optional, Tuple
 
-import typer
-
-from cli_util import load_pipeline
+from med_ner.records import context_flags
 
 EXAMPLES = [
     "she was suffering from Malaria and fits so to cure she used amodiaquine and she has slightly fever and pain on hip",
@@ -23,13 +20,11 @@ COLUMNS = ["text", "label", "start", "end", "negated", "uncertain"]
 
 def analyse(nlp, text: str, max_chars: int) -> Tuple[List[Tuple[str, Optional[str]]], List[list], str]:
     """Highlighted segments, table rows and a status message for one input."""
-    from predict import context_flags
-
     if not text or not text.strip():
         return [], [], "Type or paste some text."
     if len(text) > max_chars:
         return [], [], (f"The text has {len(text):,} characters; this demo takes at most {max_chars:,}. "
-                        "Use scripts/annotate.py for long documents and corpora.")
+                        "Use `med-ner annotate` for long documents and corpora.")
     doc = nlp(text)
     segments, rows, pos = [], [], 0
     for ent in doc.ents:

@@ -10,14 +10,12 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-import typer
-
-from cli_util import load_pipeline
+from med_ner.records import context_flags, entity_records
 
 
 def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[str]:
     if text is not None and file is not None:
-        raise typer.BadParameter("give the text as an argument or with --file, not both")
+        raise ValueError("give the text as an argument or with --file, not both")
     if text is not None and text != "-":
         raw = text
     elif file is not None:

@@ -17,28 +17,23 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import srsly
-import typer
-
-from cli_util import import_code
 
 Key = Tuple[int, int, str]
 FLAGS = ("negated", "uncertain")
 
 
 def prf(gold: set, predicted: set) -> Dict[str, float]:
-    tp = len(gold & predicted)
-    p = tp / len(predicted) if predicted else 0.0
-    r = tp / len(gold) if gold else 0.0
-    return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0,
-            "tp": tp, "fp": len(predicted - gold), "fn": len(gold - predicted)}
+    from spacy.scorer import PRFScore
+
+    score = PRFScore(tp=len(gold & predicted), fp=len(predicted - gold), fn=len(gold - predicted))
+    return {"p": score.precision, "r": score.recall, "f": score.fscore, "tp": score.tp, "fp": score.fp, "fn": score.fn}
 
 
 def bootstrap_f1(gold: set, predicted: set, n_docs: int) -> List[float]:
     """95% interval of F1 over resampled documents (keys start with the doc index)."""
     import numpy
 
-    from ner_metrics import bootstrap_f1 as bootstrap
+    from med_ner.metrics.ner import bootstrap_f1 as bootstrap
 
     counts = numpy.zeros((n_docs, 3))
     for column, keys in enumerate((gold & predicted, predicted - gold, gold - predicted)):
@@ -52,7 +47,7 @@ def with_sentences(doc, vocab, ents):
     boundaries clinical_context would use, so all systems see the same ones."""
     from spacy.tokens import Doc, Span
 
-    from clinical_context import sentence_ids
+    from med_ner.pipeline.clinical_context import sentence_ids
 
     sent_of = sentence_ids(doc)
     starts = [bool(i == 0 or sent_of[i] != sent_of[i - 1]) for i in range(len(doc))]
@@ -99,7 +94,7 @@ def run_medspacy(docs, python: Path) -> List[List[Tuple[bool, bool]]]:
                     "sent_starts": [int(t.is_sent_start) for t in copy],
                     "ents": [[e.start, e.end, e.label_] for e in copy.ents],
                 }) + "\n")
-        script = Path(__file__).parent / "medspacy_context.py"
+        script = Path(__file__).parent / "medspacy_runner.py"
         proc = subprocess.run([str(python), str(script), str(src), str(out)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"medspaCy run failed ({python}):\n{proc.stderr[-2000:]}")
@@ -120,7 +115,7 @@ def run_ours(nlp, docs) -> List[List[Tuple[bool, bool]]]:
 
 
 def score_setting(gold_docs, flagged_docs, systems: Dict[str, Optional[List]]) -> Dict:
-    from clinical_context import gold_flags
+    from med_ner.pipeline.clinical_context import gold_flags
 
     gold = {flag: set() for flag in FLAGS}
     for i, doc in enumerate(gold_docs):
@@ -165,3 +160,36 @@ def markdown(result: Dict) -> str:
                     f"{s['p']:.3f}", f"{s['r']:.3f}", f"{s['f']:.3f} ({s['f_ci95'][0]:.3f}–{s['f_ci95'][1]:.3f})"]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def run_context_benchmark(nlp, data_path: Path, medspacy_python: Optional[Path], end_to_end: bool) -> Dict:
+    """Flags of every system on the gold entities (and, with `end_to_end`, on
+    the entities `nlp` predicts), scored against the gold polarity."""
+    from spacy.tokens import DocBin
+
+    if "clinical_context" not in nlp.pipe_names:
+        raise ValueError("the pipeline has no clinical_context component (run the `context` step)")
+    gold_docs = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
+    if not any("ent_attrs" in d.user_data for d in gold_docs):
+        raise ValueError(f"{data_path} has no polarity annotation (BRAT POLARITY attributes)")
+    result: Dict = {"data": str(data_path), "documents": len(gold_docs), "seconds": {}}
+
+    def systems_on(docs, setting):
+        out = {}
+        for name, run in (("en_med_ner clinical_context", lambda: run_ours(nlp, docs)),
+                          ("negspacy 1.1.0 (en_clinical)", lambda: run_negspacy(docs)),
+                          ("medspaCy 1.3.1 ConText", (lambda: run_medspacy(docs, medspacy_python)) if medspacy_python else None)):
+            if run is None:
+                continue
+            start = time.perf_counter()
+            out[name] = run()
+            result["seconds"][f"{setting}/{name}"] = round(time.perf_counter() - start, 2)
+        return out
+
+    result["gold"] = score_setting(gold_docs, gold_docs, systems_on(gold_docs, "gold"))
+    if end_to_end:
+        predicted = list(nlp.pipe(d.text for d in gold_docs))
+        block = score_setting(gold_docs, predicted, systems_on(predicted, "end_to_end"))
+        block["predicted_entities"] = sum(len(d.ents) for d in predicted)
+        result["end_to_end"] = block
+    return result

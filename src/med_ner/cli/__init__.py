@@ -3,13 +3,11 @@ library's plain functions. `python -m med_ner --help` lists them."""
 from med_ner.cli import (  # noqa: F401  (each module registers its commands on the app)
     annotate,
     benchmark,
-    context,
     convert,
     demo,
     evaluate,
     package,
     predict,
-    split,
     train,
     visualize,
 )

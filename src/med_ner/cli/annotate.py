@@ -1,7 +1,17 @@
+"""`annotate`: batch annotation to JSONL (and a DocBin), locally or on Dask."""
+import json
+from pathlib import Path
+from typing import Optional
 
-# ---- from annotate.py
+import typer
 
-def main(
+from med_ner.annotate import InputError, annotate
+from med_ner.cli.app import app, fail
+from med_ner.loading import PipelineError
+
+
+@app.command("annotate")
+def annotate_command(
     input_path: Path = typer.Argument(..., help="Directory of .txt files, a .txt, .jsonl or .spacy file", exists=True),
     output: Path = typer.Argument(..., help="Output JSONL"),
     model: str = typer.Option("en_med_ner", "--model", "-m", help="Pipeline directory or installed package"),
@@ -16,24 +26,15 @@ def main(
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (faster; see README)"),
 ):
-    """Annotate documents; every input id comes out exactly once."""
-    # Import this file as the module `annotate`, so Dask workers unpickle its
-    # functions by reference and keep one loaded pipeline per process.
-    from annotate import InputError, annotate
-
+    """Annotate documents; every input id comes out exactly once, and a rerun resumes."""
     try:
         result = annotate(input_path, output, model, code=code, batch_size=batch_size, threads=threads,
                           partition_size=partition_size, dask=dask or None, workers=workers, docbin=docbin, lang=lang,
                           cpu_int8=cpu_int8)
-    except InputError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
+    except (InputError, PipelineError) as err:
+        fail(str(err))
     if stats is not None:
         stats.parent.mkdir(parents=True, exist_ok=True)
         stats.write_text(json.dumps(result, indent=2))
     typer.echo(f"{result['documents_in']} documents in, {result['documents_out']} out ({result['resumed_documents']} "
                f"from an earlier run); {result['docs_per_second']} docs/s -> {output}")
-
-
-if __name__ == "__main__":
-    typer.run(main)

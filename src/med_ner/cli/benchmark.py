@@ -1,7 +1,78 @@
+"""Benchmark commands: the side-by-side NER benchmark (`benchmark compare`,
+`benchmark system`) and the negation/uncertainty benchmark (`benchmark-context`)."""
+from pathlib import Path
+from typing import List, Optional
 
-# ---- from benchmark/context.py
+import srsly
+import typer
 
-def main(
+from med_ner.benchmark import context as context_benchmark
+from med_ner.benchmark import systems
+from med_ner.cli.app import app, fail
+from med_ner.loading import PipelineError, load_pipeline
+
+benchmark_app = typer.Typer(add_completion=False, no_args_is_help=True, help=systems.__doc__)
+app.add_typer(benchmark_app, name="benchmark")
+
+
+@benchmark_app.command("system")
+def system_command(
+    system: str = typer.Argument(..., help=f"One of {', '.join(systems.SYSTEMS)}, spacy-transformer-features"),
+    corpus_dir: Path = typer.Argument(..., help="Directory with train/dev/test.spacy", exists=True),
+    output: Path = typer.Option(..., "--output", help="Result JSON of this system"),
+    lang: str = typer.Option("en", "--lang"),
+    transformer: str = typer.Option(systems.DEFAULT_TRANSFORMER, "--transformer"),
+    epochs: float = typer.Option(3.0, "--epochs", help="Passes over the training words, for every system"),
+    words_per_step: int = typer.Option(500, "--words-per-step", help="Words per spaCy update (the configs' batcher)"),
+    crf_iterations: int = typer.Option(100, "--crf-iterations"),
+    rescore_only: bool = typer.Option(False, "--rescore", help="Reuse the model and training figures of an earlier "
+                                      "run of this system (spaCy or HF); predict and score again"),
+    config: str = typer.Option("", "--config", help="For a spaCy system: train with this config (a file in "
+                               "configs/ or a path) instead of the system's own, e.g. for a recipe experiment"),
+    overrides: List[str] = typer.Option([], "--set", help="For a spaCy system: a config override section.key=value "
+                                        "(repeatable), e.g. training.dropout=0.2"),
+):
+    """Train and score one system (run by `compare`, one process per system); the result is named after
+    --output's file name."""
+    try:
+        out = systems.run_system(system, corpus_dir, output, lang, transformer, epochs, words_per_step,
+                                 crf_iterations, rescore_only, config, overrides)
+    except systems.BenchmarkError as err:
+        fail(str(err))
+    typer.echo(f"{system}: F1 {out['test']['f'] * 100:.2f}, train {out['train_seconds']} s, "
+               f"inference {out['infer_words_per_second']} words/s, peak RSS training {out['train_peak_rss_mb']} MB, "
+               f"inference {out['infer_peak_rss_mb']} MB")
+
+
+@benchmark_app.command("compare")
+def compare_command(
+    corpus: str = typer.Argument(..., help="Corpus name: reads corpus/<corpus>/"),
+    output_dir: Path = typer.Option(Path("benchmarks"), "--output-dir"),
+    system_names: str = typer.Option(",".join(systems.SYSTEMS), "--systems", help="Comma-separated subset"),
+    lang: str = typer.Option("en", "--lang"),
+    transformer: str = typer.Option(systems.DEFAULT_TRANSFORMER, "--transformer"),
+    epochs: float = typer.Option(3.0, "--epochs"),
+    corpus_root: Path = typer.Option(Path("corpus"), "--corpus-root"),
+    reuse: bool = typer.Option(False, "--reuse", help="Keep systems whose result JSON exists; run only the others"),
+):
+    """Run every system one after another and write benchmarks/<corpus>.json and .md."""
+    names = [s.strip() for s in system_names.split(",") if s.strip()]
+    try:
+        table = systems.compare(corpus, output_dir, names, lang, transformer, epochs, corpus_root, reuse,
+                                say=lambda line: typer.echo(line, err=True))
+    except systems.BenchmarkError as err:
+        fail(str(err))
+    typer.echo(table)
+
+
+@benchmark_app.command("hf-predict", hidden=True)
+def hf_predict_command(model: Path, test: Path, output: Path, lang: str = typer.Option("en", "--lang")):
+    """HF token-classification pipeline over the test sentences (run by `system hf-trainer`)."""
+    systems.hf_predict(model, test, output, lang)
+
+
+@app.command("benchmark-context")
+def benchmark_context_command(
     model: Path = typer.Argument(..., help="Pipeline with clinical_context (e.g. training/MACCROBAT/model-final)", exists=True),
     data_path: Path = typer.Argument(..., help="Test DocBin with gold entities and BRAT polarity", exists=True),
     output: Path = typer.Option(..., "--output", help="Results JSON; the markdown goes beside it (.md)"),
@@ -11,48 +82,17 @@ def main(
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
 ):
     """Score our negation/uncertainty flags next to negspacy and medspaCy."""
-    import spacy
-    from spacy.tokens import DocBin
-
-    import_code(code)
     if medspacy_python is not None and not medspacy_python.exists():
-        typer.echo(f"error: {medspacy_python} not found: run `spacy project run setup-medspacy` first, "
-                   "or leave out --medspacy-python to skip the medspaCy row", err=True)
-        raise typer.Exit(1)
-    nlp = spacy.load(model)
-    if "clinical_context" not in nlp.pipe_names:
-        typer.echo(f"error: {model} has no clinical_context component (run the `context` step)", err=True)
-        raise typer.Exit(1)
-    gold_docs = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
-    if not any("ent_attrs" in d.user_data for d in gold_docs):
-        typer.echo(f"error: {data_path} has no polarity annotation (BRAT POLARITY attributes)", err=True)
-        raise typer.Exit(1)
-    result: Dict = {"model": str(model), "data": str(data_path), "documents": len(gold_docs), "seconds": {}}
-
-    def systems_on(docs, setting):
-        out = {}
-        for name, run in (("en_med_ner clinical_context", lambda: run_ours(nlp, docs)),
-                          ("negspacy 1.1.0 (en_clinical)", lambda: run_negspacy(docs)),
-                          ("medspaCy 1.3.1 ConText", (lambda: run_medspacy(docs, medspacy_python)) if medspacy_python else None)):
-            if run is None:
-                continue
-            start = time.perf_counter()
-            out[name] = run()
-            result["seconds"][f"{setting}/{name}"] = round(time.perf_counter() - start, 2)
-        return out
-
-    result["gold"] = score_setting(gold_docs, gold_docs, systems_on(gold_docs, "gold"))
-    if end_to_end:
-        predicted = list(nlp.pipe(d.text for d in gold_docs))
-        block = score_setting(gold_docs, predicted, systems_on(predicted, "end_to_end"))
-        block["predicted_entities"] = sum(len(d.ents) for d in predicted)
-        result["end_to_end"] = block
+        fail(f"{medspacy_python} not found: run `spacy project run setup-medspacy` first, "
+             "or leave out --medspacy-python to skip the medspaCy row")
+    try:
+        nlp = load_pipeline(str(model), code)
+        result = context_benchmark.run_context_benchmark(nlp, data_path, medspacy_python, end_to_end)
+    except (PipelineError, ValueError) as err:
+        fail(f"{model}: {err}")
+    result = {"model": str(model), **result}
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, result)
-    table = markdown(result)
+    table = context_benchmark.markdown(result)
     output.with_suffix(".md").write_text(table, encoding="utf-8")
     typer.echo(table)
-
-
-if __name__ == "__main__":
-    typer.run(main)

@@ -1,7 +1,34 @@
+"""Corpus conversion commands: BRAT, CoNLL/IOB and JSONL readers, the corpus
+table dispatcher, and the MACCROBAT document split."""
+from pathlib import Path
+from typing import Callable, Optional, Tuple
 
-# ---- from corpus/brat.py
+import typer
 
-def main(
+from med_ner.cli.app import app, fail
+from med_ner.corpus.brat import convert_brat
+from med_ner.corpus.conversion import ConversionError, ConversionReport, LabelMap, default_report_path
+from med_ner.corpus.corpora import SPLITS, convert_split, load_corpora
+from med_ner.corpus.iob import convert_iob
+from med_ner.corpus.jsonl import convert_jsonl
+from med_ner.corpus.split import document_stems, write_split
+from med_ner.corpus.split import SPLITS as SPLIT_NAMES
+
+
+def convert_and_report(convert: Callable[..., ConversionReport], input_path: Path, output_path: Path,
+                       label_map_path: Optional[Path], report_path: Optional[Path], **options) -> None:
+    """The body of every converter command: convert, write the report, print its summary."""
+    try:
+        report = convert(input_path, output_path, LabelMap.from_file(label_map_path), **options)
+    except ConversionError as err:
+        fail(str(err))
+    report.write(report_path or default_report_path(output_path))
+    typer.echo(report.summary())
+
+
+
+@app.command("convert-brat")
+def convert_brat_command(
     input_path: Path = typer.Argument(..., help="Folder of BRAT .txt/.ann pairs, or one .txt or .ann file"),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
     ids: Optional[Path] = typer.Option(
@@ -25,11 +52,11 @@ def main(
 ):
     """Convert BRAT standoff to a DocBin and write a conversion report."""
     if misaligned not in ("expand", "contract", "error"):
-        raise typer.BadParameter("--misaligned must be expand, contract or error")
+        fail("--misaligned must be expand, contract or error")
     if lang not in ("en", "es"):
-        raise typer.BadParameter("--lang must be en or es")
+        fail("--lang must be en or es")
     if annotated_lines_only and not one_doc_per_line:
-        raise typer.BadParameter("--annotated-lines-only needs --one-doc-per-line")
+        fail("--annotated-lines-only needs --one-doc-per-line")
     convert_and_report(
         convert_brat, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned,
         ids_path=ids, split_sentences=split_sentences, one_doc_per_line=one_doc_per_line,
@@ -37,12 +64,8 @@ def main(
     )
 
 
-if __name__ == "__main__":
-    typer.run(main)
-
-# ---- from corpus/iob.py
-
-def main(
+@app.command("convert-iob")
+def convert_iob_command(
     input_path: Path = typer.Argument(..., help="IOB file: one token per line, blank line between sentences"),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
     label_map: Optional[Path] = typer.Option(None, "--label-map", help="JSON label map; without it all labels pass"),
@@ -56,21 +79,17 @@ def main(
 ):
     """Convert an IOB1/IOB2 column file to a DocBin and write a conversion report."""
     if scheme not in ("auto", "iob1", "iob2"):
-        raise typer.BadParameter("--scheme must be auto, iob1 or iob2")
+        fail("--scheme must be auto, iob1 or iob2")
     if sep not in ("auto", "tab", "space"):
-        raise typer.BadParameter("--sep must be auto, tab or space")
+        fail("--sep must be auto, tab or space")
     convert_and_report(
         convert_iob, input_path, output_path, label_map, report_path, scheme=scheme, sep=sep,
         token_column=token_column, tag_column=tag_column, n_sents=n_sents, lang=lang,
     )
 
 
-if __name__ == "__main__":
-    typer.run(main)
-
-# ---- from corpus/jsonl.py
-
-def main(
+@app.command("convert-jsonl")
+def convert_jsonl_command(
     input_path: Path = typer.Argument(..., help="JSONL file of texts with character-offset spans"),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
     label_map: Optional[Path] = typer.Option(None, "--label-map", help="JSON label map; without it all labels pass"),
@@ -82,16 +101,12 @@ def main(
 ):
     """Convert JSONL spans to a DocBin and write a conversion report."""
     if misaligned not in ("expand", "contract", "error"):
-        raise typer.BadParameter("--misaligned must be expand, contract or error")
+        fail("--misaligned must be expand, contract or error")
     convert_and_report(convert_jsonl, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned)
 
 
-if __name__ == "__main__":
-    typer.run(main)
-
-# ---- from corpus/corpora.py
-
-def main(
+@app.command("convert-corpus")
+def convert_corpus_command(
     corpus: str = typer.Argument(..., help="Name of the corpus in the corpus table"),
     output: Path = typer.Option(..., "--output", help="Directory for train.spacy, dev.spacy, test.spacy"),
     table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
@@ -100,8 +115,7 @@ def main(
     """Convert every split of one corpus and write a report per file."""
     corpora = load_corpora(table)
     if corpus not in corpora:
-        typer.echo(f"error: unknown corpus {corpus!r}; {table} lists: {', '.join(corpora)}", err=True)
-        raise typer.Exit(1)
+        fail(f"unknown corpus {corpus!r}; {table} lists: {', '.join(corpora)}")
     entry = corpora[corpus]
     try:
         label_map = LabelMap.from_file(Path(entry["label_map"]) if entry.get("label_map") else None)
@@ -109,9 +123,23 @@ def main(
             for line in convert_split(entry, split, assets / corpus, output, label_map):
                 typer.echo(line)
     except ConversionError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
+        fail(str(err))
 
 
-if __name__ == "__main__":
-    typer.run(main)
+@app.command("make-split")
+def make_split_command(
+    folder: Path = typer.Argument(..., help="Folder of BRAT .txt/.ann pairs"),
+    output_dir: Path = typer.Argument(..., help="Where train.txt, dev.txt and test.txt go"),
+    seed: int = typer.Option(13, "--seed", help="Seed for random.Random"),
+    sizes: Tuple[int, int, int] = typer.Option((160, 20, 20), "--sizes", help="Documents in train, dev and test"),
+):
+    """Write a deterministic document-level train/dev/test split."""
+    try:
+        _, unpaired = document_stems(folder)
+        paths = write_split(folder, output_dir, seed, sizes)
+    except ValueError as err:
+        fail(str(err))
+    if unpaired:
+        typer.echo(f"left out (no partner file): {', '.join(unpaired)}")
+    for name, path in paths.items():
+        typer.echo(f"{name}: {sizes[SPLIT_NAMES.index(name)]} documents -> {path}")

@@ -1,7 +1,16 @@
+"""`demo`: serve the Gradio demo of a pipeline."""
+import os
+from typing import Optional
 
-# ---- from demo.py
+import typer
 
-def main(
+from med_ner.cli.app import app, fail
+from med_ner.demo import build_app
+from med_ner.loading import PipelineError, load_pipeline
+
+
+@app.command("demo")
+def demo_command(
     model: str = typer.Option("en_med_ner", "--model", "-m", help="Pipeline directory or installed package"),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on"),
     port: int = typer.Option(7860, "--port", help="Port to serve on"),
@@ -10,12 +19,10 @@ def main(
 ):
     """Serve the demo until interrupted."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    nlp = load_pipeline(model, code)
-    app = build_app(nlp, max_chars, "en_med_ner demo")
+    try:
+        nlp = load_pipeline(model, code)
+    except PipelineError as err:
+        fail(str(err))
+    demo = build_app(nlp, max_chars, "en_med_ner demo")
     typer.echo(f"serving {model} on http://{host}:{port}", err=True)
-    app.launch(server_name=host, server_port=port, share=False, inbrowser=False)
-
-
-if __name__ == "__main__":
-    typer.run(main)
+    demo.launch(server_name=host, server_port=port, share=False, inbrowser=False)

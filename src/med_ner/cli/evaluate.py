@@ -1,7 +1,17 @@
+"""`evaluate`: score a pipeline on a DocBin with spaCy's scorer."""
+from pathlib import Path
+from typing import Optional
 
-# ---- from metrics/evaluate.py
+import srsly
+import typer
 
-def main(
+from med_ner.cli.app import app, fail
+from med_ner.loading import PipelineError
+from med_ner.metrics.evaluate import evaluate_model, markdown_table
+
+
+@app.command("evaluate")
+def evaluate_command(
     model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
     data_path: Path = typer.Argument(..., help="DocBin to score", exists=True),
     output: Path = typer.Option(..., "--output", help="Metrics JSON"),
@@ -14,9 +24,11 @@ def main(
     train_path: Optional[Path] = typer.Option(None, "--train", exists=True, help="Training DocBin: also report "
                                               "recall on gold mentions whose text was / was not a training mention"),
 ):
-    """Evaluate a pipeline with spaCy's scorer."""
-    import_code(code)
-    metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path)
+    """Evaluate a pipeline with spaCy's scorer (JSON + markdown, rewritten each run)."""
+    try:
+        metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path, code=code)
+    except (PipelineError, ValueError) as err:
+        fail(str(err))
     metrics["cpu_int8"] = cpu_int8
     if errors_view:
         metrics["errors_view"] = errors_view
@@ -27,7 +39,3 @@ def main(
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(table, encoding="utf-8")
     typer.echo(table)
-
-
-if __name__ == "__main__":
-    typer.run(main)

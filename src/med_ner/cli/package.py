@@ -1,9 +1,19 @@
+"""Packaging commands: `package-meta` (the wheel's meta with test scores) and
+`evaluate-package` (install the wheels, load by name, same scores)."""
+from pathlib import Path
+from typing import List
 
-# ---- from packaging/meta.py
+import typer
 
-def main(
+from med_ner.cli.app import app, fail
+from med_ner.packaging.evaluate_package import PackageCheckError, check_installed_package
+from med_ner.packaging.meta import write_meta
+
+
+@app.command("package-meta")
+def package_meta_command(
     model_path: Path = typer.Argument(..., help="Trained pipeline directory (model-best)", exists=True),
-    metrics_path: Path = typer.Argument(..., help="Test metrics JSON from evaluate.py", exists=True),
+    metrics_path: Path = typer.Argument(..., help="Test metrics JSON from `med-ner evaluate`", exists=True),
     output: Path = typer.Argument(..., help="meta.json to write"),
     name: str = typer.Option(..., "--name"),
     version: str = typer.Option(..., "--version"),
@@ -15,70 +25,28 @@ def main(
     requirement: List[str] = typer.Option([], "--requirement", help="A pip requirement of the package (repeatable)"),
 ):
     """Write the package meta with test-split scores."""
-    metrics = srsly.read_json(metrics_path)
-    if metrics.get("split") != "test":
-        typer.echo(f"error: {metrics_path} holds scores of the {metrics.get('split')!r} split, not 'test'", err=True)
-        raise typer.Exit(1)
-    source = srsly.read_yaml(table)[corpus]["source"]
-    meta = build_meta(
-        srsly.read_json(model_path / "meta.json"), metrics, name, version, description, license_name,
-        {k: str(v) for k, v in source.items() if v}, transformer, list(requirement),
-    )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, meta)
-    typer.echo(f"wrote {output}: test F1 {metrics['ents_f'] * 100:.2f}, requirements {meta['requirements']}")
+    try:
+        meta = write_meta(model_path, metrics_path, output, name, version, description, license_name, corpus, table,
+                          transformer, list(requirement))
+    except ValueError as err:
+        fail(str(err))
+    typer.echo(f"wrote {output}: test F1 {meta['performance']['ents_f'] * 100:.2f}, "
+               f"requirements {meta['requirements']}")
 
 
-if __name__ == "__main__":
-    typer.run(main)
-
-# ---- from packaging/evaluate_package.py
-
-def main(
-    wheel: Path = typer.Argument(..., help="The built wheel", exists=True, dir_okay=False),
+@app.command("evaluate-package")
+def evaluate_package_command(
+    wheel: Path = typer.Argument(..., help="The built model wheel", exists=True, dir_okay=False),
     data_path: Path = typer.Argument(..., help="Test DocBin", exists=True),
     expected: Path = typer.Argument(..., help="Metrics JSON of the trained pipeline on the same data", exists=True),
     output: Path = typer.Option(..., "--output", help="Metrics JSON of the installed package"),
-    target: Path = typer.Option(..., "--target", help="Directory to install the wheel into (emptied first)"),
+    target: Path = typer.Option(..., "--target", help="Directory to install the wheels into (emptied first)"),
+    library: List[Path] = typer.Option([], "--with", help="Another wheel to install beside it, e.g. the med_ner "
+                                       "library wheel the model requires (repeatable)", exists=True, dir_okay=False),
 ):
-    """Install the wheel, load it by name offline and check its test scores."""
-    package = wheel.name.split("-")[0]
-    if target.exists():
-        shutil.rmtree(target)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
-        check=True,
-    )
-    reqs = wheel_requirements(target, package)
-    typer.echo(f"{wheel.name} requires: {', '.join(map(str, reqs))}")
-    unmet = unmet_requirements(reqs)
-    if unmet:
-        typer.echo(f"error: this environment does not satisfy the wheel's requirements: {unmet}", err=True)
-        raise typer.Exit(1)
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(target.resolve())] + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    check_origin = (
-        "import importlib.util, sys; spec = importlib.util.find_spec(sys.argv[1]); "
-        "print(spec.origin if spec else '')"
-    )
-    origin = subprocess.run([sys.executable, "-c", check_origin, package], env=env, capture_output=True, text=True,
-                            check=True).stdout.strip()
-    if not origin or not Path(origin).resolve().is_relative_to(target.resolve()):
-        typer.echo(f"error: {package} resolves to {origin or 'nothing'}, not to the wheel in {target}", err=True)
-        raise typer.Exit(1)
-    evaluate_py = Path(__file__).with_name("evaluate.py").resolve()
-    subprocess.run(
-        [sys.executable, str(evaluate_py), package, str(data_path.resolve()), "--output", str(output.resolve()),
-         "--split", "test"],
-        env=env, check=True, cwd=str(target.resolve()),
-    )
-    got, want = srsly.read_json(output), srsly.read_json(expected)
-    diffs = same_scores(want, got)
-    if diffs:
-        typer.echo(f"error: the installed package scores differently from the trained pipeline: {diffs}", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"OK: installed {package} from {wheel.name} reproduces the test scores above")
-
-
-if __name__ == "__main__":
-    typer.run(main)
+    """Install the wheel(s), load the model by name offline and check its test scores."""
+    try:
+        message = check_installed_package([wheel, *library], data_path, expected, output, target, say=typer.echo)
+    except PackageCheckError as err:
+        fail(str(err))
+    typer.echo(message)

@@ -1,7 +1,16 @@
+"""`predict`: print the entities a pipeline finds in text."""
+from pathlib import Path
+from typing import Optional
 
-# ---- from predict.py
+import typer
 
-def main(
+from med_ner.cli.app import app, fail
+from med_ner.loading import PipelineError, load_pipeline
+from med_ner.predict import format_entities, read_texts
+
+
+@app.command("predict")
+def predict_command(
     text: Optional[str] = typer.Argument(None, help="Text to tag; '-' or nothing reads standard input"),
     model: str = typer.Option("en_med_ner", "--model", "-m", help="Pipeline directory or package name"),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Read the text from this file", exists=True),
@@ -10,12 +19,11 @@ def main(
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (faster; see README)"),
 ):
-    """Tag text with a NER pipeline."""
-    texts = read_texts(text, file, lines)
-    nlp = load_pipeline(model, code, cpu_int8)
+    """Tag text with a NER pipeline: `Entity: <text>, Label: <LABEL>` lines, or one JSON object per text."""
+    try:
+        texts = read_texts(text, file, lines)
+        nlp = load_pipeline(model, code, cpu_int8)
+    except (ValueError, PipelineError) as err:
+        fail(str(err))
     for line in format_entities(nlp.pipe(texts), as_json):
         typer.echo(line)
-
-
-if __name__ == "__main__":
-    typer.run(main)

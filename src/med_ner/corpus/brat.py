@@ -56,16 +56,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 import spacy
-import typer
 from spacy.tokens import Doc
 
-from conversion import (
+from med_ner.corpus.conversion import (
     ConversionError,
     ConversionReport,
     EntityNote,
     LabelMap,
     SourceSpan,
-    convert_and_report,
     make_spans,
     read_text,
     remove_overlaps,
@@ -115,12 +113,17 @@ def read_ids(path: Path) -> List[Tuple[str, int]]:
     return ids
 
 
+def folder_files(folder: Path) -> Tuple[Dict[str, Path], Dict[str, Path]]:
+    """The .txt and the .ann files of a BRAT folder, by stem."""
+    return ({p.stem: p for p in folder.glob("*.txt") if p.is_file()},
+            {p.stem: p for p in folder.glob("*.ann") if p.is_file()})
+
+
 def find_documents(input_path: Path, ids_path: Optional[Path] = None) -> List[Tuple[str, Path, Path]]:
     """(stem, .txt, .ann) of each document to convert, in name order."""
     input_path = Path(input_path)
     if input_path.is_dir():
-        txts = {p.stem: p for p in input_path.glob("*.txt")}
-        anns = {p.stem: p for p in input_path.glob("*.ann")}
+        txts, anns = folder_files(input_path)
     elif input_path.suffix in (".txt", ".ann"):
         if not input_path.exists():
             raise ConversionError(input_path, "file not found")

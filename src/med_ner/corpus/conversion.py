@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import srsly
 from spacy.tokens import Doc, DocBin, Span
@@ -289,24 +289,3 @@ def write_docbin(docs: Iterable[Doc], path: Path) -> int:
 def default_report_path(output: Path) -> Path:
     output = Path(output)
     return output.parent / "reports" / f"{output.stem}.json"
-
-
-def convert_and_report(
-    convert: Callable[..., ConversionReport],
-    input_path: Path,
-    output_path: Path,
-    label_map_path: Optional[Path],
-    report_path: Optional[Path],
-    **options,
-) -> None:
-    """The body of every converter's CLI: convert, write the report, print its
-    summary. Bad input exits with status 1 and the located message, no traceback."""
-    import typer
-
-    try:
-        report = convert(input_path, output_path, LabelMap.from_file(label_map_path), **options)
-    except ConversionError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
-    report.write(report_path or default_report_path(output_path))
-    typer.echo(report.summary())

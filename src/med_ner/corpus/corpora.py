@@ -4,20 +4,17 @@ The corpus table says which converter reads which files with which options, so
 adding a corpus is an entry in that file, not a new script. Reports go to
 <output>/reports/<split>.json (<split>-<n>.json for splits of several parts).
 """
-import sys
 from pathlib import Path
 from typing import Dict, List
 
 import spacy
 import srsly
-import typer
 from spacy.tokens import DocBin
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conversion import ConversionError, LabelMap  # noqa: E402
-from convert_brat import convert_brat  # noqa: E402
-from convert_iob import convert_iob  # noqa: E402
-from convert_jsonl import convert_jsonl  # noqa: E402
+from med_ner.corpus.conversion import ConversionError, LabelMap
+from med_ner.corpus.brat import convert_brat
+from med_ner.corpus.iob import convert_iob
+from med_ner.corpus.jsonl import convert_jsonl
 
 CONVERTERS = {"jsonl": convert_jsonl, "iob": convert_iob, "brat": convert_brat}
 SPLITS = ("train", "dev", "test")

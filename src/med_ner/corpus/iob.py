@@ -7,18 +7,16 @@ are IOB1 (CoNLL-2003's original) or IOB2; `--scheme auto` tells them apart.
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import spacy
-import typer
 from spacy.tokens import Doc, Span
 
-from conversion import (
+from med_ner.corpus.conversion import (
     ConversionError,
     ConversionReport,
     EntityNote,
     LabelMap,
-    convert_and_report,
     read_text,
     write_docbin,
 )
@@ -98,31 +96,42 @@ def detect_scheme(sentences: List[Sentence]) -> str:
     return "iob1" if i_starts and not b_elsewhere else "iob2"
 
 
-def sentence_entities(sent: Sentence, scheme: str, path: Path, report: ConversionReport) -> List[Tuple[int, int, str, int]]:
-    """(start, end, label, line) token spans of one sentence."""
+def decode_iob(tags: Sequence[str]) -> List[Tuple[int, int, str, Optional[str]]]:
+    """Token spans (start, end, label, after) of IOB1 or IOB2 tags. An entity
+    starts at B-, or at an I- that does not continue an entity of its label;
+    `after` is the tag before an entity that an I- started (None after B-)."""
     ents = []
-    current = None  # [start, label, line]
-    for i, tok in enumerate(sent.tokens):
-        prefix, label = _split(tok.tag)
+    current = None  # [start, label, after]
+    for i, tag in enumerate(tags):
+        prefix, label = _split(tag)
         continues = prefix == "I" and current is not None and current[1] == label
         if current is not None and not continues:
             ents.append((current[0], i, current[1], current[2]))
             current = None
         if prefix == "B" or (prefix == "I" and not continues):
-            if prefix == "I" and scheme == "iob2":
-                prev = sent.tokens[i - 1].tag if i else "start of sentence"
-                if prev not in ("O", "start of sentence"):
-                    raise ConversionError(
-                        path, f"I-{label} follows {prev}: cannot tell whether a new {label} entity starts "
-                        f"(missing B-) or the entity continues with a wrong type", line=tok.line,
-                    )
-                report.change(EntityNote(
-                    str(path), tok.line, label, tok.text, i, i + 1,
-                    f"repaired: I-{label} after {prev} has no B-; read as the start of a new {label} entity",
-                ))
-            current = [i, label, tok.line]
+            current = [i, label, (tags[i - 1] if i else "start of sentence") if prefix == "I" else None]
     if current is not None:
-        ents.append((current[0], len(sent.tokens), current[1], current[2]))
+        ents.append((current[0], len(tags), current[1], current[2]))
+    return ents
+
+
+def sentence_entities(sent: Sentence, scheme: str, path: Path, report: ConversionReport) -> List[Tuple[int, int, str, int]]:
+    """(start, end, label, line) token spans of one sentence; in IOB2, an I-
+    after O is repaired (and reported) as a B-, an I- after another type is an error."""
+    ents = []
+    for start, end, label, after in decode_iob([tok.tag for tok in sent.tokens]):
+        tok = sent.tokens[start]
+        if after is not None and scheme == "iob2":
+            if after not in ("O", "start of sentence"):
+                raise ConversionError(
+                    path, f"I-{label} follows {after}: cannot tell whether a new {label} entity starts "
+                    f"(missing B-) or the entity continues with a wrong type", line=tok.line,
+                )
+            report.change(EntityNote(
+                str(path), tok.line, label, tok.text, start, start + 1,
+                f"repaired: I-{label} after {after} has no B-; read as the start of a new {label} entity",
+            ))
+        ents.append((start, end, label, tok.line))
     return ents
 
 

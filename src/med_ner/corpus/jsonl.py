@@ -7,18 +7,16 @@ Prodigy records with "answer" other than "accept" are skipped and reported.
 import json
 from collections import Counter
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import spacy
-import typer
 
-from conversion import (
+from med_ner.corpus.conversion import (
     ConversionError,
     ConversionReport,
     EntityNote,
     LabelMap,
     SourceSpan,
-    convert_and_report,
     make_spans,
     read_text,
     remove_overlaps,

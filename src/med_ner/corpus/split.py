@@ -4,16 +4,17 @@ The document stems (files with both a .txt and an .ann; a file without its
 partner is left out and named) are sorted, shuffled
 with random.Random(seed), and cut in order into train, dev and test of the
 given sizes. Each output file lists its stems sorted, one a line, under a `#`
-header saying how it was made; convert_brat.py reads it with --ids.
+header saying how it was made; `med-ner convert-brat` reads it with --ids.
 
 assets/splits/maccrobat/ was made with:
-    python scripts/make_split.py <MACCROBAT>/MACCROBAT2020 assets/splits/maccrobat --seed 13 --sizes 160 20 20
+    python -m med_ner make-split <MACCROBAT>/MACCROBAT2020 assets/splits/maccrobat --seed 13 --sizes 160 20 20
 """
 import random
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-import typer
+from med_ner.corpus.brat import folder_files
+
 
 SPLITS = ("train", "dev", "test")
 
@@ -22,8 +23,7 @@ def document_stems(folder: Path) -> Tuple[List[str], List[str]]:
     """Sorted stems with both a .txt and an .ann file, and the names of files
     without their partner (left out: e.g. the stray hi.txt in a git checkout
     of MACCROBAT2020)."""
-    txts = {p.stem for p in folder.glob("*.txt")}
-    anns = {p.stem for p in folder.glob("*.ann")}
+    txts, anns = (set(files) for files in folder_files(folder))
     unpaired = sorted([f"{s}.txt" for s in txts - anns] + [f"{s}.ann" for s in anns - txts])
     if not txts & anns:
         raise ValueError(f"{folder}: no .txt/.ann pairs")
@@ -47,7 +47,7 @@ def header(folder: Path, seed: int, sizes: Tuple[int, int, int], name: str) -> s
     return (
         f"# {name} split of {folder.name}: the {n} document stems (.txt + .ann pairs) sorted, shuffled with "
         f"random.Random({seed}), then the first {sizes[0]} train, the next {sizes[1]} dev, the last {sizes[2]} test; "
-        f"listed sorted. Made by: python scripts/make_split.py <folder> <output dir> --seed {seed} "
+        f"listed sorted. Made by: python -m med_ner make-split <folder> <output dir> --seed {seed} "
         f"--sizes {sizes[0]} {sizes[1]} {sizes[2]}\n"
     )
 

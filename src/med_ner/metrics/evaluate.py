@@ -1,6 +1,6 @@
 """Score a pipeline on a DocBin with spaCy's scorer: overall and per-label
 precision, recall and F1 (the headline), plus a bootstrap interval of F1,
-nervaluate's partial-match modes and an error breakdown (scripts/ner_metrics.py),
+nervaluate's partial-match modes and an error breakdown (med_ner.metrics.ner),
 written as JSON and as a markdown report.
 
 The outputs are rewritten on every run, never appended to.
@@ -10,11 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import srsly
-import typer
-
-import ner_metrics
-from cli_util import import_code, int8_overrides
+from med_ner.loading import load_pipeline
+from med_ner.metrics import ner as ner_metrics
 
 SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
 # End-to-end flag scores of clinical_context: a predicted entity counts when its
@@ -23,14 +20,14 @@ CONTEXT_KEYS = tuple(f"{flag}_{k}" for flag in ("negated", "uncertain") for k in
 
 
 def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False,
-                   train_path: Optional[Path] = None) -> Dict:
+                   train_path: Optional[Path] = None, code: Optional[str] = None) -> Dict:
     import spacy
     from spacy.scorer import Scorer
     from spacy.training import Corpus
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model, config=int8_overrides(cpu_int8))
+    nlp = load_pipeline(model, code, cpu_int8)
     examples = list(Corpus(str(data_path))(nlp))
     if not examples:
         raise ValueError(f"{data_path}: no documents to evaluate")

@@ -1,18 +1,15 @@
 """Write the meta.json that `spacy package` builds the wheel from.
 
-Its `performance` holds the scores of evaluate.py on the held-out test split,
+Its `performance` holds the scores of `med-ner evaluate` on the held-out test split,
 not the dev scores that `spacy train` leaves in model-best/meta.json.
 """
 import re
-import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import srsly
-import typer
 
-sys.path.insert(0, str(Path(__file__).parent))
-from pipeline_functions import OFFLINE_TRANSFORMERS, transformer_name  # noqa: E402
+from med_ner.pipeline.transformer import OFFLINE_TRANSFORMERS, transformer_name
 
 # Where an offline alias's weights come from, for the meta's sources.
 HUB_IDS = {alias: "sentence-transformers/all-MiniLM-L6-v2" for alias in OFFLINE_TRANSFORMERS}
@@ -84,4 +81,21 @@ def build_meta(
         ),
         "requirements": requirements,
     }
+    return meta
+
+
+def write_meta(model_path: Path, metrics_path: Path, output: Path, name: str, version: str, description: str,
+               license_name: str, corpus: str, table: Path, transformer: str, requirements: List[str]) -> Dict:
+    """Write the package meta with test-split scores; the metrics must be of the test split."""
+    metrics = srsly.read_json(metrics_path)
+    if metrics.get("split") != "test":
+        raise ValueError(f"{metrics_path} holds scores of the {metrics.get('split')!r} split, not 'test'")
+    corpora = srsly.read_yaml(table)
+    if corpus not in corpora:
+        raise ValueError(f"{table}: no corpus {corpus!r}")
+    source = corpora[corpus]["source"]
+    meta = build_meta(srsly.read_json(model_path / "meta.json"), metrics, name, version, description, license_name,
+                      {k: str(v) for k, v in source.items() if v}, transformer, requirements)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output, meta)
     return meta

@@ -10,16 +10,13 @@ option if it was trained without it.
 from pathlib import Path
 from typing import Optional
 
-import typer
-
 
 def add_context(model: str, train_path: Path, output: Path, triggers: Optional[Path], window: int,
                 use_model: bool) -> dict:
     import spacy
     from spacy.training import Corpus
 
-    import clinical_context
-    import pipeline_functions  # noqa: F401  (the transformer config refers to it)
+    from med_ner.pipeline import clinical_context
 
     nlp = spacy.load(model)
     if "clinical_context" in nlp.pipe_names:

@@ -31,6 +31,7 @@ import numpy
 import srsly
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
+from spacy.scorer import PRFScore
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import ensure_path
@@ -58,6 +59,14 @@ def gold_flags(doc: Doc, span: Span) -> set:
     """The flags the reference annotation gives `span` (empty set if none)."""
     attrs = doc.user_data.get("ent_attrs", {}).get(f"{span.start_char}:{span.end_char}", {})
     return set(POLARITY_FLAGS.get(attrs.get("POLARITY", ""), set()))
+
+
+def polarity(negated: bool, uncertain: bool) -> str:
+    """The BRAT POLARITY value that `gold_flags` reads back as these flags, so
+    documents annotated by a pipeline store flags as converted corpora do."""
+    if uncertain:
+        return "MAYBE_NEG" if negated else "UNCERTAIN"
+    return "NEG" if negated else "POS"
 
 
 def has_gold_flags(doc: Doc) -> bool:
@@ -332,10 +341,8 @@ class ClinicalContext:
         scores: Dict[str, Optional[float]] = {}
         for flag in FLAGS:
             tp, fp, fn = counts[flag]
-            p = tp / (tp + fp) if tp + fp else 0.0
-            r = tp / (tp + fn) if tp + fn else 0.0
-            f = 2 * p * r / (p + r) if p + r else 0.0
-            for key, value in (("p", p), ("r", r), ("f", f), ("support", tp + fn)):
+            prf = PRFScore(tp=tp, fp=fp, fn=fn)
+            for key, value in (("p", prf.precision), ("r", prf.recall), ("f", prf.fscore), ("support", tp + fn)):
                 scores[f"{flag}_{key}"] = value if annotated else None
         return scores
 

@@ -5,13 +5,14 @@ and, on a GPU, torch's GPU memory use), and `<path>/training_curve.png`
 plots dev score and losses against steps when training ends (or stops with
 an error)."""
 import json
-import resource
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from spacy.training.loggers import console_logger
 from spacy.util import registry
+
+from med_ner.memory import peak_rss_mb
 
 
 def plot_curve(rows: List[Dict], png: Path, title: str = "") -> None:
@@ -41,7 +42,7 @@ def plot_curve(rows: List[Dict], png: Path, title: str = "") -> None:
 def memory_use() -> Dict[str, float]:
     """Peak RSS of this process, and on a GPU torch's peak allocated and
     current reserved memory, in MB."""
-    use = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    use = {"peak_rss_mb": peak_rss_mb()}
     try:
         import torch
     except ImportError:
