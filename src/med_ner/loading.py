@@ -9,11 +9,15 @@ class PipelineError(Exception):
     """A pipeline that cannot be loaded, with a message for the user."""
 
 
+# Never reach the Hugging Face hub: every weight this project uses is on disk.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
 def offline() -> None:
-    """Never reach the Hugging Face hub: every weight this project uses is on disk.
-    A user who wants downloads sets HF_HUB_OFFLINE=0 before starting."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    """Set OFFLINE_ENV in this process, unless the user set those variables
+    (HF_HUB_OFFLINE=0 before starting allows downloads)."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
 
 
 def import_code(paths: Optional[str]) -> None:

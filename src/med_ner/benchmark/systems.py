@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from med_ner.corpus.iob import decode_iob
-from med_ner.loading import offline
+from med_ner.loading import load_pipeline, offline
 from med_ner.memory import children_peak_rss_mb
 from med_ner.memory import peak_rss_mb as own_peak_rss_mb
 from med_ner.metrics import ner as ner_metrics
@@ -96,7 +96,7 @@ def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, s
     if proc.returncode != 0:
         raise RuntimeError(f"training failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     (work / "train.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
-    result = predict_spacy(model_dir / "model-best", test_docs, {})
+    result = predict_spacy(model_dir / "model-best", test_docs)
     result.update(train_seconds=train_seconds, train_peak_rss_mb=children_peak_rss_mb(),
                   settings={"config": config, "overrides": list(overrides), "max_steps": steps,
                             "transformer": transformer if "[components.transformer]" in config_path.read_text()
@@ -104,10 +104,8 @@ def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, s
     return result
 
 
-def predict_spacy(model: Path, test_docs, overrides: Dict) -> Dict:
-    import spacy
-
-    nlp = spacy.load(model, config=overrides)
+def predict_spacy(model: Path, test_docs, cpu_int8: bool = False) -> Dict:
+    nlp = load_pipeline(str(model), cpu_int8=cpu_int8)
     texts = [d.text for d in test_docs]
     start = time.perf_counter()
     predicted = [ner_metrics.doc_spans(doc) for doc in nlp.pipe(texts, batch_size=32)]
@@ -190,7 +188,7 @@ def rescore(system: str, output: Path, work: Path, corpus_dir: Path, test_docs, 
     if system == "hf-trainer":
         result = predict_hf(work, corpus_dir, lang)
     else:
-        result = predict_spacy(work / "model" / "model-best", test_docs, {})
+        result = predict_spacy(work / "model" / "model-best", test_docs)
     result.update(earlier_training(output))
     return result
 
@@ -341,9 +339,7 @@ def train_and_predict(system: str, corpus_dir: Path, output: Path, work: Path, t
         base = output.parent / f"{REUSES[system]}.json"
         if not base.exists():
             raise BenchmarkError(f"{system} scores the model of {REUSES[system]}: run that first ({base} is missing)")
-        from med_ner.pipeline.transformer import CPU_INT8
-
-        result = predict_spacy(output.parent / f"{REUSES[system]}.work" / "model" / "model-best", test_docs, CPU_INT8)
+        result = predict_spacy(output.parent / f"{REUSES[system]}.work" / "model" / "model-best", test_docs, cpu_int8=True)
         training = earlier_training(base)
         result.update(training, settings={**training["settings"], "cpu_int8": True, "trained_by": REUSES[system]})
         return result

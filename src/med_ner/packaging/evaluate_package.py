@@ -19,6 +19,7 @@ from typing import Callable, List
 import srsly
 from packaging.requirements import Requirement
 
+from med_ner.loading import OFFLINE_ENV
 from med_ner.metrics.evaluate import same_scores
 
 # The import name of the library wheel, which the model wheel requires.
@@ -77,7 +78,7 @@ def check_installed_package(wheels: List[Path], data_path: Path, expected: Path,
     unmet = unmet_requirements(reqs, target)
     if unmet:
         raise PackageCheckError(f"this environment does not satisfy the wheel's requirements: {unmet}")
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env = {**os.environ, **OFFLINE_ENV}
     env["PYTHONPATH"] = os.pathsep.join([str(target.resolve())] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     for module in [package] + ([LIBRARY] if len(wheels) > 1 else []):
         origin = resolves_into(module, target, env)
