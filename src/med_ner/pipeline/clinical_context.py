@@ -169,6 +169,36 @@ def best_threshold(probs: List[float], labels: List[int]) -> float:
     return round(best, 2)
 
 
+def score_flags(examples: Iterable[Example]) -> Dict[str, Optional[float]]:
+    """End-to-end flag P/R/F (and gold support): a predicted entity counts
+    when its span and label match a gold entity; scores are None when the
+    gold data has no polarity annotation."""
+    counts = {flag: [0, 0, 0] for flag in FLAGS}  # tp, fp, fn
+    annotated = False
+    for eg in examples:
+        ref = eg.reference
+        if not has_gold_flags(ref):
+            continue
+        annotated = True
+        gold = {(e.start_char, e.end_char, e.label_): gold_flags(ref, e) for e in ref.ents}
+        predicted = {(e.start_char, e.end_char, e.label_): {
+            f for f, on in (("negated", e._.is_negated), ("uncertain", e._.is_uncertain)) if on
+        } for e in eg.predicted.ents}
+        for flag in FLAGS:
+            g = {k for k, v in gold.items() if flag in v}
+            p = {k for k, v in predicted.items() if flag in v}
+            counts[flag][0] += len(g & p)
+            counts[flag][1] += len(p - g)
+            counts[flag][2] += len(g - p)
+    scores: Dict[str, Optional[float]] = {}
+    for flag in FLAGS:
+        tp, fp, fn = counts[flag]
+        prf = PRFScore(tp=tp, fp=fp, fn=fn)
+        for key, value in (("p", prf.precision), ("r", prf.recall), ("f", prf.fscore), ("support", tp + fn)):
+            scores[f"{flag}_{key}"] = value if annotated else None
+    return scores
+
+
 class ClinicalContext:
     def __init__(self, nlp: Language, name: str, window: int, use_model: bool, folds: int, l2: float):
         self.nlp = nlp
@@ -318,33 +348,7 @@ class ClinicalContext:
             ent._.context_cues = [f[len("cue:"):] for f in feats if f.startswith("cue:")]
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Optional[float]]:
-        """End-to-end flag P/R/F (and gold support): a predicted entity counts
-        when its span and label match a gold entity; scores are None when the
-        gold data has no polarity annotation."""
-        counts = {flag: [0, 0, 0] for flag in FLAGS}  # tp, fp, fn
-        annotated = False
-        for eg in examples:
-            ref = eg.reference
-            if not has_gold_flags(ref):
-                continue
-            annotated = True
-            gold = {(e.start_char, e.end_char, e.label_): gold_flags(ref, e) for e in ref.ents}
-            predicted = {(e.start_char, e.end_char, e.label_): {
-                f for f, on in (("negated", e._.is_negated), ("uncertain", e._.is_uncertain)) if on
-            } for e in eg.predicted.ents}
-            for flag in FLAGS:
-                g = {k for k, v in gold.items() if flag in v}
-                p = {k for k, v in predicted.items() if flag in v}
-                counts[flag][0] += len(g & p)
-                counts[flag][1] += len(p - g)
-                counts[flag][2] += len(g - p)
-        scores: Dict[str, Optional[float]] = {}
-        for flag in FLAGS:
-            tp, fp, fn = counts[flag]
-            prf = PRFScore(tp=tp, fp=fp, fn=fn)
-            for key, value in (("p", prf.precision), ("r", prf.recall), ("f", prf.fscore), ("support", tp + fn)):
-                scores[f"{flag}_{key}"] = value if annotated else None
-        return scores
+        return score_flags(examples)
 
     def to_disk(self, path, *, exclude=tuple()) -> None:
         path = ensure_path(path)
