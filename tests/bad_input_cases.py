@@ -1,0 +1,209 @@
+"""The bad inputs of issue 16 and the answer each gets, as data.
+
+tests/test_bad_input.py runs every case through the CLI (in process, with
+typer's CliRunner) and checks the answer; README.md's "Bad input" table is
+rendered from this list (`python tests/bad_input_cases.py` prints it) and a
+test checks that the README holds exactly that table.
+
+A case writes `files` (text or bytes; a name ending in "/" is a folder) into a
+fresh folder, runs `args` there ({model} is a saved entity_ruler pipeline,
+{blank} a saved pipeline with a component that is not registered) with
+`stdin`, and expects `exit_code` and `answer` in the output (stderr for an
+error, stdout or the written report otherwise).
+"""
+import json
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Union
+
+
+@dataclass
+class Case:
+    id: str
+    bad_input: str  # what a user gave, in words, for the README
+    args: List[str]
+    answer: str  # a fragment of the message the user gets
+    files: Dict[str, Union[str, bytes]] = field(default_factory=dict)
+    stdin: Optional[Union[str, bytes]] = None
+    exit_code: int = 1
+    absent: List[str] = field(default_factory=list)  # paths that must not exist afterwards
+
+
+def jsonl(*records) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+LABELS = json.dumps({"labels": ["SYMPTOM", "DRUG", "DISEASE"]})
+BRAT_TXT = "No fever today.\n"
+CORPUS_OK = "x:\n  format: jsonl\n  splits:\n    train: [{path: a.jsonl}]\n    dev: [{path: a.jsonl}]\n    test: [{path: a.jsonl}]\n"
+ONE = jsonl({"text": "fever", "spans": [{"start": 0, "end": 5, "label": "SYMPTOM"}]})
+
+CASES = [
+    # JSONL converter
+    Case("jsonl-raw-u2028", "JSONL with a raw U+2028 / U+0085 inside a string (valid JSON)",
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "1 documents in, 1 out",
+         {"in.jsonl": '{"text": "fever\u2028and\x85pain", "spans": [{"start": 0, "end": 5, "label": "SYMPTOM"}]}\n'},
+         exit_code=0),
+    Case("jsonl-entities-dicts", "spaCy-style `entities` as dicts",
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "entities out: {'SYMPTOM': 1}",
+         {"in.jsonl": jsonl({"text": "fever", "entities": [{"start": 0, "end": 5, "label": "SYMPTOM"}]})}, exit_code=0),
+    Case("jsonl-entities-lists", "spaCy-style `entities` as `[start, end, label]` lists",
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "entities out: {'SYMPTOM': 1}",
+         {"in.jsonl": jsonl({"text": "fever", "entities": [[0, 5, "SYMPTOM"]]})}, exit_code=0),
+    Case("jsonl-label-studio", "Label Studio export (`data.text`, `annotations[].result[].value`)",
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "entities out: {'SYMPTOM': 1}",
+         {"in.jsonl": jsonl({"id": 7, "data": {"text": "fever"}, "annotations": [{"result": [
+             {"type": "labels", "value": {"start": 0, "end": 5, "text": "fever", "labels": ["SYMPTOM"]}}]}]})},
+         exit_code=0),
+    Case("jsonl-unknown-span-key", "spans under a key the converter does not read (`ents`)",
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "in.jsonl:1: key 'ents' looks like spans",
+         {"in.jsonl": jsonl({"text": "fever", "ents": [{"start": 0, "end": 5, "label": "SYMPTOM"}]})}),
+    Case("jsonl-two-span-keys", "a `label` list next to `spans`",
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "in.jsonl:1: spans under both 'spans' and 'label'",
+         {"in.jsonl": jsonl({"text": "fever", "spans": [], "label": [[0, 5, "SYMPTOM"]]})}),
+    Case("jsonl-spans-not-list", '`"spans": 5`',
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "in.jsonl:1: 'spans' must be a list, not int",
+         {"in.jsonl": '{"text": "fever", "spans": 5}\n'}),
+    Case("jsonl-start-true", '`"start": true`',
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "in.jsonl:1: span needs integer start/end",
+         {"in.jsonl": '{"text": "fever", "spans": [{"start": true, "end": 5, "label": "SYMPTOM"}]}\n'}),
+    Case("jsonl-duplicate-id", "two records with one id",
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "in.jsonl:2: id 'a' repeats line 1",
+         {"in.jsonl": jsonl({"id": "a", "text": "x"}, {"id": "a", "text": "y"})}),
+    Case("jsonl-label-string", '`"label": "SYMPTOM"` (a string)',
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "in.jsonl:1: 'label' must be a list of [start, end, label]",
+         {"in.jsonl": '{"text": "fever", "label": "SYMPTOM"}\n'}),
+    Case("jsonl-all-rejected", "every record rejected (nothing to write)",
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "in.jsonl: no documents to write",
+         {"in.jsonl": jsonl({"text": "x", "answer": "reject"})}, absent=["out.spacy"]),
+    Case("lang-unknown", "`--lang zz`",
+         ["convert-jsonl", "in.jsonl", "out.spacy", "--lang", "zz"], "--lang: spaCy has no language 'zz'",
+         {"in.jsonl": ONE}, absent=["out.spacy"]),
+    Case("label-map-map-not-object", "a label map whose `map` is not an object",
+         ["convert-jsonl", "in.jsonl", "out.spacy", "--label-map", "map.json"],
+         "map.json: 'map' must be an object", {"in.jsonl": ONE, "map.json": '{"labels": ["SYMPTOM"], "map": [1]}'}),
+    # IOB converter
+    Case("iob-directory", "a directory as the IOB input",
+         ["convert-iob", "data", "out.spacy"], "data: is a directory, not a file", {"data/": ""}),
+    Case("iob-docstart-only", "an IOB file of only `-DOCSTART-`",
+         ["convert-iob", "in.iob", "out.spacy"], "in.iob: no documents to write",
+         {"in.iob": "-DOCSTART- -X- O O\n\n"}, absent=["out.spacy"]),
+    Case("iob-token-column", "`--token-column 5` on a two-column file",
+         ["convert-iob", "in.iob", "out.spacy", "--token-column", "5"],
+         "in.iob:1: --token-column 5: the line has 2 columns", {"in.iob": "fever\tB-SYMPTOM\n"}),
+    Case("iob-inner-space", "a TAB-separated token with a space inside (`chest NN<TAB>B-X`)",
+         ["convert-iob", "in.iob", "out.spacy"], "in.iob:1: token 'chest NN' holds whitespace",
+         {"in.iob": "chest NN\tB-BODY_PART\n"}),
+    Case("iob-trailing-space", "a TAB-separated token with trailing whitespace (`word <TAB>B-X`)",
+         ["convert-iob", "in.iob", "out.spacy"], "whitespace: token 'fever ' trimmed",
+         {"in.iob": "fever \tB-SYMPTOM\n"}, exit_code=0),
+    Case("iob-blank-token", "a whitespace-only token inside an entity",
+         ["convert-iob", "in.iob", "out.spacy"], "in.iob:2: token is only whitespace",
+         {"in.iob": "aspirin\tB-DRUG\n \tI-DRUG\n"}),
+    # BRAT converter
+    Case("brat-duplicate-event-id", "BRAT: one `E` id used twice",
+         ["convert-brat", "doc.ann", "out.spacy"], "doc.ann:3: id E1 is used twice",
+         {"doc.txt": BRAT_TXT, "doc.ann": "T1\tSign_symptom 3 8\tfever\nE1\tSign_symptom:T1 \nE1\tSign_symptom:T1 \n"}),
+    Case("brat-event-polarity-conflict", "BRAT: two events on one trigger with different POLARITY",
+         ["convert-brat", "doc.ann", "out.spacy"], "the first attribute line wins",
+         {"doc.txt": BRAT_TXT, "doc.ann": "T1\tSign_symptom 3 8\tfever\nE1\tSign_symptom:T1 \nE2\tSign_symptom:T1 \n"
+                                          "A1\tPOLARITY E1 NEG\nA2\tPOLARITY E2 POS\n"}, exit_code=0),
+    Case("brat-duplicate-span-polarity", "BRAT: POLARITY only on the dropped copy of a duplicate span",
+         ["convert-brat", "doc.ann", "out.spacy"], "carried over to the kept span: POLARITY='NEG'",
+         {"doc.txt": BRAT_TXT, "doc.ann": "T1\tSign_symptom 3 8\tfever\nT2\tSign_symptom 3 8\tfever\n"
+                                          "A1\tPOLARITY T2 NEG\n"}, exit_code=0),
+    # Corpus table
+    Case("corpus-unknown-format", "corpus table: unknown `format`",
+         ["convert-corpus", "x", "--output", "out", "--table", "c.yml", "--assets", "."],
+         "c.yml:2: corpus 'x': unknown format 'csv'", {"c.yml": CORPUS_OK.replace("jsonl", "csv", 1)},
+         absent=["out"]),
+    Case("corpus-missing-split", "corpus table: no `dev` split",
+         ["convert-corpus", "x", "--output", "out", "--table", "c.yml", "--assets", "."],
+         "c.yml:1: corpus 'x': no 'dev' split", {"c.yml": CORPUS_OK.replace("    dev: [{path: a.jsonl}]\n", ""),
+                                                 "x/a.jsonl": ONE}, absent=["out/train.spacy"]),
+    Case("corpus-bad-option", "corpus table: an option the converter does not take",
+         ["convert-corpus", "x", "--output", "out", "--table", "c.yml", "--assets", "."],
+         "corpus 'x': convert_jsonl takes no option 'n_sents'",
+         {"c.yml": CORPUS_OK.replace("  splits:", "  options: {n_sents: 3}\n  splits:"), "x/a.jsonl": ONE},
+         absent=["out"]),
+    Case("corpus-bad-yaml", "corpus table that is not YAML",
+         ["convert-corpus", "x", "--output", "out", "--table", "c.yml"], "c.yml:2: not valid YAML",
+         {"c.yml": "x:\n  format: [jsonl\n"}),
+    # predict
+    Case("predict-latin1-file", "predict `--file` that is not UTF-8 (checked before the model loads)",
+         ["predict", "--file", "in.txt", "--model", "missing-model"], "in.txt:1: not valid UTF-8 (byte 0xe9",
+         {"in.txt": "caf\xe9 fever".encode("latin-1")}),
+    Case("predict-latin1-stdin", "predict on standard input that is not UTF-8",
+         ["predict", "--model", "missing-model"], "<stdin>:1: not valid UTF-8", stdin="caf\xe9".encode("latin-1")),
+    Case("predict-empty-stdin", "predict on empty standard input",
+         ["predict", "--model", "{model}"], "<stdin>: no text to tag", stdin=""),
+    Case("predict-missing-model", "predict with a model that does not exist",
+         ["predict", "fever", "--model", "no/such/model"], "cannot load pipeline 'no/such/model'"),
+    Case("predict-missing-code", "predict with a `--code` file that does not exist",
+         ["predict", "fever", "--model", "{model}", "--code", "nope.py"], "--code: nope.py is not a file"),
+    Case("predict-broken-code", "predict with a `--code` file that does not import",
+         ["predict", "fever", "--model", "{model}", "--code", "bad.py"], "--code: bad.py does not import",
+         {"bad.py": "def (:\n"}),
+    Case("predict-unregistered", "predict with a pipeline whose component is not registered (no `--code`)",
+         ["predict", "fever", "--model", "{blank}"], "pass its functions with --code"),
+    Case("predict-lines-separators", "predict `--lines` with U+2028, form feed and blank lines",
+         ["predict", "--model", "{model}", "--lines", "--json"], '{"text": "", "ents": []}',
+         stdin="fever\u2028x\n\n \x0c\nend\n", exit_code=0),
+    # annotate
+    Case("annotate-missing-model", "annotate with a model that does not exist",
+         ["annotate", "in.jsonl", "out.jsonl", "--model", "no/such/model"], "cannot load pipeline 'no/such/model'",
+         {"in.jsonl": jsonl({"id": 1, "text": "fever"})}, absent=["out.jsonl.parts"]),
+    Case("annotate-missing-code", "annotate with a `--code` file that does not exist",
+         ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}", "--code", "nope.py"],
+         "--code: nope.py is not a file", {"in.jsonl": jsonl({"id": 1, "text": "fever"})},
+         absent=["out.jsonl.parts"]),
+    Case("annotate-latin1-txt", "a Latin-1 `.txt` in an annotate folder",
+         ["annotate", "notes", "out.jsonl", "--model", "{model}"], "a.txt:1: not valid UTF-8 (byte 0xe9",
+         {"notes/a.txt": "caf\xe9".encode("latin-1")}, absent=["out.jsonl.parts"]),
+    Case("annotate-partition-size-0", "annotate `--partition-size 0`",
+         ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}", "--partition-size", "0"],
+         "--partition-size must be at least 1", {"in.jsonl": jsonl({"id": 1, "text": "fever"})},
+         absent=["out.jsonl.parts"]),
+    Case("annotate-batch-size-0", "annotate `--batch-size 0`",
+         ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}", "--batch-size", "0"],
+         "--batch-size must be at least 1", {"in.jsonl": jsonl({"id": 1, "text": "fever"})},
+         absent=["out.jsonl.parts"]),
+    Case("annotate-empty-jsonl", "annotate an empty JSONL file",
+         ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}"], "in.jsonl: no documents",
+         {"in.jsonl": "\n"}, absent=["out.jsonl", "out.jsonl.parts"]),
+    Case("annotate-bom", "annotate JSONL that starts with a UTF-8 BOM",
+         ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}"], "1 documents in, 1 out",
+         {"in.jsonl": "\ufeff" + jsonl({"id": 1, "text": "fever"})}, exit_code=0),
+    Case("annotate-u2028", "annotate a text holding U+2028 / U+2029 / U+0085",
+         ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}"], "1 documents in, 1 out",
+         {"in.jsonl": jsonl({"id": "ls", "text": "Patient has\u2028chest\u2029pain\x85."})}, exit_code=0),
+    Case("annotate-duplicate-id", "annotate JSONL with a repeated id",
+         ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}"], "in.jsonl:2: id '1' repeats line 1",
+         {"in.jsonl": jsonl({"id": 1, "text": "a"}, {"id": 1, "text": "b"})}, absent=["out.jsonl.parts"]),
+    # evaluate
+    Case("evaluate-missing-model", "evaluate with a model that does not exist",
+         ["evaluate", "no/such/model", "gold.spacy", "--output", "m.json"], "cannot load pipeline 'no/such/model'",
+         {"gold.spacy": "DOCBIN"}, absent=["m.json"]),
+    Case("evaluate-empty-docbin", "evaluate on an empty DocBin",
+         ["evaluate", "{model}", "empty.spacy", "--output", "m.json"], "empty.spacy: no documents to evaluate",
+         {"empty.spacy": "EMPTY_DOCBIN"}, absent=["m.json"]),
+    Case("evaluate-not-docbin", "evaluate on a file that is not a DocBin",
+         ["evaluate", "{model}", "gold.spacy", "--output", "m.json"], "gold.spacy: not a spaCy DocBin",
+         {"gold.spacy": "just text\n"}, absent=["m.json"]),
+]
+
+
+def render_table(cases=CASES) -> str:
+    """The README's table of bad inputs."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| bad input | command | answer |", "| --- | --- | --- |"]
+    for case in cases:
+        command = "med-ner " + " ".join(case.args).replace("{model}", "MODEL").replace("{blank}", "MODEL")
+        answer = f"`error: …{case.answer}…` (exit 1)" if case.exit_code else f"accepted: `…{case.answer}…`"
+        lines.append(f"| {cell(case.bad_input)} | `{cell(command)}` | {cell(answer)} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_table(), end="")
