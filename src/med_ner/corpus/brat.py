@@ -59,6 +59,7 @@ import spacy
 from spacy.tokens import Doc
 
 from med_ner.corpus.conversion import (
+    blank_nlp,
     ConversionError,
     ConversionReport,
     EntityNote,
@@ -312,7 +313,7 @@ def convert_brat(
 ) -> ConversionReport:
     if annotated_lines_only and not one_doc_per_line:
         raise ValueError("annotated_lines_only needs one_doc_per_line")
-    nlp = spacy.blank(lang)
+    nlp = blank_nlp(lang)
     sources = [str(input_path)] + ([str(ids_path)] if ids_path is not None else [])
     report = ConversionReport("convert_brat", sources=sources, output=str(output_path))
     ignored: Counter = Counter({kind: 0 for kind in IGNORED_KINDS})
@@ -398,5 +399,5 @@ def convert_brat(
         "split_sentences": split_sentences, "one_doc_per_line": one_doc_per_line,
         "annotated_lines_only": annotated_lines_only, "misaligned": misaligned, "lang": lang,
     }
-    write_docbin(docs, output_path)
+    write_docbin(docs, output_path, input_path)
     return report

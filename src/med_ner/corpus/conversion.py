@@ -8,8 +8,9 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+import spacy
 import srsly
 from spacy.tokens import Doc, DocBin, Span
 
@@ -33,24 +34,64 @@ class ConversionError(Exception):
         return f"{where}: {self.message}"
 
 
-def read_text(path: Path) -> str:
-    """Read a UTF-8 file; a file that is empty or not UTF-8 is an error."""
-    path = Path(path)
-    if not path.exists():
-        raise ConversionError(path, "file not found")
-    data = path.read_bytes()
+def decode_utf8(data: bytes, source) -> str:
+    """UTF-8 bytes as text, without a leading BOM; bytes that are not UTF-8
+    are an error naming the line and byte offset."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise ConversionError(
-            path, f"not valid UTF-8 (byte {data[err.start]:#04x} at byte offset {err.start})", line=line
+            source, f"not valid UTF-8 (byte {data[err.start]:#04x} at byte offset {err.start})", line=line
         ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def read_text(path: Path, allow_empty: bool = False) -> str:
+    """Read a UTF-8 file; a file that is missing, a folder, empty or not UTF-8 is an error."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConversionError(path, "is a directory, not a file")
+    if not path.exists():
+        raise ConversionError(path, "file not found")
+    text = decode_utf8(path.read_bytes(), path)
+    if not allow_empty and not text.strip():
         raise ConversionError(path, "file is empty")
     return text
+
+
+def split_lines(text: str) -> List[str]:
+    """The lines of a text file: split at \n only (a \r before it goes too),
+    never at U+2028, U+0085, form feed or the other characters str.splitlines()
+    also breaks at, which JSON strings and clinical texts may hold. A final
+    line break ends the last line; it does not start an empty one."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def read_jsonl(path: Path, text: Optional[str] = None) -> Iterator[Tuple[int, object]]:
+    """(line number, value) of each non-blank line of a JSONL file (or of
+    `text`, read from it); a line that is not JSON is an error with its line and column."""
+    if text is None:
+        text = read_text(path)
+    for line_no, line in enumerate(split_lines(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield line_no, json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ConversionError(path, f"invalid JSON: {err.msg}", line=line_no, offset=err.colno - 1) from None
+
+
+def blank_nlp(lang: str):
+    """spacy.blank(lang), with an error that names the option for an unknown language."""
+    try:
+        spacy.util.get_lang_class(lang)
+    except ImportError:
+        raise ConversionError("--lang", f"spaCy has no language {lang!r} (e.g. en, es, de, fr, xx)") from None
+    return spacy.blank(lang)
 
 
 class LabelMap:
@@ -82,7 +123,14 @@ class LabelMap:
             raise ConversionError(path, f"invalid JSON: {err.msg}", line=err.lineno) from None
         if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
             raise ConversionError(path, "a label map is an object with a 'labels' list and an optional 'map' object")
-        return cls(data["labels"], data.get("map", {}), source=str(path))
+        mapping = data.get("map", {})
+        if not isinstance(mapping, dict):
+            raise ConversionError(path, f"'map' must be an object from source label to label or null, "
+                                        f"not {type(mapping).__name__}")
+        for src, dst in mapping.items():
+            if dst is not None and not isinstance(dst, str):
+                raise ConversionError(path, f"map sends {src!r} to {dst!r}; a target is a label string or null")
+        return cls(data["labels"], mapping, source=str(path))
 
     def map(self, label: str, path, line: Optional[int]) -> Optional[str]:
         """The project label for `label`, or None if the map drops it."""
@@ -274,16 +322,15 @@ def remove_overlaps(
     return sorted(kept, key=lambda item: item[0].start)
 
 
-def write_docbin(docs: Iterable[Doc], path: Path) -> int:
+def write_docbin(docs: Sequence[Doc], path: Path, source) -> int:
+    """Write the Docs converted from `source`; converting nothing is an error
+    (an empty DocBin would only fail later, in training or evaluation)."""
+    if not docs:
+        raise ConversionError(source, "no documents to write (every record was empty or skipped)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = DocBin(store_user_data=True)
-    n = 0
-    for doc in docs:
-        db.add(doc)
-        n += 1
-    db.to_disk(path)
-    return n
+    DocBin(docs=docs, store_user_data=True).to_disk(path)
+    return len(docs)
 
 
 def default_report_path(output: Path) -> Path:

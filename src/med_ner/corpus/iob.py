@@ -13,11 +13,13 @@ import spacy
 from spacy.tokens import Doc, Span
 
 from med_ner.corpus.conversion import (
+    blank_nlp,
     ConversionError,
     ConversionReport,
     EntityNote,
     LabelMap,
     read_text,
+    split_lines,
     write_docbin,
 )
 
@@ -29,6 +31,7 @@ class Token:
     text: str
     tag: str
     line: int
+    raw: str  # as in the file, before surrounding whitespace was trimmed
 
 
 @dataclass
@@ -37,13 +40,30 @@ class Sentence:
     doc_start: bool  # first sentence after a -DOCSTART- line
 
 
+def _check_column(path: Path, option: str, column: int, n_columns: int, line_no: int) -> None:
+    if not -n_columns <= column < n_columns:
+        raise ConversionError(path, f"{option} {column}: the line has {n_columns} columns "
+                                    f"(0..{n_columns - 1}, or -{n_columns}..-1 from the end)", line=line_no)
+
+
+def _token_text(raw: str, path: Path, line_no: int) -> str:
+    """The token without surrounding whitespace; whitespace inside a token
+    (columns separated by both TAB and space?) or a blank token is an error."""
+    token = raw.strip()
+    if not token:
+        raise ConversionError(path, f"token is only whitespace: {raw!r}" if raw else "empty token", line=line_no)
+    if any(ch.isspace() for ch in token):
+        raise ConversionError(path, f"token {raw!r} holds whitespace (a TAB-separated line with a space inside "
+                                    "a column? try --sep space)", line=line_no)
+    return token
+
+
 def read_sentences(path: Path, sep: str, token_column: int, tag_column: int) -> Iterator[Sentence]:
     text = read_text(path)
     tokens: List[Token] = []
     doc_start = False
     n_columns = None
-    for line_no, raw in enumerate(text.split("\n"), start=1):
-        line = raw.rstrip("\r")
+    for line_no, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             if tokens:
                 yield Sentence(tokens, doc_start)
@@ -58,17 +78,15 @@ def read_sentences(path: Path, sep: str, token_column: int, tag_column: int) -> 
             continue
         if n_columns is None:
             n_columns = len(cols)
+            _check_column(path, "--token-column", token_column, n_columns, line_no)
+            _check_column(path, "--tag-column", tag_column, n_columns, line_no)
         if len(cols) != n_columns:
             raise ConversionError(path, f"expected {n_columns} columns like the first token line, found {len(cols)}: {line!r}", line=line_no)
-        try:
-            token, tag = cols[token_column], cols[tag_column].strip()
-        except IndexError:
-            raise ConversionError(path, f"no column {tag_column} (line has {len(cols)} columns)", line=line_no) from None
-        if not token:
-            raise ConversionError(path, "empty token", line=line_no)
+        raw, tag = cols[token_column], cols[tag_column].strip()
+        token = _token_text(raw, path, line_no)
         if tag != "O" and not TAG_RE.match(tag):
             raise ConversionError(path, f"tag {tag!r} is not IOB (expected O, B-TYPE or I-TYPE)", line=line_no)
-        tokens.append(Token(token, tag, line_no))
+        tokens.append(Token(token, tag, line_no, raw))
     if tokens:
         yield Sentence(tokens, doc_start)
 
@@ -115,9 +133,12 @@ def decode_iob(tags: Sequence[str]) -> List[Tuple[int, int, str, Optional[str]]]
     return ents
 
 
-def sentence_entities(sent: Sentence, scheme: str, path: Path, report: ConversionReport) -> List[Tuple[int, int, str, int]]:
+def sentence_entities(sent: Sentence, scheme: str, path: Path, report: ConversionReport,
+                      offset: int) -> List[Tuple[int, int, str, int]]:
     """(start, end, label, line) token spans of one sentence; in IOB2, an I-
-    after O is repaired (and reported) as a B-, an I- after another type is an error."""
+    after O is repaired (and reported) as a B-, an I- after another type is an
+    error. Report notes give token offsets into the document (`offset` is the
+    sentence's first token there) and the whole entity."""
     ents = []
     for start, end, label, after in decode_iob([tok.tag for tok in sent.tokens]):
         tok = sent.tokens[start]
@@ -128,7 +149,8 @@ def sentence_entities(sent: Sentence, scheme: str, path: Path, report: Conversio
                     f"(missing B-) or the entity continues with a wrong type", line=tok.line,
                 )
             report.change(EntityNote(
-                str(path), tok.line, label, tok.text, start, start + 1,
+                str(path), tok.line, label, " ".join(t.text for t in sent.tokens[start:end]),
+                offset + start, offset + end,
                 f"repaired: I-{label} after {after} has no B-; read as the start of a new {label} entity",
             ))
         ents.append((start, end, label, tok.line))
@@ -146,7 +168,7 @@ def convert_iob(
     n_sents: int = 10,
     lang: str = "en",
 ) -> ConversionReport:
-    nlp = spacy.blank(lang)
+    nlp = blank_nlp(lang)
     report = ConversionReport("convert_iob", sources=[str(input_path)], output=str(output_path))
     sentences = list(read_sentences(input_path, sep, token_column, tag_column))
     if scheme == "auto":
@@ -166,10 +188,21 @@ def convert_iob(
         words, sent_starts, spans = [], [], []
         for sent in group:
             offset = len(words)
-            for start, end, label, line in sentence_entities(sent, scheme, input_path, report):
+            for tok in sent.tokens:
+                if tok.raw != tok.text:
+                    report.notes.setdefault("trimmed_tokens", []).append({"line": tok.line, "token": tok.raw})
+            for start, end, label, line in sentence_entities(sent, scheme, input_path, report, offset):
                 report.read_entity(label)
                 target = label_map.map(label, input_path, line)
                 text = " ".join(t.text for t in sent.tokens[start:end])
+                trimmed = [t for t in sent.tokens[start:end] if t.raw != t.text]
+                if trimmed:
+                    report.change(EntityNote(
+                        str(input_path), trimmed[0].line, label, " ".join(t.raw for t in sent.tokens[start:end]),
+                        offset + start, offset + end,
+                        f"whitespace: token {trimmed[0].raw!r} trimmed" + (
+                            f" (and {len(trimmed) - 1} more)" if len(trimmed) > 1 else ""), new_text=text,
+                    ))
                 if target is None:
                     report.drop(EntityNote(str(input_path), line, label, text, offset + start, offset + end,
                                            "unmapped: label map drops this label"))
@@ -182,5 +215,5 @@ def convert_iob(
         doc.user_data["id"] = f"{input_path.name}:{group[0].tokens[0].line}"
         report.add_doc(doc)
         docs.append(doc)
-    write_docbin(docs, output_path)
+    write_docbin(docs, output_path, input_path)
     return report
