@@ -26,7 +26,13 @@ What is read from the .ann:
   the T after `Type:` on the E line). For kept entities they are stored as
   `doc.user_data["ent_attrs"] = {"<start_char>:<end_char>": {"POLARITY": "NEG"}}`
   (a binary attribute without a value is stored as `true`); attributes on
-  dropped entities are counted in the report's notes["attributes"].
+  dropped entities are counted in the report's notes["attributes"]. Two
+  values of one attribute on one id are an error; two events on one trigger
+  may differ (BRAT allows it): the first attribute line wins and each losing
+  line is listed in notes["attribute_conflicts"]. When two T lines have the
+  exact same span, the dropped copy's attributes that the kept one lacks are
+  carried over (its report line says so).
+- An `E` or `T` id used twice is an error.
 - `E`, `R`, `*`, `#` (and `N`) lines are read and ignored; they are counted in
   notes["ignored_lines"].
 
@@ -91,6 +97,7 @@ class Annotations:
     attributes: Dict[str, Dict[str, AttrValue]] = field(default_factory=dict)  # T id -> {name: value}
     attribute_targets: List[str] = field(default_factory=list)  # T id of each attribute line
     ignored: Counter = field(default_factory=lambda: Counter({kind: 0 for kind in IGNORED_KINDS}))
+    conflicts: List[Dict] = field(default_factory=list)  # attribute values of events on one trigger that lost
 
 
 @dataclass
@@ -222,6 +229,9 @@ def parse_ann(path: Path, ann_text: str, text: str, txt_name: str) -> Annotation
             trigger = parts[1].split()[0].split(":") if len(parts) == 2 and parts[1].split() else []
             if len(trigger) != 2 or not all(trigger):
                 raise ConversionError(path, f"an E line is '<id>\\t<type>:<trigger id> [<role>:<id> ...]': {line!r}", line=line_no)
+            if parts[0] in events:
+                raise ConversionError(path, f"id {parts[0]} is used twice (first on line {events[parts[0]][1]})",
+                                      line=line_no)
             events[parts[0]] = (trigger[1], line_no)
             ann.ignored["E"] += 1
         elif kind in ("A", "M"):
@@ -239,6 +249,7 @@ def parse_ann(path: Path, ann_text: str, text: str, txt_name: str) -> Annotation
     for eid, (trigger, line_no) in events.items():
         if trigger not in ann.textbounds:
             raise ConversionError(path, f"event {eid} has trigger {trigger!r}, which is not a T annotation", line=line_no)
+    first_set: Dict[Tuple[str, str], Tuple[str, int]] = {}  # (T id, name) -> (target, line) that set it
     for name, target, value, line_no in attribute_lines:
         if target in ann.textbounds:
             tid = target
@@ -248,9 +259,20 @@ def parse_ann(path: Path, ann_text: str, text: str, txt_name: str) -> Annotation
             raise ConversionError(path, f"attribute {name} targets unknown id {target!r}", line=line_no)
         attrs = ann.attributes.setdefault(tid, {})
         if name in attrs and attrs[name] != value:
-            raise ConversionError(
-                path, f"conflicting {name} values on {tid}: {attrs[name]!r} and {value!r} (via {target})", line=line_no
-            )
+            first_target, first_line = first_set[(tid, name)]
+            if first_target == target:
+                raise ConversionError(
+                    path, f"conflicting {name} values on {target}: {attrs[name]!r} (line {first_line}) and {value!r}",
+                    line=line_no,
+                )
+            # Two events on one trigger may differ (BRAT allows it); the entity has one value.
+            ann.conflicts.append({
+                "file": str(path), "line": line_no, "entity": tid, "attribute": name, "kept": attrs[name],
+                "kept_from": f"{first_target} (line {first_line})", "dropped": value, "dropped_from": target,
+                "rule": "the first attribute line wins",
+            })
+            continue
+        first_set.setdefault((tid, name), (target, line_no))
         attrs[name] = value
         ann.attribute_targets.append(tid)
     return ann
@@ -319,11 +341,13 @@ def convert_brat(
     ignored: Counter = Counter({kind: 0 for kind in IGNORED_KINDS})
     relabelled: Counter = Counter()
     attrs_kept = attrs_dropped = skipped_lines = sentence_starts_kept_together = 0
+    conflicts: List[Dict] = []
     docs = []
     for stem, txt_path, ann_path in find_documents(input_path, ids_path):
         text = read_text(txt_path)
         ann = parse_ann(ann_path, _read_ann_text(ann_path), text, txt_path.name)
         ignored.update(ann.ignored)
+        conflicts += ann.conflicts
         segments = _segments(text, stem, one_doc_per_line)
         seg_starts = [start for _, start, _ in segments]
         per_segment: Dict[int, List[BratSpan]] = {}
@@ -370,7 +394,8 @@ def convert_brat(
             report.documents_in += 1
             doc = nlp.make_doc(seg_text)
             spans = make_spans(doc, per_segment.get(seg, []), ann_path, report, misaligned)
-            aligned = remove_overlaps(spans, ann_path, report)
+            carried: List[SourceSpan] = []
+            aligned = remove_overlaps(spans, ann_path, report, carried)
             doc.ents = [span for span, _ in aligned]
             doc.spans["brat"] = [span for span, _ in aligned]
             if split_sentences:
@@ -380,6 +405,7 @@ def convert_brat(
                 f"{span.start_char}:{span.end_char}": dict(src.attrs) for span, src in aligned if src.attrs
             }
             kept_ids.update(src.ann_id for _, src in aligned)
+            kept_ids.update(src.ann_id for src in carried)
             report.add_doc(doc)
             docs.append(doc)
         for tid in ann.attribute_targets:
@@ -389,6 +415,7 @@ def convert_brat(
                 attrs_dropped += 1
     report.notes["ignored_lines"] = dict(ignored)
     report.notes["attributes"] = {"kept": attrs_kept, "on_dropped_entities": attrs_dropped}
+    report.notes["attribute_conflicts"] = conflicts
     if relabelled:
         report.notes["relabelled"] = dict(relabelled)
     if annotated_lines_only:

@@ -299,27 +299,46 @@ def make_spans(
 
 
 def remove_overlaps(
-    spans: List[Tuple[Span, SourceSpan]], path, report: ConversionReport
+    spans: List[Tuple[Span, SourceSpan]], path, report: ConversionReport,
+    carried: Optional[List[SourceSpan]] = None,
 ) -> List[Tuple[Span, SourceSpan]]:
     """A token can hold one entity: keep the longest span (then the earliest),
-    and report each span that loses to an overlapping one."""
+    and report each span that loses to an overlapping one. A loser with the
+    exact span of the winner is the same mention: its attributes the winner
+    lacks (e.g. a POLARITY annotated on one copy only) are carried over, said
+    in its report line, and the loser is appended to `carried`."""
     order = sorted(spans, key=lambda item: (-(item[0].end - item[0].start), item[0].start))
     taken = set()
     kept = []
     for span, src in order:
         tokens = set(range(span.start, span.end))
         if tokens & taken:
-            winner = next(s for s, _ in kept if s.start < span.end and span.start < s.end)
+            winner, winner_src = next((s, w) for s, w in kept if s.start < span.end and span.start < s.end)
             same = (winner.start, winner.end) == (span.start, span.end)
-            report.drop(EntityNote(
-                str(path), src.line, span.label_, span.text, span.start_char, span.end_char,
-                f"{'duplicate' if same else 'overlap'}: overlaps {winner.label_} {winner.text!r} "
-                f"[{winner.start_char}:{winner.end_char}], which was kept (longest span wins)",
-            ))
+            reason = (f"{'duplicate' if same else 'overlap'}: overlaps {winner.label_} {winner.text!r} "
+                      f"[{winner.start_char}:{winner.end_char}], which was kept (longest span wins)")
+            if same and src.attrs:
+                reason += _carry_attributes(src, winner_src)
+                if carried is not None and all(winner_src.attrs.get(k) == v for k, v in src.attrs.items()):
+                    carried.append(src)
+            report.drop(EntityNote(str(path), src.line, span.label_, span.text, span.start_char, span.end_char, reason))
             continue
         taken |= tokens
         kept.append((span, src))
     return sorted(kept, key=lambda item: item[0].start)
+
+
+def _carry_attributes(loser: SourceSpan, winner: SourceSpan) -> str:
+    """Copy the loser's attributes the winner lacks; the words for the report."""
+    new = {k: v for k, v in loser.attrs.items() if k not in winner.attrs}
+    clash = {k: v for k, v in loser.attrs.items() if k in winner.attrs and winner.attrs[k] != v}
+    winner.attrs.update(new)
+    words = ""
+    if new:
+        words += "; carried over to the kept span: " + ", ".join(f"{k}={v!r}" for k, v in new.items())
+    if clash:
+        words += "; not carried over (the kept span says otherwise): " + ", ".join(f"{k}={v!r}" for k, v in clash.items())
+    return words
 
 
 def write_docbin(docs: Sequence[Doc], path: Path, source) -> int:
