@@ -118,7 +118,7 @@ CASES = [
          absent=["out"]),
     Case("corpus-missing-split", "corpus table: no `dev` split",
          ["convert-corpus", "x", "--output", "out", "--table", "c.yml", "--assets", "."],
-         "c.yml:1: corpus 'x': no 'dev' split", {"c.yml": CORPUS_OK.replace("    dev: [{path: a.jsonl}]\n", ""),
+         "c.yml:3: corpus 'x': no 'dev' split", {"c.yml": CORPUS_OK.replace("    dev: [{path: a.jsonl}]\n", ""),
                                                  "x/a.jsonl": ONE}, absent=["out/train.spacy"]),
     Case("corpus-bad-option", "corpus table: an option the converter does not take",
          ["convert-corpus", "x", "--output", "out", "--table", "c.yml", "--assets", "."],

@@ -8,7 +8,7 @@ import typer
 from med_ner.cli.app import app, fail
 from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.conversion import ConversionError, ConversionReport, LabelMap, default_report_path
-from med_ner.corpus.corpora import SPLITS, convert_split, load_corpora
+from med_ner.corpus.corpora import SPLITS, CorpusTable, convert_split
 from med_ner.corpus.iob import convert_iob
 from med_ner.corpus.jsonl import convert_jsonl
 from med_ner.corpus.split import document_stems, write_split
@@ -113,11 +113,8 @@ def convert_corpus_command(
     assets: Path = typer.Option(Path("assets"), "--assets", help="Folder holding assets/<corpus>/"),
 ):
     """Convert every split of one corpus and write a report per file."""
-    corpora = load_corpora(table)
-    if corpus not in corpora:
-        fail(f"unknown corpus {corpus!r}; {table} lists: {', '.join(corpora)}")
-    entry = corpora[corpus]
     try:
+        entry = CorpusTable(table).entry(corpus, assets / corpus)
         label_map = LabelMap.from_file(Path(entry["label_map"]) if entry.get("label_map") else None)
         for split in SPLITS:
             for line in convert_split(entry, split, assets / corpus, output, label_map):

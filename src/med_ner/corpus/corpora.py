@@ -4,24 +4,100 @@ The corpus table says which converter reads which files with which options, so
 adding a corpus is an entry in that file, not a new script. Reports go to
 <output>/reports/<split>.json (<split>-<n>.json for splits of several parts).
 """
+import inspect
+import re
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import spacy
-import srsly
 from spacy.tokens import DocBin
+from srsly.ruamel_yaml import YAML
+from srsly.ruamel_yaml.error import MarkedYAMLError
 
-from med_ner.corpus.conversion import ConversionError, LabelMap
+from med_ner.corpus.conversion import ConversionError, LabelMap, read_text
 from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.iob import convert_iob
 from med_ner.corpus.jsonl import convert_jsonl
 
 CONVERTERS = {"jsonl": convert_jsonl, "iob": convert_iob, "brat": convert_brat}
 SPLITS = ("train", "dev", "test")
+# Converter parameters that the table does not set as options.
+NOT_OPTIONS = ("input_path", "output_path", "label_map", "lang")
 
 
-def load_corpora(path: Path) -> Dict:
-    return srsly.read_yaml(path)
+class CorpusTable:
+    """configs/corpora.yml, read with its text so that errors name the line."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.text = read_text(self.path)
+        try:
+            self.entries = YAML(typ="safe").load(self.text)
+        except MarkedYAMLError as err:
+            # The context mark is where the broken construct starts, which is where to look.
+            mark = err.context_mark or err.problem_mark
+            what = " ".join(x for x in (err.context, err.problem) if x)
+            raise ConversionError(self.path, f"not valid YAML: {what}", line=mark.line + 1 if mark else None) from None
+        if not isinstance(self.entries, dict):
+            raise ConversionError(self.path, "the corpus table maps corpus names to entries")
+
+    def line(self, corpus: str, key: Optional[str] = None) -> Optional[int]:
+        """The line of `corpus:` (or of `key:` inside its entry) in the table."""
+        lines = self.text.split("\n")
+        start = next((i for i, l in enumerate(lines) if re.match(rf"{re.escape(corpus)}\s*:", l)), None)
+        if start is None:
+            return None
+        if key is not None:
+            for i in range(start + 1, len(lines)):
+                if lines[i] and not lines[i][0].isspace() and not lines[i].startswith("#"):
+                    break
+                if re.match(rf"\s+{re.escape(key)}\s*:", lines[i]):
+                    return i + 1
+        return start + 1
+
+    def entry(self, corpus: str, assets: Path) -> Dict:
+        """The corpus's entry, checked whole before anything is converted: its
+        format, language, splits, options and that every source file is there."""
+        if corpus not in self.entries:
+            raise ConversionError(self.path, f"unknown corpus {corpus!r}; it lists: {', '.join(self.entries)}")
+        entry = self.entries[corpus]
+
+        def error(message: str, key: Optional[str] = None) -> ConversionError:
+            return ConversionError(self.path, f"corpus {corpus!r}: {message}", line=self.line(corpus, key))
+
+        if not isinstance(entry, dict):
+            raise error("an entry is a mapping with format, splits and optional lang, options, label_map")
+        if entry.get("format") not in CONVERTERS:
+            raise error(f"unknown format {entry.get('format')!r} (known: {', '.join(CONVERTERS)})", "format")
+        converter = CONVERTERS[entry["format"]]
+        try:
+            spacy.util.get_lang_class(entry.get("lang", "en"))
+        except ImportError:
+            raise error(f"spaCy has no language {entry.get('lang')!r}", "lang") from None
+        takes = [name for name in inspect.signature(converter).parameters if name not in NOT_OPTIONS]
+        options = entry.get("options", {})
+        if not isinstance(options, dict):
+            raise error("options must be a mapping", "options")
+        splits = entry.get("splits")
+        if not isinstance(splits, dict):
+            raise error("no splits", "splits")
+        for split in SPLITS:
+            parts = splits.get(split)
+            if not parts or not isinstance(parts, list):
+                raise error(f"no {split!r} split (a list of parts, each with a path)", "splits")
+            for part in parts:
+                if not isinstance(part, dict) or not isinstance(part.get("path"), str):
+                    raise error(f"each part of split {split!r} needs a path: {part!r}", split)
+                for option in {**options, **{k: v for k, v in part.items() if k not in ("path", "ids")}}:
+                    if option not in takes:
+                        raise error(f"{converter.__name__} takes no option {option!r} (it takes: {', '.join(takes)})",
+                                    "options" if option in options else split)
+                if "ids" in part and "ids_path" not in takes:
+                    raise error(f"{converter.__name__} takes no ids file", split)
+                if not (assets / part["path"]).exists():
+                    raise ConversionError(assets / part["path"], "not found: fetch the corpus with "
+                                                                 "`spacy project assets` (or copy it into assets/)")
+        return entry
 
 
 def convert_split(entry: Dict, split: str, assets: Path, output: Path, label_map: LabelMap) -> List[str]:
@@ -32,9 +108,6 @@ def convert_split(entry: Dict, split: str, assets: Path, output: Path, label_map
     for i, part in enumerate(parts):
         part = dict(part)
         source = assets / part.pop("path")
-        if not source.exists():
-            raise ConversionError(source, "not found: fetch the corpus with `spacy project assets` "
-                                          "(or copy it into assets/)")
         if "ids" in part:
             part["ids_path"] = Path(part.pop("ids"))
         options = {**entry.get("options", {}), **part}
