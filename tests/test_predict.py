@@ -36,7 +36,8 @@ def test_argument_prints_entity_lines(ruler_pipeline):
 def test_stdin_lines_as_json(ruler_pipeline):
     lines = predict(["--model", str(ruler_pipeline), "--lines", "--json"], stdin=f"{TEXT}\n\nno entities here\n")
     records = [json.loads(line) for line in lines]
-    assert [r["text"] for r in records] == [TEXT, "no entities here"]
+    # A blank line is a text too: output line N belongs to input line N.
+    assert [r["text"] for r in records] == [TEXT, "", "no entities here"]
     assert records[0]["ents"][0] == {"start": 23, "end": 30, "label": "DISEASE", "text": "Malaria"}
     assert records[1]["ents"] == []
 

@@ -33,7 +33,10 @@ def import_code(paths: Optional[str]) -> None:
         if not path.is_file():
             raise PipelineError(f"--code: {path} is not a file")
     for path in files:
-        import_file(path.stem, path)
+        try:
+            import_file(path.stem, path)
+        except Exception as err:  # the user's file may raise anything while it imports
+            raise PipelineError(f"--code: {path} does not import: {type(err).__name__}: {err}") from None
 
 
 def inference_overrides(cpu_int8: bool) -> dict:

@@ -1,7 +1,8 @@
 """Print the entities a pipeline finds in text.
 
 Text comes from the argument, from --file, or from standard input; with --lines
-each line of the input is a separate text. Output is one line per entity,
+each line of the input is a separate text
+(one output per line, blank lines included). Output is one line per entity,
 `Entity: <text>, Label: <LABEL>` (followed by `, Negated` and/or
 `, Uncertain` when the pipeline's clinical_context flags the entity), or with --json one JSON object per text.
 """
@@ -10,20 +11,35 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
+from med_ner.corpus.conversion import ConversionError, decode_utf8, split_lines
 from med_ner.records import context_flags, entity_records
 
 
 def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[str]:
+    """The texts to tag, read and checked before any model loads. With `lines`,
+    every line is a text (lines end at \n or \r\n only; blank and
+    whitespace-only lines are texts too, with no entities), so that output N
+    belongs to input line N. Empty standard input or an empty file is an error."""
     if text is not None and file is not None:
         raise ValueError("give the text as an argument or with --file, not both")
     if text is not None and text != "-":
-        raw = text
-    elif file is not None:
-        raw = file.read_text(encoding="utf-8")
+        raw, source = text, "the argument"
     else:
-        raw = sys.stdin.read()
-    texts = [t for t in raw.splitlines() if t.strip()] if lines else [raw]
-    return [t for t in texts if t.strip()]
+        source = str(file) if file is not None else "<stdin>"
+        if file is not None:
+            data = Path(file).read_bytes()
+        else:
+            stream = getattr(sys.stdin, "buffer", None)
+            data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        raw = decode_utf8(data, source)
+        if not raw:
+            raise ConversionError(source, "no text to tag")
+    if not lines:
+        return [raw]
+    texts = split_lines(raw)
+    if not texts:
+        raise ConversionError(source, "no lines to tag")
+    return texts
 
 
 def format_entities(docs: Iterable, as_json: bool) -> Iterable[str]:

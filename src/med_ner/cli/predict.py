@@ -5,6 +5,7 @@ from typing import Optional
 import typer
 
 from med_ner.cli.app import app, fail
+from med_ner.corpus.conversion import ConversionError
 from med_ner.loading import PipelineError, load_pipeline
 from med_ner.predict import format_entities, read_texts
 
@@ -23,7 +24,7 @@ def predict_command(
     try:
         texts = read_texts(text, file, lines)
         nlp = load_pipeline(model, code, cpu_int8)
-    except (ValueError, PipelineError) as err:
+    except (ValueError, ConversionError, PipelineError) as err:
         fail(str(err))
     for line in format_entities(nlp.pipe(texts), as_json):
         typer.echo(line)
