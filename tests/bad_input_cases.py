@@ -26,6 +26,7 @@ class Case:
     stdin: Optional[Union[str, bytes]] = None
     exit_code: int = 1
     absent: List[str] = field(default_factory=list)  # paths that must not exist afterwards
+    outcome: str = ""  # for an accepted input: what happens, in words
 
 
 def jsonl(*records) -> str:
@@ -42,18 +43,22 @@ CASES = [
     Case("jsonl-raw-u2028", "JSONL with a raw U+2028 / U+0085 inside a string (valid JSON)",
          ["convert-jsonl", "in.jsonl", "out.spacy"], "1 documents in, 1 out",
          {"in.jsonl": '{"text": "fever\u2028and\x85pain", "spans": [{"start": 0, "end": 5, "label": "SYMPTOM"}]}\n'},
-         exit_code=0),
+         exit_code=0,
+         outcome="read as text; lines end at \\n only"),
     Case("jsonl-entities-dicts", "spaCy-style `entities` as dicts",
          ["convert-jsonl", "in.jsonl", "out.spacy"], "entities out: {'SYMPTOM': 1}",
-         {"in.jsonl": jsonl({"text": "fever", "entities": [{"start": 0, "end": 5, "label": "SYMPTOM"}]})}, exit_code=0),
+         {"in.jsonl": jsonl({"text": "fever", "entities": [{"start": 0, "end": 5, "label": "SYMPTOM"}]})}, exit_code=0,
+         outcome="read"),
     Case("jsonl-entities-lists", "spaCy-style `entities` as `[start, end, label]` lists",
          ["convert-jsonl", "in.jsonl", "out.spacy"], "entities out: {'SYMPTOM': 1}",
-         {"in.jsonl": jsonl({"text": "fever", "entities": [[0, 5, "SYMPTOM"]]})}, exit_code=0),
+         {"in.jsonl": jsonl({"text": "fever", "entities": [[0, 5, "SYMPTOM"]]})}, exit_code=0,
+         outcome="read"),
     Case("jsonl-label-studio", "Label Studio export (`data.text`, `annotations[].result[].value`)",
          ["convert-jsonl", "in.jsonl", "out.spacy"], "entities out: {'SYMPTOM': 1}",
          {"in.jsonl": jsonl({"id": 7, "data": {"text": "fever"}, "annotations": [{"result": [
              {"type": "labels", "value": {"start": 0, "end": 5, "text": "fever", "labels": ["SYMPTOM"]}}]}]})},
-         exit_code=0),
+         exit_code=0,
+         outcome="read (one annotation per task; other result types counted in the report)"),
     Case("jsonl-unknown-span-key", "spans under a key the converter does not read (`ents`)",
          ["convert-jsonl", "in.jsonl", "out.spacy"], "in.jsonl:1: key 'ents' looks like spans",
          {"in.jsonl": jsonl({"text": "fever", "ents": [{"start": 0, "end": 5, "label": "SYMPTOM"}]})}),
@@ -95,7 +100,8 @@ CASES = [
          {"in.iob": "chest NN\tB-BODY_PART\n"}),
     Case("iob-trailing-space", "a TAB-separated token with trailing whitespace (`word <TAB>B-X`)",
          ["convert-iob", "in.iob", "out.spacy"], "whitespace: token 'fever ' trimmed",
-         {"in.iob": "fever \tB-SYMPTOM\n"}, exit_code=0),
+         {"in.iob": "fever \tB-SYMPTOM\n"}, exit_code=0,
+         outcome="trimmed; the report lists the token and its entity"),
     Case("iob-blank-token", "a whitespace-only token inside an entity",
          ["convert-iob", "in.iob", "out.spacy"], "in.iob:2: token is only whitespace",
          {"in.iob": "aspirin\tB-DRUG\n \tI-DRUG\n"}),
@@ -104,13 +110,15 @@ CASES = [
          ["convert-brat", "doc.ann", "out.spacy"], "doc.ann:3: id E1 is used twice",
          {"doc.txt": BRAT_TXT, "doc.ann": "T1\tSign_symptom 3 8\tfever\nE1\tSign_symptom:T1 \nE1\tSign_symptom:T1 \n"}),
     Case("brat-event-polarity-conflict", "BRAT: two events on one trigger with different POLARITY",
-         ["convert-brat", "doc.ann", "out.spacy"], "the first attribute line wins",
+         ["convert-brat", "doc.ann", "out.spacy"], "attribute_conflicts",
          {"doc.txt": BRAT_TXT, "doc.ann": "T1\tSign_symptom 3 8\tfever\nE1\tSign_symptom:T1 \nE2\tSign_symptom:T1 \n"
-                                          "A1\tPOLARITY E1 NEG\nA2\tPOLARITY E2 POS\n"}, exit_code=0),
+                                          "A1\tPOLARITY E1 NEG\nA2\tPOLARITY E2 POS\n"}, exit_code=0,
+         outcome="the first attribute line wins; the report lists the losing line"),
     Case("brat-duplicate-span-polarity", "BRAT: POLARITY only on the dropped copy of a duplicate span",
          ["convert-brat", "doc.ann", "out.spacy"], "carried over to the kept span: POLARITY='NEG'",
          {"doc.txt": BRAT_TXT, "doc.ann": "T1\tSign_symptom 3 8\tfever\nT2\tSign_symptom 3 8\tfever\n"
-                                          "A1\tPOLARITY T2 NEG\n"}, exit_code=0),
+                                          "A1\tPOLARITY T2 NEG\n"}, exit_code=0,
+         outcome="carried over to the kept copy; its report line says so"),
     # Corpus table
     Case("corpus-unknown-format", "corpus table: unknown `format`",
          ["convert-corpus", "x", "--output", "out", "--table", "c.yml", "--assets", "."],
@@ -147,7 +155,8 @@ CASES = [
          ["predict", "fever", "--model", "{blank}"], "pass its functions with --code"),
     Case("predict-lines-separators", "predict `--lines` with U+2028, form feed and blank lines",
          ["predict", "--model", "{model}", "--lines", "--json"], '{"text": "", "ents": []}',
-         stdin="fever\u2028x\n\n \x0c\nend\n", exit_code=0),
+         stdin="fever\u2028x\n\n \x0c\nend\n", exit_code=0,
+         outcome="one JSON object per input line; a blank line gives empty `ents`"),
     # annotate
     Case("annotate-missing-model", "annotate with a model that does not exist",
          ["annotate", "in.jsonl", "out.jsonl", "--model", "no/such/model"], "cannot load pipeline 'no/such/model'",
@@ -172,10 +181,12 @@ CASES = [
          {"in.jsonl": "\n"}, absent=["out.jsonl", "out.jsonl.parts"]),
     Case("annotate-bom", "annotate JSONL that starts with a UTF-8 BOM",
          ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}"], "1 documents in, 1 out",
-         {"in.jsonl": "\ufeff" + jsonl({"id": 1, "text": "fever"})}, exit_code=0),
+         {"in.jsonl": "\ufeff" + jsonl({"id": 1, "text": "fever"})}, exit_code=0,
+         outcome="the BOM is not text"),
     Case("annotate-u2028", "annotate a text holding U+2028 / U+2029 / U+0085",
          ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}"], "1 documents in, 1 out",
-         {"in.jsonl": jsonl({"id": "ls", "text": "Patient has\u2028chest\u2029pain\x85."})}, exit_code=0),
+         {"in.jsonl": jsonl({"id": "ls", "text": "Patient has\u2028chest\u2029pain\x85."})}, exit_code=0,
+         outcome="the text round-trips exactly, and a rerun resumes"),
     Case("annotate-duplicate-id", "annotate JSONL with a repeated id",
          ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}"], "in.jsonl:2: id '1' repeats line 1",
          {"in.jsonl": jsonl({"id": 1, "text": "a"}, {"id": 1, "text": "b"})}, absent=["out.jsonl.parts"]),
@@ -200,7 +211,7 @@ def render_table(cases=CASES) -> str:
     lines = ["| bad input | command | answer |", "| --- | --- | --- |"]
     for case in cases:
         command = "med-ner " + " ".join(case.args).replace("{model}", "MODEL").replace("{blank}", "MODEL")
-        answer = f"`error: …{case.answer}…` (exit 1)" if case.exit_code else f"accepted: `…{case.answer}…`"
+        answer = f"`error: …{case.answer}…` (exit 1)" if case.exit_code else f"{case.outcome}: `…{case.answer}…`"
         lines.append(f"| {cell(case.bad_input)} | `{cell(command)}` | {cell(answer)} |")
     return "\n".join(lines) + "\n"
 

@@ -57,7 +57,7 @@ def test_input_errors_name_file_and_line(tmp_path):
     with pytest.raises(annotate.InputError, match=r"bad.jsonl:3: id '1' repeats line 1"):
         annotate.read_records(bad)
     bad.write_text('{"id": 1, "text": "a"\n', encoding="utf-8")
-    with pytest.raises(annotate.InputError, match=r"bad.jsonl:1: not JSON"):
+    with pytest.raises(annotate.InputError, match=r"bad.jsonl:1 \(offset \d+\): invalid JSON"):
         annotate.read_records(bad)
     with pytest.raises(annotate.InputError, match="expected a directory"):
         annotate.read_records(tmp_path / "x.csv")

@@ -8,8 +8,12 @@ in input order, and optionally a DocBin.
 
 The input is cut into partitions of --partition-size documents. Each finished
 partition is written to OUTPUT.parts/ with an atomic rename, so a rerun skips
-the finished ones, and a partition whose worker died is simply run again
-(Dask reschedules it) and written once. At the end every input id must appear
+the finished ones (a part counts as finished only when it holds one output per
+input, with the input's ids; parts made from another input, model, --code,
+--cpu-int8 or partition size are thrown away), and a partition whose worker
+died is simply run again (Dask reschedules it) and written once. Settings,
+input and model are checked before anything is written. Output lines are JSON
+with raw non-ASCII characters, split at \n only (a text may hold U+2028). At the end every input id must appear
 in the output exactly once, or the run fails and says which ids differ.
 
 Dask workers must have the med_ner package installed (a LocalCluster shares
@@ -23,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from med_ner.corpus.conversion import ConversionError, blank_nlp, read_docbin, read_jsonl, read_text, split_lines
 from med_ner.loading import load_pipeline as load_new_pipeline
 from med_ner.records import entity_records
 
@@ -34,39 +39,42 @@ class InputError(ValueError):
 
 
 def read_records(path: Path) -> List[Record]:
-    """Documents as (id, text), with clear errors for missing or repeated ids."""
+    """Documents as (id, text), with clear errors for missing or repeated ids,
+    files that are not UTF-8 and input without documents."""
+    try:
+        records = _read_records(Path(path))
+    except ConversionError as err:
+        raise InputError(str(err)) from None
+    if not records:
+        raise InputError(f"{path}: no documents")
+    return records
+
+
+def _read_records(path: Path) -> List[Record]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
         if not files:
             raise InputError(f"{path}: no .txt files")
-        return [(p.relative_to(path).with_suffix("").as_posix(), p.read_text(encoding="utf-8")) for p in files]
+        return [(p.relative_to(path).with_suffix("").as_posix(), read_text(p, allow_empty=True)) for p in files]
     if path.suffix == ".txt":
-        return [(path.stem, path.read_text(encoding="utf-8"))]
+        return [(path.stem, read_text(path, allow_empty=True))]
     if path.suffix in (".jsonl", ".json"):
         records, seen = [], {}
-        with path.open(encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InputError(f"{path}:{line_no}: not JSON ({err.msg})") from None
-                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                    raise InputError(f"{path}:{line_no}: expected an object with a string 'text'")
-                if "id" not in obj:
-                    raise InputError(f"{path}:{line_no}: no 'id'")
-                doc_id = str(obj["id"])
-                if doc_id in seen:
-                    raise InputError(f"{path}:{line_no}: id {doc_id!r} repeats line {seen[doc_id]}")
-                seen[doc_id] = line_no
-                records.append((doc_id, obj["text"]))
+        for line_no, obj in read_jsonl(path, read_text(path, allow_empty=True)):
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise InputError(f"{path}:{line_no}: expected an object with a string 'text'")
+            if "id" not in obj:
+                raise InputError(f"{path}:{line_no}: no 'id'")
+            doc_id = str(obj["id"])
+            if doc_id in seen:
+                raise InputError(f"{path}:{line_no}: id {doc_id!r} repeats line {seen[doc_id]}")
+            seen[doc_id] = line_no
+            records.append((doc_id, obj["text"]))
         return records
     if path.suffix == ".spacy":
         import spacy
-        from spacy.tokens import DocBin
 
-        docs = DocBin().from_disk(path).get_docs(spacy.blank("xx").vocab)
+        docs = read_docbin(path, spacy.blank("xx").vocab)
         records = [(str(d.user_data.get("id", f"doc-{i}")), d.text) for i, d in enumerate(docs)]
         ids = [r[0] for r in records]
         if len(set(ids)) != len(ids):
@@ -75,10 +83,13 @@ def read_records(path: Path) -> List[Record]:
     raise InputError(f"{path}: expected a directory of .txt files, a .txt, .jsonl or .spacy file")
 
 
-def fingerprint(records: List[Record], model: str, partition_size: int) -> str:
-    digest = hashlib.sha256(f"{model}\0{partition_size}\0".encode())
+def fingerprint(records: List[Record], *, model: str, code: Optional[str], cpu_int8: bool, partition_size: int) -> str:
+    """What the finished parts were made from: the input and every setting that
+    changes the output or its partitioning (batch size and threads do not)."""
+    settings = json.dumps({"model": model, "code": code or "", "cpu_int8": cpu_int8, "partition_size": partition_size})
+    digest = hashlib.sha256(settings.encode() + b"\0")
     for doc_id, text in records:
-        digest.update(doc_id.encode() + b"\0" + text.encode() + b"\0")
+        digest.update(doc_id.encode() + b"\0" + text.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()
 
 
@@ -103,8 +114,9 @@ def annotate_partition(index: int, records: List[Record], model: str, code: str,
     nlp = load_pipeline(model, code, threads, cpu_int8)
     out = part_path(Path(parts_dir), index)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for (doc_id, text), doc in zip(records, nlp.pipe((t for _, t in records), batch_size=batch_size)):
+    with tmp.open("w", encoding="utf-8", newline="\n") as f:
+        # strict: a pipeline that yields fewer docs than it was given must not make a short part.
+        for (doc_id, text), doc in zip(records, nlp.pipe((t for _, t in records), batch_size=batch_size), strict=True):
             f.write(json.dumps({"id": doc_id, "text": text, "ents": entity_records(doc)}, ensure_ascii=False) + "\n")
     os.replace(tmp, out)
     return index, len(records)
@@ -159,14 +171,30 @@ def run_partitions(partitions: List[List[Record]], todo: List[int], model: str, 
             cluster.close()
 
 
+def read_part(path: Path) -> List[Dict]:
+    """The records of one part file (JSON lines; split at \n only, since a
+    text may hold a raw U+2028 or U+0085)."""
+    return [json.loads(line) for line in split_lines(path.read_text(encoding="utf-8")) if line]
+
+
+def part_is_complete(path: Path, records: List[Record]) -> bool:
+    """A part is finished when it holds one output per input, with the input's ids in order."""
+    if not path.is_file():
+        return False
+    try:
+        return [r.get("id") for r in read_part(path)] == [doc_id for doc_id, _ in records]
+    except (ValueError, AttributeError):  # cut short or overwritten: run it again
+        return False
+
+
 def merge(records: List[Record], n_parts: int, parts_dir: Path, output: Path) -> int:
     """Concatenate the parts in order and check every id appears exactly once."""
     expected = [doc_id for doc_id, _ in records]
     seen: List[str] = []
     tmp = output.with_name(output.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as out:
+    with tmp.open("w", encoding="utf-8", newline="\n") as out:
         for i in range(n_parts):
-            for line in part_path(parts_dir, i).read_text(encoding="utf-8").splitlines():
+            for line in split_lines(part_path(parts_dir, i).read_text(encoding="utf-8")):
                 seen.append(json.loads(line)["id"])
                 out.write(line + "\n")
     if seen != expected:
@@ -186,8 +214,7 @@ def write_docbin(output: Path, docbin_path: Path, model_lang: str) -> None:
 
     nlp = spacy.blank(model_lang)
     docs = []
-    for line in output.read_text(encoding="utf-8").splitlines():
-        rec = json.loads(line)
+    for rec in read_part(output):
         doc = nlp.make_doc(rec["text"])
         doc.ents = [doc.char_span(e["start"], e["end"], label=e["label"], alignment_mode="expand") for e in rec["ents"]]
         doc.user_data["id"] = rec["id"]
@@ -198,27 +225,44 @@ def write_docbin(output: Path, docbin_path: Path, model_lang: str) -> None:
     DocBin(docs=docs, store_user_data=True).to_disk(docbin_path)
 
 
+def _manifest_key(manifest: Path) -> Optional[str]:
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8"))["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] = None, batch_size: int = 32,
              threads: int = 0, partition_size: int = 200, dask: Optional[str] = None, workers: int = 2,
              docbin: Optional[Path] = None, lang: str = "en", cpu_int8: bool = False) -> Dict:
+    # Everything that can be wrong with the arguments is found before any output exists.
+    for name, value in (("--batch-size", batch_size), ("--partition-size", partition_size), ("--workers", workers)):
+        if value < 1:
+            raise InputError(f"{name} must be at least 1, not {value}")
+    if docbin is not None:
+        try:
+            blank_nlp(lang)
+        except ConversionError as err:
+            raise InputError(str(err)) from None
     records = read_records(input_path)
+    if threads <= 0:
+        cores = os.cpu_count() or 1
+        threads = cores if dask is None else max(1, cores // max(workers, 1))
+    load_pipeline(model, code, threads, cpu_int8)
     output.parent.mkdir(parents=True, exist_ok=True)
     partitions = [records[i:i + partition_size] for i in range(0, len(records), partition_size)]
     parts_dir = output.with_name(output.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
     manifest = parts_dir / "manifest.json"
-    key = fingerprint(records, model + (" cpu_int8" if cpu_int8 else ""), partition_size)
-    if manifest.exists() and json.loads(manifest.read_text())["fingerprint"] != key:
-        # Another input, model or partitioning: earlier parts are not ours.
+    key = fingerprint(records, model=model, code=code, cpu_int8=cpu_int8, partition_size=partition_size)
+    if _manifest_key(manifest) != key:
+        # Another input, model or setting: earlier parts are not ours.
         for stale in parts_dir.glob("part-*"):
             stale.unlink()
     manifest.write_text(json.dumps({"fingerprint": key, "documents": len(records), "partitions": len(partitions)}))
-    todo = [i for i in range(len(partitions)) if not part_path(parts_dir, i).exists()]
+    todo = [i for i in range(len(partitions)) if not part_is_complete(part_path(parts_dir, i), partitions[i])]
     pending = set(todo)
     skipped_docs = sum(len(partitions[i]) for i in range(len(partitions)) if i not in pending)
-    if threads <= 0:
-        cores = os.cpu_count() or 1
-        threads = cores if dask is None else max(1, cores // max(workers, 1))
     print(f"{len(records)} documents in {len(partitions)} partitions; {len(partitions) - len(todo)} already done; "
           f"{'local nlp.pipe' if dask is None else f'Dask ({dask}, {workers} workers)' if dask == 'local' else f'Dask ({dask})'}; "
           f"{threads} torch threads per process", file=sys.stderr)

@@ -6,6 +6,7 @@ import srsly
 import typer
 
 from med_ner.cli.app import app, fail
+from med_ner.corpus.conversion import ConversionError
 from med_ner.loading import PipelineError
 from med_ner.metrics.evaluate import evaluate_model, markdown_table
 
@@ -27,7 +28,7 @@ def evaluate_command(
     """Evaluate a pipeline with spaCy's scorer (JSON + markdown, rewritten each run)."""
     try:
         metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path, code=code)
-    except (PipelineError, ValueError) as err:
+    except (PipelineError, ConversionError, ValueError) as err:
         fail(str(err))
     metrics["cpu_int8"] = cpu_int8
     if errors_view:

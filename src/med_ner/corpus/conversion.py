@@ -85,6 +85,17 @@ def read_jsonl(path: Path, text: Optional[str] = None) -> Iterator[Tuple[int, ob
             raise ConversionError(path, f"invalid JSON: {err.msg}", line=line_no, offset=err.colno - 1) from None
 
 
+def read_docbin(path: Path, vocab) -> List[Doc]:
+    """The Docs of a .spacy file; a file that is missing or not a DocBin is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConversionError(path, "is a directory, not a DocBin" if path.is_dir() else "file not found")
+    try:
+        return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
+    except Exception as err:  # zlib, msgpack and DocBin's own checks each raise their own kind
+        raise ConversionError(path, f"not a spaCy DocBin ({type(err).__name__}: {err})") from None
+
+
 def blank_nlp(lang: str):
     """spacy.blank(lang), with an error that names the option for an unknown language."""
     try:

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from med_ner.corpus.conversion import ConversionError, read_docbin
 from med_ner.loading import load_pipeline
 from med_ner.metrics import ner as ner_metrics
 
@@ -25,12 +26,14 @@ def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cp
     from spacy.scorer import Scorer
     from spacy.training import Corpus
 
+    # The data is checked before the (slow) model load: a DocBin, with documents.
+    for path in (data_path, train_path):
+        if path is not None and not read_docbin(path, spacy.blank("xx").vocab):
+            raise ConversionError(path, "no documents to evaluate" if path == data_path else "no training documents")
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = load_pipeline(model, code, cpu_int8)
     examples = list(Corpus(str(data_path))(nlp))
-    if not examples:
-        raise ValueError(f"{data_path}: no documents to evaluate")
     # What nlp.evaluate does, keeping the predicted docs for the extra scores
     # (nlp.evaluate scores copies of the examples and drops them).
     start = time.perf_counter()
