@@ -4,7 +4,7 @@ Input is a folder of `<stem>.txt` / `<stem>.ann` pairs (converted in name
 order) or one .txt/.ann file; `--ids FILE` (one stem a line, blank lines and
 `#` comments ignored) converts only the listed documents, e.g. one split.
 Offsets are counted as BRAT counts them: code points into the .txt exactly as
-stored (CRLF is not translated).
+stored (CRLF is not translated, a BOM is the character at offset 0).
 
 What is read from the .ann:
 - `T` lines (text-bound annotations) become entities. Every fragment must lie
@@ -344,7 +344,7 @@ def convert_brat(
     conflicts: List[Dict] = []
     docs = []
     for stem, txt_path, ann_path in find_documents(input_path, ids_path):
-        text = read_text(txt_path)
+        text = read_text(txt_path, keep_bom=True)  # BRAT counts a BOM as the character at offset 0
         ann = parse_ann(ann_path, _read_ann_text(ann_path), text, txt_path.name)
         ignored.update(ann.ignored)
         conflicts += ann.conflicts

@@ -34,9 +34,10 @@ class ConversionError(Exception):
         return f"{where}: {self.message}"
 
 
-def decode_utf8(data: bytes, source) -> str:
-    """UTF-8 bytes as text, without a leading BOM; bytes that are not UTF-8
-    are an error naming the line and byte offset."""
+def decode_utf8(data: bytes, source, keep_bom: bool = False) -> str:
+    """UTF-8 bytes as text, without a leading BOM unless `keep_bom` (where
+    offsets count it, as BRAT's do); bytes that are not UTF-8 are an error
+    naming the line and byte offset."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -44,17 +45,17 @@ def decode_utf8(data: bytes, source) -> str:
         raise ConversionError(
             source, f"not valid UTF-8 (byte {data[err.start]:#04x} at byte offset {err.start})", line=line
         ) from None
-    return text[1:] if text.startswith("\ufeff") else text
+    return text[1:] if text.startswith("\ufeff") and not keep_bom else text
 
 
-def read_text(path: Path, allow_empty: bool = False) -> str:
+def read_text(path: Path, allow_empty: bool = False, keep_bom: bool = False) -> str:
     """Read a UTF-8 file; a file that is missing, a folder, empty or not UTF-8 is an error."""
     path = Path(path)
     if path.is_dir():
         raise ConversionError(path, "is a directory, not a file")
     if not path.exists():
         raise ConversionError(path, "file not found")
-    text = decode_utf8(path.read_bytes(), path)
+    text = decode_utf8(path.read_bytes(), path, keep_bom)
     if not allow_empty and not text.strip():
         raise ConversionError(path, "file is empty")
     return text
