@@ -3,16 +3,19 @@
 tests/test_bad_input.py runs every case through the CLI (in process, with
 typer's CliRunner) and checks the answer; README.md's "Bad input" table is
 rendered from this list (`python tests/bad_input_cases.py` prints it) and a
-test checks that the README holds exactly that table.
+test checks that the README holds exactly that table
+(`python tests/bad_input_cases.py --write` puts it there).
 
 A case writes `files` (text or bytes; a name ending in "/" is a folder) into a
 fresh folder, runs `args` there ({model} is a saved entity_ruler pipeline,
-{blank} a saved pipeline with a component that is not registered) with
+{blank} a saved pipeline with a component that is not registered, {zz} one
+whose language is unknown) with
 `stdin`, and expects `exit_code` and `answer` in the output (stderr for an
 error, stdout or the written report otherwise).
 """
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 
@@ -153,6 +156,8 @@ CASES = [
          {"bad.py": "def (:\n"}),
     Case("predict-unregistered", "predict with a pipeline whose component is not registered (no `--code`)",
          ["predict", "fever", "--model", "{blank}"], "pass its functions with --code"),
+    Case("predict-model-unknown-lang", "predict with a pipeline whose config names an unknown language",
+         ["predict", "fever", "--model", "{zz}"], "its config names a language spaCy does not have"),
     Case("predict-lines-separators", "predict `--lines` with U+2028, form feed and blank lines",
          ["predict", "--model", "{model}", "--lines", "--json"], '{"text": "", "ents": []}',
          stdin="fever\u2028x\n\n \x0c\nend\n", exit_code=0,
@@ -210,11 +215,26 @@ def render_table(cases=CASES) -> str:
 
     lines = ["| bad input | command | answer |", "| --- | --- | --- |"]
     for case in cases:
-        command = "med-ner " + " ".join(case.args).replace("{model}", "MODEL").replace("{blank}", "MODEL")
+        command = "med-ner " + " ".join(case.args).replace("{model}", "MODEL").replace("{blank}", "MODEL").replace("{zz}", "MODEL")
         answer = f"`error: …{case.answer}…` (exit 1)" if case.exit_code else f"{case.outcome}: `…{case.answer}…`"
         lines.append(f"| {cell(case.bad_input)} | `{cell(command)}` | {cell(answer)} |")
     return "\n".join(lines) + "\n"
 
 
+def write_readme(readme: Path) -> None:
+    """Replace the table in the README's "Bad input" section with the rendered one."""
+    lines = readme.read_text(encoding="utf-8").split("\n")
+    header = render_table().split("\n")[0]
+    start = lines.index(header)
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    lines[start:end] = render_table().rstrip("\n").split("\n")
+    readme.write_text("\n".join(lines), encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(render_table(), end="")
+    import sys
+
+    if sys.argv[1:] == ["--write"]:
+        write_readme(Path(__file__).resolve().parents[1] / "README.md")
+    else:
+        print(render_table(), end="")

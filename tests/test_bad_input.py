@@ -33,7 +33,11 @@ def models(tmp_path_factory):
     config = (base / "unregistered" / "config.cfg").read_text()
     config = config.replace("pipeline = []", 'pipeline = ["mystery"]') + '\n[components.mystery]\nfactory = "h16_mystery"\n'
     (base / "unregistered" / "config.cfg").write_text(config)
-    return {"model": str(base / "ruler"), "blank": str(base / "unregistered")}
+    # A pipeline whose config names a language spaCy does not have.
+    spacy.blank("en").to_disk(base / "zz")
+    config = (base / "zz" / "config.cfg").read_text()
+    (base / "zz" / "config.cfg").write_text(config.replace('lang = "en"', 'lang = "zz"'))
+    return {"model": str(base / "ruler"), "blank": str(base / "unregistered"), "zz": str(base / "zz")}
 
 
 def write_files(folder: Path, files) -> None:
@@ -98,7 +102,7 @@ def test_case(case, tmp_path, models):
 
 def test_readme_table_is_the_cases():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert render_table() in readme, "README's bad input table is stale: python tests/bad_input_cases.py"
+    assert render_table() in readme, "README's bad input table is stale: python tests/bad_input_cases.py --write"
 
 
 # What a message cannot show.

@@ -66,6 +66,9 @@ def load_pipeline(model: str, code: Optional[str] = None, cpu_int8: bool = False
     except OSError as err:
         raise PipelineError(f"cannot load pipeline {model!r}: install the en_med_ner wheel or pass --model "
                             f"<pipeline directory> ({err})") from None
+    except ImportError as err:  # spaCy's E048: no spacy.lang module for the config's `lang`
+        raise PipelineError(f"cannot load pipeline {model!r}: its config names a language spaCy does not have "
+                            f"({err})") from None
     except (catalogue.RegistryError, ValueError, KeyError) as err:
         raise PipelineError(f"cannot load pipeline {model!r}: it names code that is not registered or a config "
                             f"that does not resolve; pass its functions with --code ({err})") from None
