@@ -5,7 +5,6 @@ tests below it check what a message cannot show (what was written, what the
 report lists, that a run recovers)."""
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -81,7 +80,7 @@ def check_error(result, *fragments):
         assert fragment in result.stderr
 
 
-def run_case(case: Case, tmp_path: Path, models) -> "Result":
+def run_case(case: Case, tmp_path: Path, models):
     write_files(tmp_path, case.files)
     args = [a.format(**models) for a in case.args]
     return invoke(args, case.stdin, tmp_path)

@@ -5,7 +5,6 @@ input is refused with a ConversionError / `error:` naming the file and line,
 or nothing is lost: entities in = out + dropped, every entity not written as
 given is listed in the report, one output per input, and text round-trips."""
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -81,7 +80,7 @@ def assert_nothing_lost(report, given_spans: Counter, written: Counter, by_line:
 def test_jsonl_reader(tmp_path_factory, records, ascii_only):
     folder = tmp_path_factory.mktemp("jsonl")
     path = folder / "in.jsonl"
-    path.write_text("".join(json.dumps({"text": t, "spans": [{"start": s, "end": e, "label": l} for s, e, l in spans]},
+    path.write_text("".join(json.dumps({"text": t, "spans": [{"start": s, "end": e, "label": label} for s, e, label in spans]},
                                        ensure_ascii=ascii_only) + "\n" for t, spans in records), encoding="utf-8")
     try:
         report = convert_jsonl(path, folder / "out.spacy", LabelMap())
@@ -92,7 +91,7 @@ def test_jsonl_reader(tmp_path_factory, records, ascii_only):
         return
     docs = read_docs(folder / "out.spacy")
     assert [d.text for d in docs] == [t for t, _ in records]
-    given_spans = Counter((i + 1, s, e, l) for i, (_, spans) in enumerate(records) for s, e, l in spans)
+    given_spans = Counter((i + 1, s, e, label) for i, (_, spans) in enumerate(records) for s, e, label in spans)
     written = Counter((i + 1, ent.start_char, ent.end_char, ent.label_) for i, d in enumerate(docs) for ent in d.ents)
     assert_nothing_lost(report, given_spans, written)
 

@@ -61,15 +61,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-import spacy
 from spacy.tokens import Doc
 
 from med_ner.corpus.conversion import (
-    blank_nlp,
     ConversionError,
     ConversionReport,
     EntityNote,
     LabelMap,
+    blank_nlp,
     SourceSpan,
     make_spans,
     read_text,

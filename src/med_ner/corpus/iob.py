@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-import spacy
 from spacy.tokens import Doc, Span
 
 from med_ner.corpus.conversion import (
-    blank_nlp,
     ConversionError,
     ConversionReport,
     EntityNote,
     LabelMap,
+    blank_nlp,
     read_text,
     split_lines,
     write_docbin,

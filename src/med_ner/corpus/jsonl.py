@@ -17,45 +17,17 @@ from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 from med_ner.corpus.conversion import (
-    blank_nlp,
     ConversionError,
     ConversionReport,
     EntityNote,
     LabelMap,
     SourceSpan,
+    blank_nlp,
     make_spans,
     read_jsonl,
     remove_overlaps,
     write_docbin,
 )
-
-
-def _read_spans(record: dict, path: Path, line: int, n_chars: int) -> List[SourceSpan]:
-    if "spans" in record:
-        raw = record["spans"] or []
-        items = []
-        for i, s in enumerate(raw):
-            if not isinstance(s, dict) or not {"start", "end", "label"} <= set(s):
-                raise ConversionError(path, f"span {i} needs 'start', 'end' and 'label': {s!r}", line=line)
-            items.append((s["start"], s["end"], s["label"], s.get("text")))
-    else:
-        raw = record.get("label", record.get("labels", [])) or []
-        items = []
-        for i, s in enumerate(raw):
-            if not isinstance(s, (list, tuple)) or len(s) != 3:
-                raise ConversionError(path, f"label {i} must be [start, end, label]: {s!r}", line=line)
-            items.append((s[0], s[1], s[2], None))
-    spans = []
-    for start, end, label, quoted in items:
-        if not isinstance(start, int) or not isinstance(end, int) or not isinstance(label, str) or not label:
-            raise ConversionError(path, f"span needs integer start/end and a label: {(start, end, label)!r}", line=line)
-        if not 0 <= start < end <= n_chars:
-            raise ConversionError(
-                path, f"{label} span [{start}:{end}] lies outside the text (0..{n_chars}) or is empty",
-                line=line, offset=start,
-            )
-        spans.append(SourceSpan(start, end, label, line, {"quoted": quoted} if quoted is not None else {}))
-    return spans
 
 
 SPAN_KEYS = ("spans", "entities", "label", "labels", "annotations")
