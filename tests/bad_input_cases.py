@@ -83,6 +83,9 @@ CASES = [
     Case("jsonl-all-rejected", "every record rejected (nothing to write)",
          ["convert-jsonl", "in.jsonl", "out.spacy"], "in.jsonl: no documents to write",
          {"in.jsonl": jsonl({"text": "x", "answer": "reject"})}, absent=["out.spacy"]),
+    Case("jsonl-lone-surrogate", "JSONL whose text escapes a lone surrogate (`\\ud800`)",
+         ["convert-jsonl", "in.jsonl", "out.spacy"], "in.jsonl:1: holds a lone surrogate",
+         {"in.jsonl": '{"text": "a \\ud800 fever"}\n'}, absent=["out.spacy"]),
     Case("lang-unknown", "`--lang zz`",
          ["convert-jsonl", "in.jsonl", "out.spacy", "--lang", "zz"], "--lang: spaCy has no language 'zz'",
          {"in.jsonl": ONE}, absent=["out.spacy"]),
@@ -145,6 +148,8 @@ CASES = [
          {"in.txt": "caf\xe9 fever".encode("latin-1")}),
     Case("predict-latin1-stdin", "predict on standard input that is not UTF-8",
          ["predict", "--model", "missing-model"], "<stdin>:1: not valid UTF-8", stdin="caf\xe9".encode("latin-1")),
+    Case("predict-argument-not-utf8", "predict on a command-line text that was not UTF-8",
+         ["predict", "caf\udce9", "--model", "missing-model"], "the text argument: holds a lone surrogate"),
     Case("predict-empty-stdin", "predict on empty standard input",
          ["predict", "--model", "{model}"], "<stdin>: no text to tag", stdin=""),
     Case("predict-missing-model", "predict with a model that does not exist",
@@ -184,6 +189,12 @@ CASES = [
     Case("annotate-empty-jsonl", "annotate an empty JSONL file",
          ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}"], "in.jsonl: no documents",
          {"in.jsonl": "\n"}, absent=["out.jsonl", "out.jsonl.parts"]),
+    Case("annotate-not-docbin", "annotate a `.spacy` file that is not a DocBin",
+         ["annotate", "in.spacy", "out.jsonl", "--model", "{model}"], "in.spacy: not a spaCy DocBin",
+         {"in.spacy": "just text\n"}, absent=["out.jsonl.parts"]),
+    Case("annotate-lone-surrogate", "annotate JSONL whose text escapes a lone surrogate",
+         ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}"], "in.jsonl:1: holds a lone surrogate",
+         {"in.jsonl": '{"id": 1, "text": "\\udce9"}\n'}, absent=["out.jsonl.parts"]),
     Case("annotate-bom", "annotate JSONL that starts with a UTF-8 BOM",
          ["annotate", "in.jsonl", "out.jsonl", "--model", "{model}"], "1 documents in, 1 out",
          {"in.jsonl": "\ufeff" + jsonl({"id": 1, "text": "fever"})}, exit_code=0,
@@ -208,6 +219,11 @@ CASES = [
 ]
 
 
+def printable(text: str) -> str:
+    """Characters that cannot be shown (or written: lone surrogates) as \\u escapes."""
+    return "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else f"\\u{ord(c):04x}" for c in text)
+
+
 def render_table(cases=CASES) -> str:
     """The README's table of bad inputs."""
     def cell(text: str) -> str:
@@ -215,7 +231,7 @@ def render_table(cases=CASES) -> str:
 
     lines = ["| bad input | command | answer |", "| --- | --- | --- |"]
     for case in cases:
-        command = "med-ner " + " ".join(case.args).replace("{model}", "MODEL").replace("{blank}", "MODEL").replace("{zz}", "MODEL")
+        command = "med-ner " + " ".join(printable(a) for a in case.args).replace("{model}", "MODEL").replace("{blank}", "MODEL").replace("{zz}", "MODEL")
         answer = f"`error: …{case.answer}…` (exit 1)" if case.exit_code else f"{case.outcome}: `…{case.answer}…`"
         lines.append(f"| {cell(case.bad_input)} | `{cell(command)}` | {cell(answer)} |")
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from med_ner.corpus.conversion import ConversionError, decode_utf8, split_lines
+from med_ner.corpus.conversion import ConversionError, check_encodable, decode_utf8, split_lines
 from med_ner.records import context_flags, entity_records
 
 
@@ -23,7 +23,7 @@ def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[s
     if text is not None and file is not None:
         raise ValueError("give the text as an argument or with --file, not both")
     if text is not None and text != "-":
-        raw, source = text, "the argument"
+        raw, source = check_encodable(text, "the text argument"), "the text argument"
     else:
         source = str(file) if file is not None else "<stdin>"
         if file is not None:

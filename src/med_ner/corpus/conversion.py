@@ -81,9 +81,24 @@ def read_jsonl(path: Path, text: Optional[str] = None) -> Iterator[Tuple[int, ob
         if not line.strip():
             continue
         try:
-            yield line_no, json.loads(line)
+            value = json.loads(line)
         except json.JSONDecodeError as err:
             raise ConversionError(path, f"invalid JSON: {err.msg}", line=line_no, offset=err.colno - 1) from None
+        if "\\u" in line:  # only an escape can make a lone surrogate, which no later step can encode
+            check_encodable(json.dumps(value, ensure_ascii=False), path, line_no)
+        yield line_no, value
+
+
+def check_encodable(text: str, source, line: Optional[int] = None) -> str:
+    """`text` if it is all Unicode characters; a lone surrogate (from a JSON
+    escape such as \\ud800, or from a command-line argument that was not
+    UTF-8) is an error."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ConversionError(source, f"holds a lone surrogate {text[err.start]!r}, which is not a character "
+                                      "(a broken \\u escape, or bytes that are not UTF-8)", line=line) from None
+    return text
 
 
 def read_docbin(path: Path, vocab) -> List[Doc]:
