@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from med_ner.corpus.conversion import ConversionError, check_encodable, decode_utf8, split_lines
+from med_ner.corpus.conversion import ConversionError, check_encodable, decode_utf8, read_bytes, split_lines
 from med_ner.records import context_flags, entity_records
 
 
@@ -27,7 +27,7 @@ def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[s
     else:
         source = str(file) if file is not None else "<stdin>"
         if file is not None:
-            data = Path(file).read_bytes()
+            data = read_bytes(file)
         else:
             stream = getattr(sys.stdin, "buffer", None)
             data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")

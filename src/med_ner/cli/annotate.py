@@ -6,7 +6,7 @@ from typing import Optional
 import typer
 
 from med_ner.annotate import InputError, annotate
-from med_ner.cli.app import app, fail
+from med_ner.cli.app import app, check_output_file, fail
 from med_ner.loading import PipelineError
 
 
@@ -27,11 +27,13 @@ def annotate_command(
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (faster; see README)"),
 ):
     """Annotate documents; every input id comes out exactly once, and a rerun resumes."""
+    for path, what in ((output, "output"), (docbin, "--docbin output"), (stats, "--stats output")):
+        check_output_file(path, what)
     try:
         result = annotate(input_path, output, model, code=code, batch_size=batch_size, threads=threads,
                           partition_size=partition_size, dask=dask or None, workers=workers, docbin=docbin, lang=lang,
                           cpu_int8=cpu_int8)
-    except (InputError, PipelineError) as err:
+    except (InputError, PipelineError) as err:  # ConversionErrors of the input arrive as InputError
         fail(str(err))
     if stats is not None:
         stats.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """The `med-ner` typer app and what its commands share."""
-from typing import NoReturn
+from pathlib import Path
+from typing import NoReturn, Optional
 
 import typer
 
@@ -11,3 +12,9 @@ def fail(message: str) -> NoReturn:
     """Stop with `error: <message>` on stderr and exit status 1, never a traceback."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
+
+
+def check_output_file(path: Optional[Path], what: str = "output") -> None:
+    """Before any work: an output that names a folder would fail only when written."""
+    if path is not None and Path(path).is_dir():
+        fail(f"{path}: is a directory, but the {what} is a file")

@@ -5,7 +5,7 @@ from typing import Optional
 import srsly
 import typer
 
-from med_ner.cli.app import app, fail
+from med_ner.cli.app import app, check_output_file, fail
 from med_ner.corpus.conversion import ConversionError
 from med_ner.loading import PipelineError
 from med_ner.metrics.evaluate import evaluate_model, markdown_table
@@ -26,6 +26,8 @@ def evaluate_command(
                                               "recall on gold mentions whose text was / was not a training mention"),
 ):
     """Evaluate a pipeline with spaCy's scorer (JSON + markdown, rewritten each run)."""
+    check_output_file(output)
+    check_output_file(markdown, "--markdown output")
     try:
         metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path, code=code)
     except (PipelineError, ConversionError, ValueError) as err:

@@ -48,14 +48,19 @@ def decode_utf8(data: bytes, source, keep_bom: bool = False) -> str:
     return text[1:] if text.startswith("\ufeff") and not keep_bom else text
 
 
-def read_text(path: Path, allow_empty: bool = False, keep_bom: bool = False) -> str:
-    """Read a UTF-8 file; a file that is missing, a folder, empty or not UTF-8 is an error."""
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a file; a folder or a missing file is an error."""
     path = Path(path)
     if path.is_dir():
         raise ConversionError(path, "is a directory, not a file")
     if not path.exists():
         raise ConversionError(path, "file not found")
-    text = decode_utf8(path.read_bytes(), path, keep_bom)
+    return path.read_bytes()
+
+
+def read_text(path: Path, allow_empty: bool = False, keep_bom: bool = False) -> str:
+    """Read a UTF-8 file; a file that is missing, a folder, empty or not UTF-8 is an error."""
+    text = decode_utf8(read_bytes(path), path, keep_bom)
     if not allow_empty and not text.strip():
         raise ConversionError(path, "file is empty")
     return text
