@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from med_ner.corpus.conversion import split_lines
+
 
 Key = Tuple[int, int, str]
 FLAGS = ("negated", "uncertain")
@@ -98,7 +100,7 @@ def run_medspacy(docs, python: Path) -> List[List[Tuple[bool, bool]]]:
         proc = subprocess.run([str(python), str(script), str(src), str(out)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"medspaCy run failed ({python}):\n{proc.stderr[-2000:]}")
-        results = [[tuple(x) for x in json.loads(line)["flags"]] for line in out.read_text(encoding="utf-8").splitlines()]
+        results = [[tuple(x) for x in json.loads(line)["flags"]] for line in split_lines(out.read_text(encoding="utf-8"))]
     if len(results) != len(docs):
         raise RuntimeError(f"medspaCy returned {len(results)} documents for {len(docs)}")
     return results
