@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import spacy
 import srsly
 from spacy.tokens import Doc, DocBin, Span
@@ -38,6 +39,7 @@ def med_ner(*args):
                           cwd=str(ROOT))
 
 
+@pytest.mark.slow  # about a minute on 2 shared cores
 def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     corpus_dir = tmp_path / "corpus"
     proc = med_ner("convert-corpus", "sample", "--output", corpus_dir / "sample")
@@ -71,6 +73,24 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     assert result["corpora"]["chem"]["entities"] == 4
     assert srsly.read_json(metrics / "chem" / "test.json")["split"] == "test"
     assert "| chem | DRUG |" in (metrics / "test.md").read_text()
+
+    # The wheel's meta lists every corpus with its licence, label map and test scores.
+    corpora = {"sample": {"source": {"name": "sample corpus", "license": "CC0-1.0"}},
+               "chem": {"source": {"name": "drug sentences", "license": "CC BY 4.0"}}}
+    srsly.write_yaml(tmp_path / "corpora.yml", corpora)
+    proc = med_ner("package-meta", out / "model-best", metrics / "test.json", tmp_path / "meta.json", "--name", "med_ner",
+                   "--version", "0.0.1", "--table", tmp_path / "corpora.yml", "--harmonisation", tmp_path / "table.yml",
+                   "--transformer", tiny_transformer)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = srsly.read_json(tmp_path / "meta.json")
+    assert [c["name"] for c in meta["corpora"]] == ["sample", "chem"]
+    chem = meta["corpora"][1]
+    assert chem["source"]["license"] == "CC BY 4.0"
+    assert chem["label_map"] == {"annotates": ["DRUG"], "map": {"Chemical": "DRUG"},
+                                 "outside_gold_entities": "unknown (missing)"}
+    assert chem["test"]["entities"] == 4 and list(chem["test"]["ents_per_type"]) == ["DRUG"]
+    assert [s["license"] for s in meta["sources"][:2]] == ["CC0-1.0", "CC BY 4.0"]
+    assert meta["performance"]["ents_f"] == result["corpora"]["sample"]["ents_f"]
 
 
 def test_evaluate_mix_names_a_missing_split(tmp_path, tiny_transformer):

@@ -12,7 +12,7 @@ import typer
 from med_ner.cli.app import app, fail
 from med_ner.corpus.conversion import ConversionError
 from med_ner.corpus.harmonise import label_evidence, majority_texts, normalise_text
-from med_ner.corpus.mix import MixError
+from med_ner.corpus.mix import MixError, mix_corpora
 from med_ner.loading import PipelineError
 from med_ner.metrics.evaluate import evaluate_mix, markdown_table, mix_markdown
 
@@ -88,7 +88,9 @@ def label_evidence_command(
 @app.command("evaluate-mix")
 def evaluate_mix_command(
     model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
-    corpora: str = typer.Option(..., "--corpora", help="Comma-separated corpus names (harmonisation table)"),
+    corpora: str = typer.Option("", "--corpora", help="Comma-separated corpus names (harmonisation table)"),
+    config: Optional[Path] = typer.Option(None, "--config", exists=True, dir_okay=False,
+                                          help="Or: the mix config whose corpora to score"),
     corpus_dir: Path = typer.Option(Path("corpus"), "--corpus-dir", help="Holds <corpus>/<split>.spacy"),
     harmonisation: Path = typer.Option(Path("configs/label_harmonisation.yml"), "--harmonisation", exists=True),
     split: str = typer.Option("test", "--split", help="Split to score"),
@@ -100,7 +102,11 @@ def evaluate_mix_command(
 ):
     """Score one pipeline on several corpora's splits, each on the labels it annotates."""
     names = [name.strip() for name in corpora.split(",") if name.strip()]
+    if bool(names) == bool(config):
+        fail("give either --corpora or --config")
     try:
+        if config is not None:
+            names = mix_corpora(config)
         result = evaluate_mix(model, corpus_dir, names, harmonisation, split, train_split or None, gpu_id, cpu_int8,
                               code)
     except (PipelineError, MixError, ConversionError, ValueError) as err:

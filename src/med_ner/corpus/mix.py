@@ -36,6 +36,18 @@ def split_path(corpus_dir: Path, corpus: str, split: str) -> Path:
     return Path(corpus_dir) / corpus / f"{split}.spacy"
 
 
+def mix_corpora(config_path: Path) -> List[str]:
+    """The corpora a mix config trains on (its train weights), then any that only its dev union reads."""
+    from spacy.util import load_config
+
+    corpora = load_config(config_path, interpolate=False).get("corpora", {})
+    train, dev = corpora.get("train", {}), corpora.get("dev", {})
+    if train.get("@readers") != "en_med_ner.CorpusMix.v1":
+        raise MixError(f"{config_path}: [corpora.train] is not an en_med_ner.CorpusMix.v1 reader")
+    names = list(train.get("weights") or {})
+    return names + [name for name in dev.get("corpora") or [] if name not in names]
+
+
 def _corpus_rows(harmonisation: Path, names: List[str], corpus_dir: Path, split: str) -> Dict[str, CorpusLabels]:
     table = load_harmonisation(harmonisation)
     unknown = [name for name in names if name not in table]
