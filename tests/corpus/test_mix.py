@@ -164,6 +164,8 @@ def test_union_keeps_o_and_the_scorer_scores_only_annotated_labels(mix_dir):
     nlp = spacy.blank("en")
     examples = list(CorpusUnion(mix_dir / "corpus", "dev", ["full", "chem"], mix_dir / "table.yml")(nlp))
     assert [eg.reference.user_data[CORPUS_KEY] for eg in examples] == ["full"] * 5 + ["chem"] * 3
+    limited = CorpusUnion(mix_dir / "corpus", "dev", ["full", "chem"], mix_dir / "table.yml", limit={"full": 2})
+    assert [eg.reference.user_data["id"] for eg in limited(nlp)] == ["full0", "full1", "chem0", "chem1", "chem2"]
     chem = examples[5]
     assert chem.get_aligned_ner() == ["O", "U-DRUG", "O", "O", "O"]
     predicted = chem.predicted

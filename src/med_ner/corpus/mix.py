@@ -12,11 +12,13 @@
 - `en_med_ner.CorpusUnion.v1`: the dev (or test) reader. Every document of
   each corpus's split, in order, harmonised, with "O" outside the entities
   and the corpus's annotated labels in doc.user_data, which the mix scorer
-  (med_ner.pipeline.mix_scorer) uses to score only those labels.
+  (med_ner.pipeline.mix_scorer) uses to score only those labels. `limit`
+  keeps the first n documents of a corpus (a cheaper dev; never for test).
 
 A corpus's split is <corpus_dir>/<corpus>/<split>.spacy, as `convert-corpus` writes it.
 """
 import random
+from itertools import islice
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional
 
@@ -143,7 +145,7 @@ class CorpusMix:
 
 class CorpusUnion:
     def __init__(self, corpus_dir: Path, split: str, corpora: List[str], harmonisation: Path,
-                 outside: Optional[Dict[str, str]] = None, max_length: int = 0):
+                 outside: Optional[Dict[str, str]] = None, max_length: int = 0, limit: Optional[Dict[str, int]] = None):
         if not corpora:
             raise MixError("the union has no corpora")
         self.names = list(corpora)
@@ -155,10 +157,15 @@ class CorpusUnion:
         _check_outside(self.outside, self.names)
         self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
         self.example_maker = Corpus(str(corpus_dir), max_length=max_length)
+        self.limit = dict(limit or {})
+        stray = [name for name in self.limit if name not in self.names]
+        if stray or any(not isinstance(n, int) or n < 1 for n in self.limit.values()):
+            raise MixError(f"limit takes positive document counts of corpora in the union, not {self.limit}")
 
     def docs(self, vocab) -> Iterator[Doc]:
         for name in self.names:
-            yield from harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside[name])
+            docs = harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside[name])
+            yield from islice(docs, self.limit.get(name))
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         yield from self.example_maker.make_examples(nlp, self.docs(nlp.vocab))
@@ -174,5 +181,7 @@ def create_corpus_mix(corpus_dir: str, split: str, weights: Dict[str, float], ha
 
 @spacy.registry.readers("en_med_ner.CorpusUnion.v1")
 def create_corpus_union(corpus_dir: str, split: str, corpora: List[str], harmonisation: str,
-                        outside: Dict[str, str] = {}, max_length: int = 0) -> Callable[[Language], Iterator[Example]]:
-    return CorpusUnion(Path(corpus_dir), split, list(corpora), Path(harmonisation), dict(outside), max_length)
+                        outside: Dict[str, str] = {}, max_length: int = 0,
+                        limit: Dict[str, int] = {}) -> Callable[[Language], Iterator[Example]]:
+    return CorpusUnion(Path(corpus_dir), split, list(corpora), Path(harmonisation), dict(outside), max_length,
+                       dict(limit))
