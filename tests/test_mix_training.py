@@ -11,15 +11,9 @@ from spacy.tokens import Doc, DocBin, Span
 
 from conftest import ROOT
 
-TABLE = """\
-release_labels: [DISEASE, SYMPTOM, DRUG, BODY_PART, TEST, PROCEDURE]
-corpora:
-  sample:
-    annotates: [DISEASE, SYMPTOM, DRUG, BODY_PART, TEST, PROCEDURE]
-  chem:
-    annotates: [DRUG]
-    map: {Chemical: DRUG}
-"""
+RELEASE = ["DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"]
+TABLE = {"release_labels": RELEASE,
+         "corpora": {"sample": {"annotates": RELEASE}, "chem": {"annotates": ["DRUG"], "map": {"Chemical": "DRUG"}}}}
 
 
 def write_chem_corpus(out):
@@ -45,7 +39,7 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     proc = med_ner("convert-corpus", "sample", "--output", corpus_dir / "sample")
     assert proc.returncode == 0, proc.stderr
     write_chem_corpus(corpus_dir)
-    (tmp_path / "table.yml").write_text(TABLE, encoding="utf-8")
+    srsly.write_yaml(tmp_path / "table.yml", TABLE)
     out = tmp_path / "training"
     proc = med_ner(
         "train", ROOT / "configs/ner_transformer_mix.cfg", "--output", out, "--paths.corpus_dir", corpus_dir,
@@ -57,7 +51,7 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     nlp = spacy.load(out / "model-best")
-    assert set(nlp.get_pipe("ner").labels) == {"DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"}
+    assert set(nlp.get_pipe("ner").labels) == set(RELEASE)
     # The dev union is scored per corpus, and the training log keeps those scores.
     rows = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 3, 6]
@@ -94,7 +88,7 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
 
 
 def test_evaluate_mix_names_a_missing_split(tmp_path, tiny_transformer):
-    (tmp_path / "table.yml").write_text(TABLE, encoding="utf-8")
+    srsly.write_yaml(tmp_path / "table.yml", TABLE)
     nlp = spacy.blank("en")
     nlp.add_pipe("ner").add_label("DRUG")
     nlp.initialize()

@@ -14,7 +14,6 @@ from med_ner.corpus.harmonise import ANNOTATES_KEY, CORPUS_KEY, load_harmonisati
 from med_ner.corpus.mix import CorpusMix, CorpusUnion, MixError
 from med_ner.pipeline.mix_scorer import score_annotated_labels
 
-RELEASE = ["DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"]
 
 TABLE = """\
 release_labels: [DISEASE, SYMPTOM, DRUG, BODY_PART, TEST, PROCEDURE]
