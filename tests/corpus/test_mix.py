@@ -10,7 +10,8 @@ from spacy.training import Example
 
 from conftest import ROOT
 from med_ner.corpus.conversion import ConversionError
-from med_ner.corpus.harmonise import ANNOTATES_KEY, CORPUS_KEY, load_harmonisation
+from med_ner.corpus.harmonise import (ANNOTATES_KEY, CORPUS_KEY, CorpusLabels, TextRule, harmonise_doc,
+                                      load_harmonisation)
 from med_ner.corpus.mix import CorpusMix, CorpusUnion, MixError
 from med_ner.pipeline.mix_scorer import score_annotated_labels
 
@@ -148,6 +149,16 @@ def test_partial_corpora_are_missing_outside_their_entities(mix_dir):
     assert next(iter(mix(nlp))).get_aligned_ner() == ["O", "U-DRUG", "O", "O", "O"]
     with pytest.raises(MixError, match="must be one of"):
         CorpusMix(mix_dir / "corpus", "train", {"chem": 1}, mix_dir / "table.yml", outside={"chem": "none"})
+
+
+def test_missing_but_sentence_ends_keeps_o_at_sentence_final_punctuation():
+    vocab = spacy.blank("en").vocab
+    doc = Doc(vocab, words=["took", "aspirin", ".", "then", "pain", ".", "dose", "x"],
+              sent_starts=[True, False, False, True, False, False, True, False])
+    doc.set_ents([Span(doc, 1, 2, label="Chemical")], default="outside")
+    table = {"chem": CorpusLabels("chem", ["DRUG"], ["DRUG", "SYMPTOM"], {"Chemical": TextRule("DRUG")})}
+    harmonise_doc(doc, table["chem"], "missing-but-sentence-ends")
+    assert [t.ent_iob_ for t in doc] == ["", "B", "O", "", "", "O", "", ""]
 
 
 def test_mix_errors_name_what_is_wrong(mix_dir):

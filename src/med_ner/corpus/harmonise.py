@@ -29,7 +29,9 @@ from med_ner.corpus.conversion import ConversionError, read_text
 # Keys in doc.user_data that the mix readers set and the mix scorer reads.
 ANNOTATES_KEY = "med_ner.annotates"
 CORPUS_KEY = "med_ner.corpus"
-OUTSIDE_CHOICES = ("missing", "O")
+# "missing-but-sentence-ends": missing, except sentence-final punctuation, which
+# no entity of any label contains, is "O", so an entity cannot run on past it for free.
+OUTSIDE_CHOICES = ("missing", "O", "missing-but-sentence-ends")
 
 
 @dataclass
@@ -169,9 +171,10 @@ def _parse_rule(rule, release: List[str], path: Path, line: Optional[int], where
 def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None) -> Doc:
     """Relabel the doc's entities through the table (in place) and mark it with
     its corpus and annotated labels. Tokens outside the entities become
-    `outside`: "missing" (spaCy's NER takes no loss there) or "O"; the default
-    is "missing" for a partially annotated corpus. Tokens that were already
-    missing stay missing."""
+    `outside`: "missing" (spaCy's NER takes no loss there), "O", or
+    "missing-but-sentence-ends" (missing, sentence-final punctuation "O"); the
+    default is "missing" for a partially annotated corpus. Tokens that were
+    already missing stay missing."""
     outside = outside or labels.default_outside
     if outside not in OUTSIDE_CHOICES:
         raise ValueError(f"outside must be one of {OUTSIDE_CHOICES}, not {outside!r}")
@@ -186,6 +189,12 @@ def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None)
         if doc.has_annotation("ENT_IOB") else []
     if outside == "missing":
         doc.set_ents(entities, default="missing")
+    elif outside == "missing-but-sentence-ends":
+        inside = {i for span in entities for i in range(span.start, span.end)}
+        ends = [doc[i:i + 1] for i, token in enumerate(doc)
+                if token.is_sent_end and token.is_punct and i not in inside and token.ent_iob != 0] \
+            if doc.has_annotation("SENT_START") else []
+        doc.set_ents(entities, outside=ends, default="missing")
     else:
         inside = {i for span in entities for i in range(span.start, span.end)}
         doc.set_ents(entities, missing=[s for s in already_missing if s.start not in inside], default="outside")
