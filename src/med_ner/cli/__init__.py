@@ -6,6 +6,7 @@ from med_ner.cli import (  # noqa: F401  (each module registers its commands on 
     convert,
     demo,
     evaluate,
+    mix,
     package,
     predict,
     train,

@@ -10,6 +10,7 @@ from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.conversion import ConversionError, ConversionReport, LabelMap, default_report_path
 from med_ner.corpus.corpora import SPLITS, CorpusTable, convert_split
 from med_ner.corpus.iob import convert_iob
+from med_ner.corpus.mix import MixError, mix_corpora
 from med_ner.corpus.jsonl import convert_jsonl
 from med_ner.corpus.split import document_stems, write_split
 from med_ner.corpus.split import SPLITS as SPLIT_NAMES
@@ -107,14 +108,9 @@ def convert_jsonl_command(
     convert_and_report(convert_jsonl, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned)
 
 
-@app.command("convert-corpus")
-def convert_corpus_command(
-    corpus: str = typer.Argument(..., help="Name of the corpus in the corpus table"),
-    output: Path = typer.Option(..., "--output", help="Directory for train.spacy, dev.spacy, test.spacy"),
-    table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
-    assets: Path = typer.Option(Path("assets"), "--assets", help="Folder holding assets/<corpus>/"),
-):
-    """Convert every split of one corpus and write a report per file."""
+def convert_table_corpus(corpus: str, output: Path, table: Path, assets: Path) -> None:
+    """Convert every split of one corpus of the table; the whole entry is checked
+    before anything is written, and bad input stops with `error:`."""
     try:
         entry = CorpusTable(table).entry(corpus, assets / corpus)
         label_map = LabelMap.from_file(Path(entry["label_map"]) if entry.get("label_map") else None)
@@ -123,6 +119,35 @@ def convert_corpus_command(
                 typer.echo(line)
     except ConversionError as err:
         fail(str(err))
+
+
+@app.command("convert-corpus")
+def convert_corpus_command(
+    corpus: str = typer.Argument(..., help="Name of the corpus in the corpus table"),
+    output: Path = typer.Option(..., "--output", help="Directory for train.spacy, dev.spacy, test.spacy"),
+    table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
+    assets: Path = typer.Option(Path("assets"), "--assets", help="Folder holding assets/<corpus>/"),
+):
+    """Convert every split of one corpus and write a report per file."""
+    convert_table_corpus(corpus, output, table, assets)
+
+
+@app.command("convert-corpora")
+def convert_corpora_command(
+    config: Path = typer.Argument(..., help="A corpus-mix config: converts every corpus its train and dev readers name",
+                                  exists=True, dir_okay=False),
+    output: Path = typer.Option(Path("corpus"), "--output", help="Directory for <corpus>/{train,dev,test}.spacy"),
+    table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
+    assets: Path = typer.Option(Path("assets"), "--assets", help="Folder holding assets/<corpus>/"),
+):
+    """Convert every corpus of a mix config, each into <output>/<corpus>/."""
+    try:
+        names = mix_corpora(config)
+    except MixError as err:
+        fail(str(err))
+    for name in names:
+        typer.echo(f"== {name}")
+        convert_table_corpus(name, output / name, table, assets)
 
 
 @app.command("make-split")

@@ -20,35 +20,85 @@ SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
 CONTEXT_KEYS = tuple(f"{flag}_{k}" for flag in ("negated", "uncertain") for k in ("p", "r", "f"))
 
 
-def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False,
-                   train_path: Optional[Path] = None, code: Optional[str] = None) -> Dict:
+def check_docbins(data_path: Path, train_path: Optional[Path] = None) -> None:
+    """The data is checked before the (slow) model load: a DocBin, with documents."""
     import spacy
-    from spacy.scorer import Scorer
-    from spacy.training import Corpus
 
-    # The data is checked before the (slow) model load: a DocBin, with documents.
     for path in (data_path, train_path):
         if path is not None and not read_docbin(path, spacy.blank("xx").vocab):
             raise ConversionError(path, "no documents to evaluate" if path == data_path else "no training documents")
+
+
+def _load(model: str, code: Optional[str], cpu_int8: bool, gpu_id: int):
+    import spacy
+
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = load_pipeline(model, code, cpu_int8)
+    return load_pipeline(model, code, cpu_int8)
+
+
+def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False,
+                   train_path: Optional[Path] = None, code: Optional[str] = None) -> Dict:
+    from spacy.training import Corpus
+
+    check_docbins(data_path, train_path)
+    nlp = _load(model, code, cpu_int8, gpu_id)
     examples = list(Corpus(str(data_path))(nlp))
+    train_docs = [eg.reference for eg in Corpus(str(train_path))(nlp)] if train_path is not None else None
+    return score_pipeline(nlp, model, examples, data_path, split, train_docs)
+
+
+def evaluate_mix(model: str, corpus_dir: Path, corpora: List[str], harmonisation: Path, split: str = "test",
+                 train_split: Optional[str] = "train", gpu_id: int = -1, cpu_int8: bool = False,
+                 code: Optional[str] = None) -> Dict:
+    """Score one pipeline on each corpus's split, gold labels mapped through the
+    harmonisation table and only the labels that corpus annotates scored. Seen
+    mentions are those of every corpus's training split (what a mix model saw)."""
+    from med_ner.corpus.mix import CorpusUnion, split_path
+
+    nlp = _load(model, code, cpu_int8, gpu_id)
+    train_docs = None
+    if train_split:
+        train_docs = [eg.reference for eg in CorpusUnion(corpus_dir, train_split, corpora, harmonisation)(nlp)]
+    results = {}
+    for name in corpora:
+        examples = list(CorpusUnion(corpus_dir, split, [name], harmonisation)(nlp))
+        results[name] = score_pipeline(nlp, model, examples, split_path(corpus_dir, name, split), split, train_docs)
+        results[name]["corpus"] = name
+    return {"model": str(model), "split": split, "harmonisation": str(harmonisation), "corpora": results}
+
+
+def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
+                   train_docs: Optional[List] = None) -> Dict:
+    """Predict and score; a reference marked with its corpus's annotated labels
+    (the mix readers) is scored on those labels only."""
+    from spacy.scorer import Scorer
+
+    from med_ner.corpus.harmonise import ANNOTATES_KEY
+    from med_ner.pipeline.mix_scorer import restrict_to_annotated
+
+    if not examples:
+        raise ValueError(f"{data_path}: no documents to evaluate")
     # What nlp.evaluate does, keeping the predicted docs for the extra scores
     # (nlp.evaluate scores copies of the examples and drops them).
     start = time.perf_counter()
     for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
         eg.predicted = doc
     seconds = time.perf_counter() - start
+    examples = [restrict_to_annotated(eg) for eg in examples]
     scores = Scorer(nlp=nlp).score(examples)
     gold = [ner_metrics.doc_spans(eg.reference) for eg in examples]
     pred = [ner_metrics.doc_spans(eg.predicted) for eg in examples]
     support = Counter(ent.label_ for eg in examples for ent in eg.reference.ents)
     per_type = scores.get("ents_per_type") or {}
-    labels = sorted(set(support) | set(per_type) | set(nlp.get_pipe("ner").labels))
+    model_labels = set(nlp.get_pipe("ner").labels)
+    annotated = examples[0].reference.user_data.get(ANNOTATES_KEY)
+    if annotated is not None:
+        model_labels &= set(annotated)
+    labels = sorted(set(support) | set(per_type) | model_labels)
     seen_unseen = {}
-    if train_path is not None:
-        train_mentions = ner_metrics.mention_texts(eg.reference for eg in Corpus(str(train_path))(nlp))
+    if train_docs is not None:
+        train_mentions = ner_metrics.mention_texts(train_docs)
         seen_unseen = ner_metrics.seen_unseen_recall([eg.reference for eg in examples], pred, train_mentions)
     return {
         "model": str(model),
@@ -127,3 +177,29 @@ def same_scores(a: Dict, b: Dict) -> List[str]:
         sa, sb = a["ents_per_type"].get(label, {}), b["ents_per_type"].get(label, {})
         diffs += [f"{label} {k}: {sa.get(k)} != {sb.get(k)}" for k in ("p", "r", "f", "support") if sa.get(k) != sb.get(k)]
     return diffs
+
+
+def mix_markdown(result: Dict) -> str:
+    """One row per corpus (its annotated labels only), then each corpus's per-label table."""
+    lines = [
+        f"Scores of `{result['model']}` on each corpus's **{result['split']}** split, gold labels mapped through "
+        f"`{result['harmonisation']}`; each corpus is scored on the labels it annotates. Seen/unseen: whether the "
+        "lowercased mention text occurs in any training split of the mix.",
+        "",
+        "| corpus | labels scored | P | R | F1 | F1 95% CI | recall seen | recall unseen | gold entities |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+
+    def pct(value) -> str:
+        return "" if value is None else f"{value * 100:.2f}"
+
+    for name, m in result["corpora"].items():
+        lo, hi = m["ents_f_ci95"]
+        lines.append(f"| {name} | {', '.join(m['ents_per_type'])} | {pct(m['ents_p'])} | {pct(m['ents_r'])} | "
+                     f"{pct(m['ents_f'])} | {lo * 100:.2f}–{hi * 100:.2f} | {pct(m.get('recall_seen'))} | "
+                     f"{pct(m.get('recall_unseen'))} | {m['entities']} |")
+    for name, m in result["corpora"].items():
+        lines += ["", f"### {name}", "", "| label | P | R | F1 | gold entities |", "| --- | ---: | ---: | ---: | ---: |"]
+        for label, s in m["ents_per_type"].items():
+            lines.append(f"| {label} | {pct(s['p'])} | {pct(s['r'])} | {pct(s['f'])} | {s['support']} |")
+    return "\n".join(lines) + "\n"

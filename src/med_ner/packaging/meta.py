@@ -84,18 +84,64 @@ def build_meta(
     return meta
 
 
+def test_scores(metrics: Dict) -> Dict:
+    """What the meta keeps of one test split's metrics."""
+    keep = ("ents_p", "ents_r", "ents_f", "ents_f_ci95", "recall_seen", "recall_unseen", "documents", "entities")
+    return {**{k: metrics[k] for k in keep if k in metrics},
+            "ents_per_type": {k: {m: v[m] for m in ("p", "r", "f")} for k, v in metrics["ents_per_type"].items()}}
+
+
+def mix_corpora_meta(mix: Dict, corpora: Dict, harmonisation: Path) -> List[Dict]:
+    """Every corpus of a mix: its source and licence, the label map used and its test scores."""
+    from med_ner.corpus.harmonise import load_harmonisation
+
+    table = load_harmonisation(harmonisation)
+    rows = []
+    for name, metrics in mix["corpora"].items():
+        if name not in corpora:
+            raise ValueError(f"corpus {name!r} of the mix is not in the corpus table")
+        if name not in table:
+            raise ValueError(f"{harmonisation}: no entry for corpus {name!r} of the mix")
+        rows.append({"name": name, "source": {k: str(v) for k, v in corpora[name]["source"].items() if v},
+                     "label_map": table[name].describe(), "test": test_scores(metrics)})
+    return rows
+
+
 def write_meta(model_path: Path, metrics_path: Path, output: Path, name: str, version: str, description: str,
-               license_name: str, corpus: str, table: Path, transformer: str, requirements: List[str]) -> Dict:
-    """Write the package meta with test-split scores; the metrics must be of the test split."""
+               license_name: str, corpus: Optional[str], table: Path, transformer: str, requirements: List[str],
+               harmonisation: Optional[Path] = None, headline: Optional[str] = None) -> Dict:
+    """Write the package meta with test-split scores; the metrics must be of the test split.
+
+    `metrics_path` is the metrics of `evaluate` (one corpus, named by
+    `corpus`) or of `evaluate-mix` (several; then every corpus goes into the
+    meta's sources and `corpora`, with its licence, label map and test scores,
+    and `headline`, default the first, gives the top-level performance)."""
     metrics = srsly.read_json(metrics_path)
     if metrics.get("split") != "test":
         raise ValueError(f"{metrics_path} holds scores of the {metrics.get('split')!r} split, not 'test'")
     corpora = srsly.read_yaml(table)
-    if corpus not in corpora:
-        raise ValueError(f"{table}: no corpus {corpus!r}")
-    source = corpora[corpus]["source"]
-    meta = build_meta(srsly.read_json(model_path / "meta.json"), metrics, name, version, description, license_name,
-                      {k: str(v) for k, v in source.items() if v}, transformer, requirements)
+    model_meta = srsly.read_json(model_path / "meta.json")
+    if "corpora" in metrics:
+        if harmonisation is None:
+            raise ValueError(f"{metrics_path} scores a corpus mix: give the harmonisation table (--harmonisation)")
+        rows = mix_corpora_meta(metrics, corpora, harmonisation)
+        headline = headline or rows[0]["name"]
+        if headline not in metrics["corpora"]:
+            raise ValueError(f"headline corpus {headline!r} is not one of {', '.join(metrics['corpora'])}")
+        meta = build_meta(model_meta, metrics["corpora"][headline], name, version, description, license_name,
+                          rows[0]["source"], transformer, requirements)
+        meta["sources"] = [row["source"] for row in rows] + meta["sources"][1:]
+        meta["corpora"] = rows
+        meta["notes"] = (f"Trained on a mix of {', '.join(r['name'] for r in rows)}. `performance` is the "
+                         f"{headline} test split; `corpora` lists every corpus with its licence, the label map "
+                         "used and its own test scores (exact match, each corpus scored on the labels it "
+                         "annotates). " + meta["notes"])
+    else:
+        if corpus not in corpora:
+            raise ValueError(f"{table}: no corpus {corpus!r}")
+        source = corpora[corpus]["source"]
+        meta = build_meta(model_meta, metrics, name, version, description, license_name,
+                          {k: str(v) for k, v in source.items() if v}, transformer, requirements)
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, meta)
     return meta

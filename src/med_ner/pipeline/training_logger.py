@@ -70,7 +70,8 @@ def training_curve_logger(path: Optional[str] = None, progress_bar: bool = False
             log_console(info)
             if info is None:
                 return
-            row = {"step": info["step"], "epoch": info["epoch"], "score": info["score"],
+            # words: training words processed so far, for words per second between rows
+            row = {"step": info["step"], "epoch": info["epoch"], "score": info["score"], "words": info.get("words"),
                    "losses": {k: float(v) for k, v in info["losses"].items()},
                    "scores": {k: v for k, v in info["other_scores"].items() if isinstance(v, (int, float))},
                    "seconds": round(time.perf_counter() - started, 1), **memory_use()}

@@ -1,0 +1,263 @@
+"""Label harmonisation: each corpus's labels mapped onto the release labels,
+read from a table (configs/label_harmonisation.yml), never written in code.
+
+A table entry says which release labels the corpus annotates and how its
+labels map:
+
+    BC5CDR:
+      annotates: [DRUG, DISEASE, SYMPTOM]
+      map:
+        Chemical: DRUG
+        Disease: {default: DISEASE, if_text_in: {SYMPTOM: ../assets/labels/symptom_texts.txt}}
+
+A rule is a release label, null (drop the entity, counted), or a per-mention
+rule: `default` unless the lowercased mention text is in the list file of
+another label. A label without a rule passes through when it is a release
+label and is an error otherwise. A corpus that annotates fewer than all the
+release labels is partially annotated: its tokens outside the gold entities
+are unknown, not "O" (see harmonise_doc).
+"""
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from spacy.tokens import Doc, Span
+
+from med_ner.corpus.conversion import ConversionError, read_text
+
+# Keys in doc.user_data that the mix readers set and the mix scorer reads.
+ANNOTATES_KEY = "med_ner.annotates"
+CORPUS_KEY = "med_ner.corpus"
+# "missing-but-sentence-ends": missing, except sentence-final punctuation, which
+# no entity of any label contains, is "O", so an entity cannot run on past it for free.
+OUTSIDE_CHOICES = ("missing", "O", "missing-but-sentence-ends")
+
+
+@dataclass
+class TextRule:
+    """`default`, unless the mention's lowercased text is listed for another label."""
+
+    default: Optional[str]
+    by_text: Dict[str, str] = field(default_factory=dict)  # lowercased text -> label
+
+    def label_for(self, text: str) -> Optional[str]:
+        return self.by_text.get(normalise_text(text), self.default)
+
+
+@dataclass
+class CorpusLabels:
+    """One corpus's row of the harmonisation table."""
+
+    name: str
+    annotates: List[str]
+    release_labels: List[str]
+    rules: Dict[str, TextRule]
+    source: str = "(table)"
+    # Entities each source label lost to a null rule, counted as documents are harmonised.
+    dropped: Counter = field(default_factory=Counter)
+
+    @property
+    def partial(self) -> bool:
+        return set(self.annotates) != set(self.release_labels)
+
+    @property
+    def default_outside(self) -> str:
+        return "missing" if self.partial else "O"
+
+    def release_label(self, label: str, text: str) -> Optional[str]:
+        """The release label of one gold mention, or None when the table drops it."""
+        if label in self.rules:
+            return self.rules[label].label_for(text)
+        if label in self.release_labels:
+            return label
+        raise ValueError(f"{self.source}: corpus {self.name!r} has label {label!r}, which is neither a release "
+                         f"label nor in its map (known: {', '.join(sorted(self.rules))})")
+
+    def describe(self) -> Dict:
+        """The label map as it goes into the package meta."""
+        described = {}
+        for label, rule in self.rules.items():
+            if not rule.by_text:
+                described[label] = rule.default
+            else:
+                counts = Counter(rule.by_text.values())
+                described[label] = {"default": rule.default,
+                                    "if_text_in": {lab: f"{n} listed mention texts" for lab, n in sorted(counts.items())}}
+        return {"annotates": list(self.annotates), "map": described,
+                "outside_gold_entities": "unknown (missing)" if self.partial else "O"}
+
+
+def normalise_text(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def read_text_list(path: Path) -> List[str]:
+    """One mention text a line; blank lines and # comments are ignored."""
+    lines = read_text(path).splitlines()
+    return [normalise_text(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _yaml_with_lines(path: Path):
+    from srsly.ruamel_yaml import YAML
+
+    try:
+        return YAML().load(read_text(path))
+    except Exception as err:  # ruamel's parser errors carry the line in their message
+        raise ConversionError(path, f"invalid YAML: {err}") from None
+
+
+def _line(node, key) -> Optional[int]:
+    try:
+        return node.lc.key(key)[0] + 1
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def load_harmonisation(path: Path) -> Dict[str, CorpusLabels]:
+    """Read the table; its list files are relative to the table's folder, so it reads the same from any directory."""
+    path = Path(path)
+    base = path.parent
+    data = _yaml_with_lines(path)
+    if not isinstance(data, dict) or not isinstance(data.get("release_labels"), list) \
+            or not isinstance(data.get("corpora"), dict):
+        raise ConversionError(path, "the table needs a 'release_labels' list and a 'corpora' mapping")
+    release = [str(label) for label in data["release_labels"]]
+    table = {}
+    for name, entry in data["corpora"].items():
+        line = _line(data["corpora"], name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("annotates"), list):
+            raise ConversionError(path, f"corpus {name!r} needs an 'annotates' list of release labels", line=line)
+        unknown = [label for label in entry["annotates"] if label not in release]
+        if unknown:
+            raise ConversionError(path, f"corpus {name!r} annotates {unknown}, which are not release labels", line=line)
+        rules = {}
+        mapping = entry.get("map") or {}
+        for label, rule in mapping.items():
+            rules[str(label)] = _parse_rule(rule, release, path, _line(mapping, label), f"{name}.{label}", base)
+        mapped = {r.default for r in rules.values()} | {lab for r in rules.values() for lab in r.by_text.values()}
+        stray = sorted(lab for lab in mapped if lab is not None and lab not in entry["annotates"])
+        if stray:
+            raise ConversionError(path, f"corpus {name!r} maps onto {stray} but 'annotates' does not list them",
+                                  line=line)
+        table[str(name)] = CorpusLabels(str(name), [str(x) for x in entry["annotates"]], release, rules,
+                                        source=str(path))
+    return table
+
+
+def _parse_rule(rule, release: List[str], path: Path, line: Optional[int], where: str, base: Path) -> TextRule:
+    if rule is None or isinstance(rule, str):
+        if rule is not None and rule not in release:
+            raise ConversionError(path, f"{where}: {rule!r} is not a release label", line=line)
+        return TextRule(rule)
+    if not isinstance(rule, dict) or "default" not in rule or set(rule) - {"default", "if_text_in"}:
+        raise ConversionError(path, f"{where}: a rule is a release label, null, or "
+                                    "{default: LABEL, if_text_in: {LABEL: list file}}", line=line)
+    by_text: Dict[str, str] = {}
+    for label, list_path in (rule.get("if_text_in") or {}).items():
+        if label not in release:
+            raise ConversionError(path, f"{where}: if_text_in label {label!r} is not a release label", line=line)
+        for text in read_text_list(base / list_path):
+            if by_text.get(text, label) != label:
+                raise ConversionError(path, f"{where}: {text!r} is listed for both {by_text[text]} and {label}",
+                                      line=line)
+            by_text[text] = label
+    default = rule["default"]
+    if default is not None and default not in release:
+        raise ConversionError(path, f"{where}: default {default!r} is not a release label", line=line)
+    return TextRule(default, by_text)
+
+
+def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None) -> Doc:
+    """Relabel the doc's entities through the table (in place) and mark it with
+    its corpus and annotated labels. Tokens outside the entities become
+    `outside`: "missing" (spaCy's NER takes no loss there), "O", or
+    "missing-but-sentence-ends" (missing, sentence-final punctuation "O"); the
+    default is "missing" for a partially annotated corpus. Tokens that were
+    already missing stay missing."""
+    outside = outside or labels.default_outside
+    if outside not in OUTSIDE_CHOICES:
+        raise ValueError(f"outside must be one of {OUTSIDE_CHOICES}, not {outside!r}")
+    entities = []
+    for ent in doc.ents:
+        label = labels.release_label(ent.label_, ent.text)
+        if label is None:
+            labels.dropped[ent.label_] += 1
+            continue
+        entities.append(Span(doc, ent.start, ent.end, label=label))
+    already_missing = [doc[i:i + 1] for i, token in enumerate(doc) if token.ent_iob == 0] \
+        if doc.has_annotation("ENT_IOB") else []
+    if outside == "missing":
+        doc.set_ents(entities, default="missing")
+    elif outside == "missing-but-sentence-ends":
+        inside = {i for span in entities for i in range(span.start, span.end)}
+        ends = [doc[i:i + 1] for i, token in enumerate(doc)
+                if token.is_sent_end and token.is_punct and i not in inside and token.ent_iob != 0] \
+            if doc.has_annotation("SENT_START") else []
+        doc.set_ents(entities, outside=ends, default="missing")
+    else:
+        inside = {i for span in entities for i in range(span.start, span.end)}
+        doc.set_ents(entities, missing=[s for s in already_missing if s.start not in inside], default="outside")
+    doc.user_data[ANNOTATES_KEY] = list(labels.annotates)
+    doc.user_data[CORPUS_KEY] = labels.name
+    return doc
+
+
+def label_evidence(mentions: Iterable[Tuple[str, str]], reference: Iterable[Tuple[str, str]], label: str,
+                   candidates: Tuple[str, str] = ("DISEASE", "SYMPTOM"),
+                   vocabulary: Optional[Dict[str, set]] = None, top: int = 25) -> Dict:
+    """How the reference corpora label the texts of one source label's mentions.
+
+    `mentions` and `reference` are (text, label) pairs. Each mention of `label`
+    is classed by the reference labels of its lowercased text: only the first
+    candidate, only the second, both, other, or none; `vocabulary` (text ->
+    set of vocabulary types) adds the same classing by a term list."""
+    counts = Counter(normalise_text(text) for text, lab in mentions if lab == label)
+    seen: Dict[str, Counter] = {}
+    for text, lab in reference:
+        seen.setdefault(normalise_text(text), Counter())[lab] += 1
+    first, second = candidates
+
+    def reference_class(text: str) -> str:
+        labs = seen.get(text, Counter())
+        if labs[first] and labs[second]:
+            return "both"
+        if labs[first] or labs[second]:
+            return first if labs[first] else second
+        return "other" if labs else "none"
+
+    def vocabulary_class(text: str) -> str:
+        types = vocabulary.get(text, set())
+        if first in types and second in types:
+            return "both"
+        if types & {first, second}:
+            return first if first in types else second
+        return "other" if types else "none"
+
+    def tally(classify) -> Dict:
+        out = {}
+        for text, n in counts.most_common():
+            row = out.setdefault(classify(text), {"mentions": 0, "texts": 0, "top": []})
+            row["mentions"] += n
+            row["texts"] += 1
+            if len(row["top"]) < top:
+                row["top"].append([text, n])
+        return out
+
+    result = {"label": label, "mentions": sum(counts.values()), "texts": len(counts),
+              "by_reference_labels": tally(reference_class)}
+    for row_class, row in result["by_reference_labels"].items():
+        for pair in row["top"]:
+            pair.append(dict(seen.get(pair[0], {})))
+    if vocabulary is not None:
+        result["by_vocabulary"] = tally(vocabulary_class)
+    return result
+
+
+def majority_texts(reference: Iterable[Tuple[str, str]], label: str, against: str) -> List[str]:
+    """Reference texts labelled `label` more often than `against`: the list a
+    per-mention rule reads."""
+    seen: Dict[str, Counter] = {}
+    for text, lab in reference:
+        seen.setdefault(normalise_text(text), Counter())[lab] += 1
+    return sorted(text for text, labs in seen.items() if labs[label] > labs[against])

@@ -1,0 +1,100 @@
+"""A few steps of training from configs/ner_transformer_mix.cfg on a mix of the
+sample corpus and a tiny drug-only corpus, then evaluate-mix on both test splits."""
+import json
+import subprocess
+import sys
+
+import pytest
+import spacy
+import srsly
+from spacy.tokens import Doc, DocBin, Span
+
+from conftest import ROOT
+
+RELEASE = ["DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"]
+TABLE = {"release_labels": RELEASE,
+         "corpora": {"sample": {"annotates": RELEASE}, "chem": {"annotates": ["DRUG"], "map": {"Chemical": "DRUG"}}}}
+
+
+def write_chem_corpus(out):
+    vocab = spacy.blank("en").vocab
+    for split in ("train", "dev", "test"):
+        db = DocBin(store_user_data=True)
+        for i, drug in enumerate(["aspirin", "metformin", "heparin", "warfarin"]):
+            doc = Doc(vocab, words=["She", "was", "given", drug, "for", "pain", "."])
+            doc.set_ents([Span(doc, 3, 4, label="Chemical")], default="outside")
+            db.add(doc)
+        (out / "chem").mkdir(parents=True, exist_ok=True)
+        db.to_disk(out / "chem" / f"{split}.spacy")
+
+
+def med_ner(*args):
+    return subprocess.run([sys.executable, "-m", "med_ner", *map(str, args)], capture_output=True, text=True,
+                          cwd=str(ROOT))
+
+
+@pytest.mark.slow  # about a minute on 2 shared cores
+def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
+    corpus_dir = tmp_path / "corpus"
+    proc = med_ner("convert-corpus", "sample", "--output", corpus_dir / "sample")
+    assert proc.returncode == 0, proc.stderr
+    write_chem_corpus(corpus_dir)
+    srsly.write_yaml(tmp_path / "table.yml", TABLE)
+    out = tmp_path / "training"
+    proc = med_ner(
+        "train", ROOT / "configs/ner_transformer_mix.cfg", "--output", out, "--paths.corpus_dir", corpus_dir,
+        "--paths.harmonisation", tmp_path / "table.yml", "--paths.transformer", tiny_transformer,
+        "--corpora.train.weights", json.dumps({"sample": 0.7, "chem": 0.3}),
+        "--corpora.dev.corpora", json.dumps(["sample", "chem"]), "--corpora.train.epoch_size", "40",
+        "--training.max_steps", "6", "--training.eval_frequency", "3",
+        "--training.optimizer.learn_rate.warmup_steps", "1",
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    nlp = spacy.load(out / "model-best")
+    assert set(nlp.get_pipe("ner").labels) == set(RELEASE)
+    # The dev union is scored per corpus, and the training log keeps those scores.
+    rows = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 3, 6]
+    assert all({"sample_ents_f", "chem_ents_f"} <= set(r["scores"]) for r in rows)
+
+    metrics = tmp_path / "metrics"
+    proc = med_ner("evaluate-mix", out / "model-best", "--corpora", "sample,chem", "--corpus-dir", corpus_dir,
+                   "--harmonisation", tmp_path / "table.yml", "--output", metrics)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = srsly.read_json(metrics / "test.json")
+    assert list(result["corpora"]) == ["sample", "chem"]
+    assert list(result["corpora"]["chem"]["ents_per_type"]) == ["DRUG"]  # only what chem annotates
+    assert result["corpora"]["chem"]["entities"] == 4
+    assert srsly.read_json(metrics / "chem" / "test.json")["split"] == "test"
+    assert "| chem | DRUG |" in (metrics / "test.md").read_text()
+
+    # The wheel's meta lists every corpus with its licence, label map and test scores.
+    corpora = {"sample": {"source": {"name": "sample corpus", "license": "CC0-1.0"}},
+               "chem": {"source": {"name": "drug sentences", "license": "CC BY 4.0"}}}
+    srsly.write_yaml(tmp_path / "corpora.yml", corpora)
+    proc = med_ner("package-meta", out / "model-best", metrics / "test.json", tmp_path / "meta.json", "--name", "med_ner",
+                   "--version", "0.0.1", "--table", tmp_path / "corpora.yml", "--harmonisation", tmp_path / "table.yml",
+                   "--transformer", tiny_transformer)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = srsly.read_json(tmp_path / "meta.json")
+    assert [c["name"] for c in meta["corpora"]] == ["sample", "chem"]
+    chem = meta["corpora"][1]
+    assert chem["source"]["license"] == "CC BY 4.0"
+    assert chem["label_map"] == {"annotates": ["DRUG"], "map": {"Chemical": "DRUG"},
+                                 "outside_gold_entities": "unknown (missing)"}
+    assert chem["test"]["entities"] == 4 and list(chem["test"]["ents_per_type"]) == ["DRUG"]
+    assert [s["license"] for s in meta["sources"][:2]] == ["CC0-1.0", "CC BY 4.0"]
+    assert meta["performance"]["ents_f"] == result["corpora"]["sample"]["ents_f"]
+
+
+def test_evaluate_mix_names_a_missing_split(tmp_path, tiny_transformer):
+    srsly.write_yaml(tmp_path / "table.yml", TABLE)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner").add_label("DRUG")
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "model")
+    proc = med_ner("evaluate-mix", tmp_path / "model", "--corpora", "chem", "--corpus-dir", tmp_path / "none",
+                   "--harmonisation", tmp_path / "table.yml", "--output", tmp_path / "metrics")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: not found: ") and "chem/train.spacy" in proc.stderr
+    assert "Traceback" not in proc.stderr
