@@ -1,0 +1,131 @@
+"""The transformer's prediction runtimes (med_ner.pipeline.fast_inference):
+each is honoured by spacy.load through the config, stays near float32, falls
+back to float32 with a warning where it cannot run, and never reaches what
+training or to_disk see."""
+import json
+import sys
+import warnings
+
+import numpy
+import pytest
+import spacy
+from spacy.training import Example
+from thinc.api import Adam
+
+from conftest import ROOT
+from med_ner.pipeline import fast_inference
+from med_ner.pipeline.transformer import inference_config
+
+TEXT = "She was suffering from malaria and fits, so she used amodiaquine; she has fever and pain on the hip."
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_transformer):
+    """configs/ner_transformer.cfg with the tiny BERT, a few updates on the sample corpus."""
+    config = spacy.util.load_config(ROOT / "configs" / "ner_transformer.cfg",
+                                    overrides={"paths.transformer": str(tiny_transformer)}, interpolate=True)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    examples = []
+    for line in (ROOT / "assets" / "sample" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:20]:
+        record = json.loads(line)
+        doc = nlp.make_doc(record["text"])
+        spans = [(s["start"], s["end"], s["label"]) for s in record.get("spans", record.get("entities", []))]
+        examples.append(Example.from_dict(doc, {"entities": spans}))
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    nlp.to_disk(out)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MED_NER_CACHE", str(tmp_path / "cache"))
+
+
+def hidden(nlp, text=TEXT):
+    return nlp(text)._.trf_data.tensors[0]
+
+
+def mean_error(exact, other):
+    return numpy.abs(exact - other).mean() / numpy.abs(exact).mean()
+
+
+@pytest.mark.parametrize("runtime,tolerance", [("int8", 0.05), ("onnx", 1e-4), ("onnx-int8", 0.05), ("bf16", 0.03)])
+def test_runtime_is_honoured_by_spacy_load_and_stays_near_float32(trained, runtime, tolerance):
+    if runtime == "bf16" and not fast_inference.cpu_has_bf16():
+        pytest.skip("no bfloat16 instructions on this CPU")
+    if runtime.startswith("onnx"):
+        pytest.importorskip("onnxruntime")
+    exact = hidden(spacy.load(trained))
+    fast = spacy.load(trained, config=inference_config(runtime))
+    assert fast.config["components"]["transformer"]["model"]["inference"] == runtime
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fast_inference.FastInferenceWarning)
+        approximate = hidden(fast)
+    assert approximate.shape == exact.shape
+    assert mean_error(exact, approximate) < tolerance
+    if runtime != "onnx":
+        assert not numpy.array_equal(exact, approximate)  # the runtime took effect
+    # A batch through nlp.pipe (padded to its longest text) gives near the same vectors as a
+    # single call (dynamic int8 scales activations per batch, so not exactly the same).
+    batch = list(fast.pipe([TEXT, "fever", TEXT + " " + TEXT]))
+    length = approximate.shape[1]
+    assert mean_error(approximate, batch[0]._.trf_data.tensors[0][:, :length]) < tolerance
+
+
+def test_onnx_export_is_cached_by_weights(trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    hidden(spacy.load(trained, config=inference_config("onnx-int8")))
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(files) == 2 and any(name.endswith("-int8.onnx") for name in files), files
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()}
+    hidden(spacy.load(trained, config=inference_config("onnx-int8")))
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()} == stamps
+
+
+def test_updates_rebuild_the_runtime_and_to_disk_keeps_float_weights(trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    nlp = spacy.load(trained, config=inference_config("onnx-int8", window=16))
+    before = hidden(nlp)
+    nlp.to_disk(tmp_path / "saved")
+    saved = spacy.load(tmp_path / "saved", config=inference_config("float32"))
+    assert numpy.array_equal(hidden(saved), hidden(spacy.load(trained)))
+    optimizer = Adam(0.01)
+    doc = nlp.make_doc(TEXT)
+    for _ in range(3):
+        nlp.update([Example.from_dict(doc, {"entities": [(23, 30, "DISEASE")]})], sgd=optimizer)
+    assert not numpy.allclose(before, hidden(nlp), atol=1e-3)
+
+
+def test_inference_spans_apply_to_predictions_only(trained):
+    long_text = " ".join([TEXT] * 3)
+    windowed = spacy.load(trained, config=inference_config("float32", window=8))
+    model = windowed.get_pipe("transformer").model
+    training_spans = model.attrs["get_spans"]
+    doc = windowed(long_text)
+    assert len(doc._.trf_data.wordpieces.strings) == -(-len(doc) // 8)  # non-overlapping windows of 8
+    assert len(spacy.load(trained)(long_text)._.trf_data.wordpieces.strings) == 1  # the config's 128/96
+    assert model.attrs["get_spans"] is training_spans  # restored after predicting
+
+
+def test_missing_onnxruntime_warns_and_predicts_in_float32(trained, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    nlp = spacy.load(trained, config=inference_config("onnx-int8"))
+    with pytest.warns(fast_inference.FastInferenceWarning, match="onnxruntime"):
+        fallback = hidden(nlp)
+    assert numpy.array_equal(fallback, hidden(spacy.load(trained)))
+
+
+def test_missing_bf16_instructions_warn_and_predict_in_float32(trained, monkeypatch):
+    monkeypatch.setattr(fast_inference, "cpu_has_bf16", lambda: False)
+    nlp = spacy.load(trained, config=inference_config("bf16"))
+    with pytest.warns(fast_inference.FastInferenceWarning, match="bfloat16"):
+        fallback = hidden(nlp)
+    assert numpy.array_equal(fallback, hidden(spacy.load(trained)))
+
+
+def test_an_unknown_runtime_is_rejected():
+    with pytest.raises(ValueError, match="onnx-int8"):
+        inference_config("fp8")
