@@ -67,17 +67,20 @@ def spacy_row(model: str, texts: List[str], runtime: str, window: int, batch_siz
     first_doc_seconds = time.perf_counter() - first
     after_load = {"rss_after_load_mb": rss_mb(), "peak_rss_after_load_mb": rss_mb("VmHWM")}
     predicted: List[List[CharSpan]] = []
-    seconds, rss_after_pass = [], []
+    seconds, rss_after_pass, rss_samples = [], [], []
     for i in range(passes):
         start = time.perf_counter()
-        for doc in nlp.pipe(texts, batch_size=batch_size):
+        for n, doc in enumerate(nlp.pipe(texts, batch_size=batch_size), 1):
             if i == 0:
                 predicted.append([(e.start_char, e.end_char, e.label_) for e in doc.ents])
+            if n % batch_size == 0:
+                rss_samples.append(rss_mb())  # once a batch: does RSS grow with the documents processed?
         seconds.append(time.perf_counter() - start)
         rss_after_pass.append(rss_mb())
     return {"predicted": predicted, "load_seconds": round(load_seconds, 2),
             "first_doc_seconds": round(first_doc_seconds, 2), "pass_seconds": [round(s, 2) for s in seconds],
-            "rss_after_pass_mb": rss_after_pass, "peak_rss_mb": rss_mb("VmHWM"), **after_load}
+            "rss_after_pass_mb": rss_after_pass, "rss_every_batch_mb": rss_samples, "peak_rss_mb": rss_mb("VmHWM"),
+            **after_load}
 
 
 def hf_row(model: str, texts: List[str], batch_size: int, passes: int) -> Dict:

@@ -81,7 +81,8 @@ def make_runtime(name: str, module) -> Optional[object]:
         warnings.warn(f"inference = {name!r} needs onnxruntime (pip install onnxruntime); predicting in float32",
                       FastInferenceWarning, stacklevel=3)
         return None
-    return OnnxRuntime(onnx_file(module, quantized=name == "onnx-int8"))
+    return OnnxRuntime(onnx_file(module, quantized=name == "onnx-int8"),
+                       rows_per_run=int(os.environ.get("MED_NER_ROWS_PER_RUN", "0")))
 
 
 class TorchRuntime:
@@ -111,7 +112,7 @@ class TorchRuntime:
 class OnnxRuntime:
     """An ONNX Runtime session that takes and returns what the HF module does."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, rows_per_run: int = 0):
         import onnxruntime
         import torch
 
@@ -126,6 +127,7 @@ class OnnxRuntime:
         options.enable_cpu_mem_arena = False
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.rows_per_run = rows_per_run
 
     def eval(self):
         return self
@@ -142,9 +144,35 @@ class OnnxRuntime:
         # spacy-transformers passes a float attention mask, the graph takes int64.
         feed = {name: (inputs[name] if inputs.get(name) is not None else torch.zeros_like(ids)).numpy().astype(
             "int64", copy=False) for name in self.input_names}
-        hidden, pooled = self.session.run(list(OUTPUTS), feed)
+        hidden, pooled = run_length_sorted(lambda part: self.session.run(list(OUTPUTS), part), feed,
+                                           self.rows_per_run)
         return BaseModelOutputWithPooling(last_hidden_state=torch.from_numpy(hidden),
                                           pooler_output=torch.from_numpy(pooled))
+
+
+def run_length_sorted(run, feed: Dict, rows_per_run: int):
+    """`run` over the rows of `feed` sorted by length, `rows_per_run` at a
+    time, each group cut to its own longest row, so short windows are not
+    padded to the batch's longest; outputs come back in the batch's order,
+    padded positions as zeros. rows_per_run <= 0: one run over the batch."""
+    import numpy
+
+    mask = feed["attention_mask"]
+    if rows_per_run <= 0 or len(mask) <= rows_per_run:
+        return run(feed)
+    lengths = mask.sum(axis=1)
+    order = numpy.argsort(lengths, kind="stable")
+    hidden = pooled = None
+    for start in range(0, len(order), rows_per_run):
+        rows = order[start:start + rows_per_run]
+        width = int(lengths[rows].max())
+        part_hidden, part_pooled = run({name: value[rows, :width] for name, value in feed.items()})
+        if hidden is None:
+            hidden = numpy.zeros((len(mask), mask.shape[1], part_hidden.shape[-1]), dtype=part_hidden.dtype)
+            pooled = numpy.zeros((len(mask), part_pooled.shape[-1]), dtype=part_pooled.dtype)
+        hidden[rows, :width] = part_hidden
+        pooled[rows] = part_pooled
+    return hidden, pooled
 
 
 def weights_key(module) -> str:
