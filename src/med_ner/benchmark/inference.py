@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from med_ner.memory import current_rss_mb, peak_rss_mb
+
 START = time.perf_counter()  # before spaCy or torch is imported: load time includes the imports
 
 # Rows: name -> (runtime, inference window in tokens; 0 keeps the config's strided windows)
@@ -33,23 +35,17 @@ OPTIONS: Dict[str, Tuple[str, int]] = {
 CharSpan = Tuple[int, int, str]
 
 
-def rss_mb(field: str = "VmRSS") -> Optional[float]:
-    """This process's current (VmRSS) or peak (VmHWM) resident memory in MB."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
+class InferenceBenchmarkError(Exception):
+    """A row that could not run, or options that do not exist."""
 
 
 def load_test(corpus_dir: Path, lang: str = "en"):
-    import spacy
-    from spacy.tokens import DocBin
+    from med_ner.benchmark import systems
 
-    return list(DocBin().from_disk(corpus_dir / "test.spacy").get_docs(spacy.blank(lang).vocab))
+    path = corpus_dir / "test.spacy"
+    if not path.exists():
+        raise InferenceBenchmarkError(f"{path} not found: convert the corpus first (med-ner convert-corpus)")
+    return systems.load_docs(path, lang)
 
 
 def spacy_row(model: str, texts: List[str], runtime: str, window: int, batch_size: int, passes: int) -> Dict:
@@ -65,7 +61,7 @@ def spacy_row(model: str, texts: List[str], runtime: str, window: int, batch_siz
     first = time.perf_counter()
     nlp("Warm-up: the runtime is built at the first prediction.")
     first_doc_seconds = time.perf_counter() - first
-    after_load = {"rss_after_load_mb": rss_mb(), "peak_rss_after_load_mb": rss_mb("VmHWM")}
+    after_load = {"rss_after_load_mb": current_rss_mb(), "peak_rss_after_load_mb": peak_rss_mb()}
     predicted: List[List[CharSpan]] = []
     seconds, rss_after_pass, rss_samples = [], [], []
     for i in range(passes):
@@ -74,12 +70,12 @@ def spacy_row(model: str, texts: List[str], runtime: str, window: int, batch_siz
             if i == 0:
                 predicted.append([(e.start_char, e.end_char, e.label_) for e in doc.ents])
             if n % batch_size == 0:
-                rss_samples.append(rss_mb())  # once a batch: does RSS grow with the documents processed?
+                rss_samples.append(current_rss_mb())  # once a batch: does RSS grow with the documents processed?
         seconds.append(time.perf_counter() - start)
-        rss_after_pass.append(rss_mb())
+        rss_after_pass.append(current_rss_mb())
     return {"predicted": predicted, "load_seconds": round(load_seconds, 2),
             "first_doc_seconds": round(first_doc_seconds, 2), "pass_seconds": [round(s, 2) for s in seconds],
-            "rss_after_pass_mb": rss_after_pass, "rss_every_batch_mb": rss_samples, "peak_rss_mb": rss_mb("VmHWM"),
+            "rss_after_pass_mb": rss_after_pass, "rss_every_batch_mb": rss_samples, "peak_rss_mb": peak_rss_mb(),
             **after_load}
 
 
@@ -92,17 +88,17 @@ def hf_row(model: str, texts: List[str], batch_size: int, passes: int) -> Dict:
                       device=0 if torch.cuda.is_available() else -1, stride=64)
     load_seconds = time.perf_counter() - START
     tagger("Warm-up.")
-    after_load = {"rss_after_load_mb": rss_mb(), "peak_rss_after_load_mb": rss_mb("VmHWM")}
+    after_load = {"rss_after_load_mb": current_rss_mb(), "peak_rss_after_load_mb": peak_rss_mb()}
     predicted, seconds, rss_after_pass = [], [], []
     for i in range(passes):
         start = time.perf_counter()
         outputs = tagger(texts, batch_size=batch_size)
         seconds.append(time.perf_counter() - start)
-        rss_after_pass.append(rss_mb())
+        rss_after_pass.append(current_rss_mb())
         if i == 0:
             predicted = [[(e["start"], e["end"], e["entity_group"]) for e in ents] for ents in outputs]
     return {"predicted": predicted, "load_seconds": round(load_seconds, 2), "pass_seconds": [round(s, 2) for s in seconds],
-            "rss_after_pass_mb": rss_after_pass, "peak_rss_mb": rss_mb("VmHWM"), **after_load}
+            "rss_after_pass_mb": rss_after_pass, "peak_rss_mb": peak_rss_mb(), **after_load}
 
 
 def run_row(kind: str, model: str, texts: Path, option: str, batch_size: int, passes: int, cache: Path,
@@ -113,7 +109,7 @@ def run_row(kind: str, model: str, texts: Path, option: str, batch_size: int, pa
     proc = subprocess.run(cmd, capture_output=True, text=True,
                           env={**os.environ, "MED_NER_CACHE": str(cache), "HF_HUB_OFFLINE": "1", **(env or {})})
     if proc.returncode != 0:
-        raise RuntimeError(f"{kind} {option} failed:\n{proc.stderr[-3000:]}")
+        raise InferenceBenchmarkError(f"row {option} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.splitlines()[-1])
 
 
@@ -138,9 +134,9 @@ def hf_speed_model(corpus_dir: Path, out: Path, transformer: str = "gt-all-minil
 
 
 def score_row(test_docs, predicted: Sequence[List[CharSpan]]) -> Dict:
-    from med_ner.benchmark.systems import score
+    from med_ner.benchmark import systems
 
-    result = score(test_docs, predicted)
+    result = systems.score(test_docs, predicted)
     return {"p": result["p"], "r": result["r"], "f": result["f"], "f_ci95": result["f_ci95"]}
 
 
@@ -148,9 +144,11 @@ def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], outp
                       batch_size: int = 32, passes: int = 1, work: Optional[Path] = None) -> Dict:
     """Every option of `options` (keys of OPTIONS, "hf" for the HF pipeline)
     measured one after another; writes `output` (JSON) and returns it."""
+    from med_ner.benchmark import systems
+
     unknown = [o for o in options if o not in OPTIONS and o != "hf"]
     if unknown:
-        raise ValueError(f"unknown inference options {unknown}: choose from {', '.join([*OPTIONS, 'hf'])}")
+        raise InferenceBenchmarkError(f"unknown inference options {unknown}: choose from {', '.join([*OPTIONS, 'hf'])}")
     test_docs = load_test(corpus_dir)
     words = sum(len(d) for d in test_docs)
     work = work or output.with_suffix(".work")
@@ -175,20 +173,11 @@ def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], outp
               f"{'n/a' if row['test'] is None else round(row['test']['f'] * 100, 2)}, peak RSS {row['peak_rss_mb']} MB",
               file=sys.stderr, flush=True)
     result = {"corpus_dir": str(corpus_dir), "test_documents": len(test_docs), "test_words": words,
-              "batch_size": batch_size, "passes": passes, "machine": machine(), "rows": rows,
+              "batch_size": batch_size, "passes": passes, "machine": systems.machine(), "rows": rows,
               "inputs": "the test documents' texts, in order, to both the spaCy pipeline and the HF pipeline"}
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
-
-
-def machine() -> Dict:
-    import platform
-
-    import torch
-
-    return {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads()}
 
 
 def markdown_table(result: Dict) -> str:
