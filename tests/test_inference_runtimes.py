@@ -3,6 +3,7 @@ each is honoured by spacy.load through the config, stays near float32, falls
 back to float32 with a warning where it cannot run, and never reaches what
 training or to_disk see."""
 import json
+import os
 import sys
 import warnings
 
@@ -39,9 +40,16 @@ def trained(tmp_path_factory, tiny_transformer):
     return out
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MED_NER_CACHE", str(tmp_path / "cache"))
+@pytest.fixture(scope="module", autouse=True)
+def module_cache(tmp_path_factory):
+    """One ONNX cache for the module's tests (an export takes seconds), never the user's."""
+    previous = os.environ.get("MED_NER_CACHE")
+    os.environ["MED_NER_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+    yield
+    if previous is None:
+        del os.environ["MED_NER_CACHE"]
+    else:
+        os.environ["MED_NER_CACHE"] = previous
 
 
 def hidden(nlp, text=TEXT):
@@ -75,8 +83,9 @@ def test_runtime_is_honoured_by_spacy_load_and_stays_near_float32(trained, runti
     assert mean_error(approximate, batch[0]._.trf_data.tensors[0][:, :length]) < tolerance
 
 
-def test_onnx_export_is_cached_by_weights(trained, tmp_path):
+def test_onnx_export_is_cached_by_weights(trained, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("MED_NER_CACHE", str(tmp_path / "cache"))
     hidden(spacy.load(trained, config=inference_config("onnx-int8")))
     files = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(files) == 1 and files[0].endswith("-int8.onnx"), files  # no temporary files left
@@ -129,3 +138,38 @@ def test_missing_bf16_instructions_warn_and_predict_in_float32(trained, monkeypa
 def test_an_unknown_runtime_is_rejected():
     with pytest.raises(ValueError, match="onnx-int8"):
         inference_config("fp8")
+
+
+def test_load_pipeline_maps_the_cli_options_to_overrides(trained):
+    from med_ner.loading import PipelineError, inference_overrides, load_pipeline
+
+    assert inference_overrides() == {}
+    assert inference_overrides(cpu_int8=True)["components.transformer.model.inference"] == "int8"
+    assert inference_overrides(cpu_int8=True, inference="onnx")["components.transformer.model.inference"] == "onnx"
+    with pytest.raises(PipelineError, match="choose one of"):
+        load_pipeline(str(trained), inference="fp8")
+    nlp = load_pipeline(str(trained), inference="int8", window=32)
+    model_config = nlp.config["components"]["transformer"]["model"]
+    assert model_config["inference"] == "int8" and model_config["inference_spans"]["window"] == 32
+
+
+def test_predict_cli_takes_the_inference_option(trained):
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", TEXT, "--model", str(trained), "--json",
+                           "--inference", "int8"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.splitlines()[0])["text"] == TEXT
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", TEXT, "--model", str(trained),
+                           "--inference", "fp8"], capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_release_trf_data_drops_hidden_states_and_keeps_entities(trained):
+    nlp = spacy.load(trained)
+    kept = nlp(TEXT)
+    nlp.add_pipe("release_trf_data", last=True)
+    released = nlp(TEXT)
+    assert released._.trf_data is None and kept._.trf_data is not None
+    assert [(e.start_char, e.end_char, e.label_) for e in released.ents] == [
+        (e.start_char, e.end_char, e.label_) for e in kept.ents]

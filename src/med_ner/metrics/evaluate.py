@@ -21,7 +21,8 @@ CONTEXT_KEYS = tuple(f"{flag}_{k}" for flag in ("negated", "uncertain") for k in
 
 
 def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False,
-                   train_path: Optional[Path] = None, code: Optional[str] = None) -> Dict:
+                   train_path: Optional[Path] = None, code: Optional[str] = None,
+                   inference: Optional[str] = None) -> Dict:
     import spacy
     from spacy.scorer import Scorer
     from spacy.training import Corpus
@@ -32,7 +33,7 @@ def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cp
             raise ConversionError(path, "no documents to evaluate" if path == data_path else "no training documents")
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = load_pipeline(model, code, cpu_int8)
+    nlp = load_pipeline(model, code, cpu_int8, inference=inference)
     examples = list(Corpus(str(data_path))(nlp))
     # What nlp.evaluate does, keeping the predicted docs for the extra scores
     # (nlp.evaluate scores copies of the examples and drops them).
