@@ -22,16 +22,24 @@ from med_ner.memory import current_rss_mb, peak_rss_mb
 
 START = time.perf_counter()  # before spaCy or torch is imported: load time includes the imports
 
-# Rows: name -> (runtime, inference window in tokens; 0 keeps the config's strided windows)
-OPTIONS: Dict[str, Tuple[str, int]] = {
-    "float32": ("float32", 0),
-    "int8": ("int8", 0),
-    "bf16": ("bf16", 0),
-    "onnx": ("onnx", 0),
-    "onnx-int8": ("onnx-int8", 0),
-    "float32-windows": ("float32", 128),
-    "onnx-int8-windows": ("onnx-int8", 128),
+# Rows: name -> (runtime, inference window in tokens (0 keeps the config's
+# strided windows), environment of the row's process). The environment rows are
+# levers measured for the README: the glibc allocator's arena count, and ONNX
+# runs over length-sorted groups of rows.
+OPTIONS: Dict[str, Tuple[str, int, Dict[str, str]]] = {
+    "float32": ("float32", 0, {}),
+    "int8": ("int8", 0, {}),
+    "bf16": ("bf16", 0, {}),
+    "onnx": ("onnx", 0, {}),
+    "onnx-int8": ("onnx-int8", 0, {}),
+    "float32-windows": ("float32", 128, {}),
+    "onnx-int8-windows": ("onnx-int8", 128, {}),
+    "onnx-int8-sorted": ("onnx-int8", 0, {"MED_NER_ROWS_PER_RUN": "16"}),
+    "float32-arena2": ("float32", 0, {"MALLOC_ARENA_MAX": "2"}),
+    "onnx-int8-arena2": ("onnx-int8", 0, {"MALLOC_ARENA_MAX": "2"}),
 }
+# The rows of `benchmark inference` by default.
+DEFAULT_ROWS = ("hf", "float32", "int8", "bf16", "onnx", "onnx-int8", "float32-windows", "onnx-int8-windows")
 CharSpan = Tuple[int, int, str]
 
 
@@ -163,8 +171,9 @@ def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], outp
             row = run_row("hf", hf, texts, "hf", batch_size, passes, work / "cache")
             row.update(option="hf", model=hf, head_trained=hf_model is not None)
         else:
-            row = run_row("spacy", model, texts, option, batch_size, passes, work / "cache")
-            row.update(option=option, runtime=OPTIONS[option][0], window=OPTIONS[option][1], model=model)
+            runtime, window, env = OPTIONS[option]
+            row = run_row("spacy", model, texts, option, batch_size, passes, work / "cache", env)
+            row.update(option=option, runtime=runtime, window=window, environment=env, model=model)
         predicted = row.pop("predicted")
         row["test"] = score_row(test_docs, predicted) if option != "hf" or row["head_trained"] else None
         row["words_per_second"] = round(words / row["pass_seconds"][0], 1)
@@ -208,7 +217,7 @@ def _row_main(argv: List[str]) -> None:
     if kind == "hf":
         row = hf_row(model, texts, int(batch_size), int(passes))
     else:
-        runtime, window = OPTIONS[option]
+        runtime, window, _ = OPTIONS[option]
         row = spacy_row(model, texts, runtime, window, int(batch_size), int(passes))
     print(json.dumps(row))
 

@@ -71,8 +71,8 @@ def inference_command(
     model: str = typer.Argument(..., help="Trained pipeline (directory or installed name)"),
     corpus_dir: Path = typer.Argument(..., help="Directory with test.spacy", exists=True),
     output: Path = typer.Option(..., "--output", help="Result JSON; the markdown table goes beside it (.md)"),
-    options: str = typer.Option(",".join(["hf", *inference_benchmark.OPTIONS]), "--options",
-                                help="Comma-separated rows: hf and inference options"),
+    options: str = typer.Option(",".join(inference_benchmark.DEFAULT_ROWS), "--options",
+                                help=f"Comma-separated rows: hf and any of {', '.join(inference_benchmark.OPTIONS)}"),
     hf_model: Optional[str] = typer.Option(None, "--hf-model", help="Trained HF token-classification model for the "
                                            "hf row (default: the pipeline's transformer with an untrained head, "
                                            "speed only)"),
