@@ -173,3 +173,25 @@ def test_release_trf_data_drops_hidden_states_and_keeps_entities(trained):
     assert released._.trf_data is None and kept._.trf_data is not None
     assert [(e.start_char, e.end_char, e.label_) for e in released.ents] == [
         (e.start_char, e.end_char, e.label_) for e in kept.ents]
+
+
+def test_length_sorted_groups_give_each_row_what_a_whole_batch_gives():
+    """A row's output may depend only on its own unpadded positions; grouping by
+    length must then return, in the batch's order, what one whole run returns."""
+    lengths = numpy.array([5, 1, 7, 3, 7, 2, 4])
+    width = lengths.max()
+    mask = (numpy.arange(width)[None, :] < lengths[:, None]).astype("int64")
+    ids = numpy.arange(len(lengths) * width).reshape(len(lengths), width) * mask
+    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": numpy.zeros_like(ids)}
+    widths_seen = []
+
+    def run(part):
+        widths_seen.append(part["input_ids"].shape[1])
+        hidden = numpy.cumsum(part["input_ids"] * part["attention_mask"], axis=1)[..., None] * numpy.ones(3)
+        return hidden.astype("float32"), part["attention_mask"].sum(axis=1, keepdims=True).astype("float32")
+
+    whole_hidden, whole_pooled = run(feed)
+    hidden, pooled = fast_inference.run_length_sorted(run, feed, rows_per_run=3)
+    assert widths_seen[1:] == [3, 7, 7]  # lengths 1,2,3 | 4,5,7 | 7, each cut to its longest
+    assert numpy.array_equal(pooled, whole_pooled)
+    assert numpy.array_equal(hidden * mask[..., None], whole_hidden * mask[..., None])

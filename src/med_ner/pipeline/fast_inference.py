@@ -12,6 +12,9 @@ instructions) it warns and returns None, and the caller predicts in float32.
 - "onnx": the module exported to ONNX, graph-optimized by ONNX Runtime.
 - "onnx-int8": that graph with dynamic int8 (per channel) MatMul weights.
 
+The ONNX runtimes run a batch's windows in length-sorted groups, each padded
+only to its own longest window (run_length_sorted).
+
 The ONNX files are built once per set of weights and kept in a cache
 directory ($MED_NER_CACHE, else ~/.cache/en_med_ner), named by a hash of the
 weights, so later loads of the same pipeline skip the export.
@@ -30,6 +33,10 @@ RUNTIMES = ("float32", "int8", "bf16", "onnx", "onnx-int8")
 # Bumped when the export or quantization recipe changes, so stale cache files are not reused.
 EXPORT_RECIPE = "1"
 OUTPUTS = ("last_hidden_state", "pooler_output")
+# ONNX runs take a batch's windows in length-sorted groups of this many rows:
+# on BC5CDR test documents this tagged 1,488 words/s against 981 for whole
+# batches padded to their longest window (README, Fast CPU inference).
+ROWS_PER_RUN = 16
 
 
 class FastInferenceWarning(UserWarning):
@@ -81,8 +88,9 @@ def make_runtime(name: str, module) -> Optional[object]:
         warnings.warn(f"inference = {name!r} needs onnxruntime (pip install onnxruntime); predicting in float32",
                       FastInferenceWarning, stacklevel=3)
         return None
+    # $MED_NER_ROWS_PER_RUN overrides the group size; 0 runs each batch whole.
     return OnnxRuntime(onnx_file(module, quantized=name == "onnx-int8"),
-                       rows_per_run=int(os.environ.get("MED_NER_ROWS_PER_RUN", "0")))
+                       rows_per_run=int(os.environ.get("MED_NER_ROWS_PER_RUN", ROWS_PER_RUN)))
 
 
 class TorchRuntime:
@@ -112,7 +120,7 @@ class TorchRuntime:
 class OnnxRuntime:
     """An ONNX Runtime session that takes and returns what the HF module does."""
 
-    def __init__(self, path: Path, rows_per_run: int = 0):
+    def __init__(self, path: Path, rows_per_run: int = ROWS_PER_RUN):
         import onnxruntime
         import torch
 
