@@ -254,7 +254,7 @@ def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] 
     if threads <= 0:
         cores = os.cpu_count() or 1
         threads = cores if dask is None else max(1, cores // max(workers, 1))
-    load_pipeline(model, code, threads, cpu_int8)
+    load_pipeline(model, code, threads, inference)
     output.parent.mkdir(parents=True, exist_ok=True)
     partitions = [records[i:i + partition_size] for i in range(0, len(records), partition_size)]
     parts_dir = output.with_name(output.name + ".parts")
