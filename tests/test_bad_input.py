@@ -230,9 +230,9 @@ def test_annotate_incomplete_partition_is_run_again(tmp_path, models):
 
 def test_annotate_fingerprint_holds_the_settings(tmp_path):
     records = [("a", "fever")]
-    base = dict(model="m", code=None, cpu_int8=False, partition_size=10)
+    base = dict(model="m", code=None, inference=None, partition_size=10)
     keys = {annotate_module.fingerprint(records, **base)}
-    for change in ({"code": "x.py"}, {"cpu_int8": True}, {"partition_size": 5}, {"model": "n"}):
+    for change in ({"code": "x.py"}, {"inference": "int8"}, {"partition_size": 5}, {"model": "n"}):
         keys.add(annotate_module.fingerprint(records, **{**base, **change}))
     assert len(keys) == 5
 

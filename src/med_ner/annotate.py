@@ -83,10 +83,11 @@ def _read_records(path: Path) -> List[Record]:
     raise InputError(f"{path}: expected a directory of .txt files, a .txt, .jsonl or .spacy file")
 
 
-def fingerprint(records: List[Record], *, model: str, code: Optional[str], cpu_int8: bool, partition_size: int) -> str:
+def fingerprint(records: List[Record], *, model: str, code: Optional[str], inference: Optional[str],
+                partition_size: int) -> str:
     """What the finished parts were made from: the input and every setting that
     changes the output or its partitioning (batch size and threads do not)."""
-    settings = json.dumps({"model": model, "code": code or "", "cpu_int8": cpu_int8, "partition_size": partition_size})
+    settings = json.dumps({"model": model, "code": code or "", "inference": inference, "partition_size": partition_size})
     digest = hashlib.sha256(settings.encode() + b"\0")
     for doc_id, text in records:
         digest.update(doc_id.encode() + b"\0" + text.encode("utf-8", "surrogatepass") + b"\0")
@@ -96,11 +97,12 @@ def fingerprint(records: List[Record], *, model: str, code: Optional[str], cpu_i
 _PIPELINES: Dict[Tuple[str, str], object] = {}
 
 
-def load_pipeline(model: str, code: str, threads: int, cpu_int8: bool = False):
-    """Load once per process (a Dask worker keeps it between partitions)."""
-    key = (model, code or "", cpu_int8)
+def load_pipeline(model: str, code: str, threads: int, inference: Optional[str] = None):
+    """Load once per process (a Dask worker keeps it between partitions);
+    `inference` None keeps the pipeline's own runtime."""
+    key = (model, code or "", inference)
     if key not in _PIPELINES:
-        _PIPELINES[key] = load_new_pipeline(model, code, cpu_int8, threads)
+        _PIPELINES[key] = load_new_pipeline(model, code, threads=threads, inference=inference)
     return _PIPELINES[key]
 
 
@@ -109,9 +111,9 @@ def part_path(parts_dir: Path, index: int) -> Path:
 
 
 def annotate_partition(index: int, records: List[Record], model: str, code: str, batch_size: int, threads: int,
-                       cpu_int8: bool, parts_dir: str) -> Tuple[int, int]:
+                       inference: Optional[str], parts_dir: str) -> Tuple[int, int]:
     """Annotate one partition and write it atomically; returns (index, documents)."""
-    nlp = load_pipeline(model, code, threads, cpu_int8)
+    nlp = load_pipeline(model, code, threads, inference)
     out = part_path(Path(parts_dir), index)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     with tmp.open("w", encoding="utf-8", newline="\n") as f:
@@ -142,9 +144,9 @@ class Progress:
 
 
 def run_partitions(partitions: List[List[Record]], todo: List[int], model: str, code: str, batch_size: int,
-                   threads: int, cpu_int8: bool, parts_dir: Path, progress: Progress, dask: Optional[str],
+                   threads: int, inference: Optional[str], parts_dir: Path, progress: Progress, dask: Optional[str],
                    workers: int) -> None:
-    args = (model, code or "", batch_size, threads, cpu_int8, str(parts_dir))
+    args = (model, code or "", batch_size, threads, inference, str(parts_dir))
     if dask is None:
         for i in todo:
             _, n = annotate_partition(i, partitions[i], *args)
@@ -234,7 +236,11 @@ def _manifest_key(manifest: Path) -> Optional[str]:
 
 def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] = None, batch_size: int = 32,
              threads: int = 0, partition_size: int = 200, dask: Optional[str] = None, workers: int = 2,
-             docbin: Optional[Path] = None, lang: str = "en", cpu_int8: bool = False) -> Dict:
+             docbin: Optional[Path] = None, lang: str = "en", cpu_int8: bool = False,
+             inference: Optional[str] = None) -> Dict:
+    """`inference`: a transformer runtime (med_ner.pipeline.fast_inference.RUNTIMES;
+    None keeps the pipeline's own); `cpu_int8` is the older spelling of "int8"."""
+    inference = inference or ("int8" if cpu_int8 else None)
     # Everything that can be wrong with the arguments is found before any output exists.
     for name, value in (("--batch-size", batch_size), ("--partition-size", partition_size), ("--workers", workers)):
         if value < 1:
@@ -248,13 +254,13 @@ def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] 
     if threads <= 0:
         cores = os.cpu_count() or 1
         threads = cores if dask is None else max(1, cores // max(workers, 1))
-    load_pipeline(model, code, threads, cpu_int8)
+    load_pipeline(model, code, threads, inference)
     output.parent.mkdir(parents=True, exist_ok=True)
     partitions = [records[i:i + partition_size] for i in range(0, len(records), partition_size)]
     parts_dir = output.with_name(output.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
     manifest = parts_dir / "manifest.json"
-    key = fingerprint(records, model=model, code=code, cpu_int8=cpu_int8, partition_size=partition_size)
+    key = fingerprint(records, model=model, code=code, inference=inference, partition_size=partition_size)
     if _manifest_key(manifest) != key:
         # Another input, model or setting: earlier parts are not ours.
         for stale in parts_dir.glob("part-*"):
@@ -268,7 +274,7 @@ def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] 
           f"{threads} torch threads per process", file=sys.stderr)
     progress = Progress(len(records), skipped_docs)
     start = time.perf_counter()
-    run_partitions(partitions, todo, model, code, batch_size, threads, cpu_int8, parts_dir, progress, dask, workers)
+    run_partitions(partitions, todo, model, code, batch_size, threads, inference, parts_dir, progress, dask, workers)
     seconds = time.perf_counter() - start
     progress.update(0, force=True)
     n_out = merge(records, len(partitions), parts_dir, output)

@@ -6,7 +6,7 @@ from typing import Optional
 import typer
 
 from med_ner.annotate import InputError, annotate
-from med_ner.cli.app import app, check_output_file, fail
+from med_ner.cli.app import app, check_output_file, fail, inference_option
 from med_ner.loading import PipelineError
 
 
@@ -24,7 +24,8 @@ def annotate_command(
     lang: str = typer.Option("en", "--lang", help="Language of the DocBin output's tokenizer"),
     stats: Optional[Path] = typer.Option(None, "--stats", help="Write counts and speed as JSON"),
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
-    cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (faster; see README)"),
+    cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (same as --inference int8)"),
+    inference: Optional[str] = inference_option(),
 ):
     """Annotate documents; every input id comes out exactly once, and a rerun resumes."""
     for path, what in ((output, "output"), (docbin, "--docbin output"), (stats, "--stats output")):
@@ -32,7 +33,7 @@ def annotate_command(
     try:
         result = annotate(input_path, output, model, code=code, batch_size=batch_size, threads=threads,
                           partition_size=partition_size, dask=dask or None, workers=workers, docbin=docbin, lang=lang,
-                          cpu_int8=cpu_int8)
+                          cpu_int8=cpu_int8, inference=inference)
     except (InputError, PipelineError) as err:  # ConversionErrors of the input arrive as InputError
         fail(str(err))
     if stats is not None:

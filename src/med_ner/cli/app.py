@@ -18,3 +18,9 @@ def check_output_file(path: Optional[Path], what: str = "output") -> None:
     """Before any work: an output that names a folder would fail only when written."""
     if path is not None and Path(path).is_dir():
         fail(f"{path}: is a directory, but the {what} is a file")
+
+
+def inference_option():
+    """The --inference option of the commands that load a pipeline to predict."""
+    return typer.Option(None, "--inference", help="Transformer runtime on CPU: float32, int8, bf16, onnx or onnx-int8 "
+                        "(default: the pipeline's own; see the README's Fast CPU inference)")

@@ -7,6 +7,7 @@ import srsly
 import typer
 
 from med_ner.benchmark import context as context_benchmark
+from med_ner.benchmark import inference as inference_benchmark
 from med_ner.benchmark import systems
 from med_ner.cli.app import app, fail
 from med_ner.loading import PipelineError, load_pipeline
@@ -62,6 +63,50 @@ def compare_command(
                                 say=lambda line: typer.echo(line, err=True))
     except systems.BenchmarkError as err:
         fail(str(err))
+    typer.echo(table)
+
+
+@benchmark_app.command("inference")
+def inference_command(
+    model: str = typer.Argument(..., help="Trained pipeline (directory or installed name)"),
+    corpus_dir: Path = typer.Argument(..., help="Directory with test.spacy", exists=True),
+    output: Path = typer.Option(..., "--output", help="Result JSON; the markdown table goes beside it (.md)"),
+    options: str = typer.Option(",".join(inference_benchmark.DEFAULT_ROWS), "--options",
+                                help=f"Comma-separated rows: hf and any of {', '.join(inference_benchmark.OPTIONS)}"),
+    hf_model: Optional[str] = typer.Option(None, "--hf-model", help="Trained HF token-classification model for the "
+                                           "hf row (default: the pipeline's transformer with an untrained head, "
+                                           "speed only)"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Texts per call, for both sides"),
+    passes: int = typer.Option(2, "--passes", help="Times through the test texts (RSS after each)"),
+):
+    """Each inference option of a pipeline as a row next to the HF pipeline, on the same texts."""
+    names = [o.strip() for o in options.split(",") if o.strip()]
+    try:
+        result = inference_benchmark.compare_inference(model, corpus_dir, names, output, hf_model, batch_size, passes)
+    except inference_benchmark.InferenceBenchmarkError as err:
+        fail(str(err))
+    table = inference_benchmark.markdown_table(result)
+    output.with_suffix(".md").write_text(table, encoding="utf-8")
+    typer.echo(table)
+
+
+@benchmark_app.command("annotate")
+def annotate_benchmark_command(
+    model: str = typer.Argument(..., help="Trained pipeline (directory or installed name)"),
+    input_dir: Path = typer.Argument(..., help="Folder of .txt documents (e.g. the 200 MACCROBAT texts)", exists=True),
+    output: Path = typer.Option(..., "--output", help="Result JSON; the markdown table goes beside it (.md)"),
+    options: str = typer.Option("float32,int8,onnx-int8", "--options", help="Comma-separated inference options"),
+    dask_workers: int = typer.Option(2, "--dask-workers", help="Also run each option on a local Dask cluster "
+                                     "of this many workers (0: local only)"),
+):
+    """`annotate` docs/s and RSS for each inference option, locally and on Dask."""
+    names = [o.strip() for o in options.split(",") if o.strip()]
+    try:
+        result = inference_benchmark.compare_annotate(model, input_dir, names, output, dask_workers)
+    except inference_benchmark.InferenceBenchmarkError as err:
+        fail(str(err))
+    table = inference_benchmark.annotate_table(result)
+    output.with_suffix(".md").write_text(table, encoding="utf-8")
     typer.echo(table)
 
 

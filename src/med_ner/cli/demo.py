@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from med_ner.cli.app import app, fail
+from med_ner.cli.app import app, fail, inference_option
 from med_ner.demo import build_app
 from med_ner.loading import PipelineError, load_pipeline
 
@@ -16,11 +16,12 @@ def demo_command(
     port: int = typer.Option(7860, "--port", help="Port to serve on"),
     max_chars: int = typer.Option(20000, "--max-chars", help="Longest input the demo processes"),
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
+    inference: Optional[str] = inference_option(),
 ):
     """Serve the demo until interrupted."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
-        nlp = load_pipeline(model, code)
+        nlp = load_pipeline(model, code, inference=inference)
     except PipelineError as err:
         fail(str(err))
     demo = build_app(nlp, max_chars, "en_med_ner demo")

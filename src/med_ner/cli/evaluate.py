@@ -5,7 +5,7 @@ from typing import Optional
 import srsly
 import typer
 
-from med_ner.cli.app import app, check_output_file, fail
+from med_ner.cli.app import app, check_output_file, fail, inference_option
 from med_ner.corpus.conversion import ConversionError
 from med_ner.loading import PipelineError
 from med_ner.metrics.evaluate import evaluate_model, markdown_table
@@ -24,15 +24,17 @@ def evaluate_command(
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Score with int8 transformer inference on CPU"),
     train_path: Optional[Path] = typer.Option(None, "--train", exists=True, help="Training DocBin: also report "
                                               "recall on gold mentions whose text was / was not a training mention"),
+    inference: Optional[str] = inference_option(),
 ):
     """Evaluate a pipeline with spaCy's scorer (JSON + markdown, rewritten each run)."""
     check_output_file(output)
     check_output_file(markdown, "--markdown output")
     try:
-        metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path, code=code)
+        metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path, code=code, inference=inference)
     except (PipelineError, ConversionError, ValueError) as err:
         fail(str(err))
     metrics["cpu_int8"] = cpu_int8
+    metrics["inference"] = inference
     if errors_view:
         metrics["errors_view"] = errors_view
     output.parent.mkdir(parents=True, exist_ok=True)

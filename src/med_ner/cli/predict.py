@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from med_ner.cli.app import app, fail
+from med_ner.cli.app import app, fail, inference_option
 from med_ner.corpus.conversion import ConversionError
 from med_ner.loading import PipelineError, load_pipeline
 from med_ner.predict import format_entities, read_texts
@@ -18,12 +18,13 @@ def predict_command(
     lines: bool = typer.Option(False, "--lines", help="Each input line is a separate text"),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per text"),
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
-    cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (faster; see README)"),
+    cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (same as --inference int8)"),
+    inference: Optional[str] = inference_option(),
 ):
     """Tag text with a NER pipeline: `Entity: <text>, Label: <LABEL>` lines, or one JSON object per text."""
     try:
         texts = read_texts(text, file, lines)
-        nlp = load_pipeline(model, code, cpu_int8)
+        nlp = load_pipeline(model, code, cpu_int8, inference=inference)
     except (ValueError, ConversionError, PipelineError) as err:
         fail(str(err))
     for line in format_entities(nlp.pipe(texts), as_json):

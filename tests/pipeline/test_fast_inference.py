@@ -1,0 +1,197 @@
+"""The transformer's prediction runtimes (med_ner.pipeline.fast_inference):
+each is honoured by spacy.load through the config, stays near float32, falls
+back to float32 with a warning where it cannot run, and never reaches what
+training or to_disk see."""
+import json
+import os
+import sys
+import warnings
+
+import numpy
+import pytest
+import spacy
+from spacy.training import Example
+from thinc.api import Adam
+
+from conftest import ROOT
+from med_ner.pipeline import fast_inference
+from med_ner.pipeline.transformer import inference_config
+
+TEXT = "She was suffering from malaria and fits, so she used amodiaquine; she has fever and pain on the hip."
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_transformer):
+    """configs/ner_transformer.cfg with the tiny BERT, a few updates on the sample corpus."""
+    config = spacy.util.load_config(ROOT / "configs" / "ner_transformer.cfg",
+                                    overrides={"paths.transformer": str(tiny_transformer)}, interpolate=True)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    examples = []
+    for line in (ROOT / "assets" / "sample" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:20]:
+        record = json.loads(line)
+        doc = nlp.make_doc(record["text"])
+        spans = [(s["start"], s["end"], s["label"]) for s in record.get("spans", record.get("entities", []))]
+        examples.append(Example.from_dict(doc, {"entities": spans}))
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    nlp.to_disk(out)
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_cache(tmp_path_factory):
+    """One ONNX cache for the module's tests (an export takes seconds), never the user's."""
+    previous = os.environ.get("MED_NER_CACHE")
+    os.environ["MED_NER_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+    yield
+    if previous is None:
+        del os.environ["MED_NER_CACHE"]
+    else:
+        os.environ["MED_NER_CACHE"] = previous
+
+
+def hidden(nlp, text=TEXT):
+    return nlp(text)._.trf_data.tensors[0]
+
+
+def mean_error(exact, other):
+    return numpy.abs(exact - other).mean() / numpy.abs(exact).mean()
+
+
+@pytest.mark.parametrize("runtime,tolerance", [("int8", 0.05), ("onnx", 1e-4), ("onnx-int8", 0.05), ("bf16", 0.03)])
+def test_runtime_is_honoured_by_spacy_load_and_stays_near_float32(trained, runtime, tolerance):
+    if runtime == "bf16" and not fast_inference.cpu_has_bf16():
+        pytest.skip("no bfloat16 instructions on this CPU")
+    if runtime.startswith("onnx"):
+        pytest.importorskip("onnxruntime")
+    exact = hidden(spacy.load(trained))
+    fast = spacy.load(trained, config=inference_config(runtime))
+    assert fast.config["components"]["transformer"]["model"]["inference"] == runtime
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fast_inference.FastInferenceWarning)
+        approximate = hidden(fast)
+    assert approximate.shape == exact.shape
+    assert mean_error(exact, approximate) < tolerance
+    if runtime != "onnx":
+        assert not numpy.array_equal(exact, approximate)  # the runtime took effect
+    # A batch through nlp.pipe (padded to its longest text) gives near the same vectors as a
+    # single call (dynamic int8 scales activations per batch, so not exactly the same).
+    batch = list(fast.pipe([TEXT, "fever", TEXT + " " + TEXT]))
+    length = approximate.shape[1]
+    assert mean_error(approximate, batch[0]._.trf_data.tensors[0][:, :length]) < tolerance
+
+
+def test_onnx_export_is_cached_by_weights(trained, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("MED_NER_CACHE", str(tmp_path / "cache"))
+    hidden(spacy.load(trained, config=inference_config("onnx-int8")))
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(files) == 1 and files[0].endswith("-int8.onnx"), files  # no temporary files left
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()}
+    hidden(spacy.load(trained, config=inference_config("onnx-int8")))
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()} == stamps
+
+
+def test_updates_rebuild_the_runtime_and_to_disk_keeps_float_weights(trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    nlp = spacy.load(trained, config=inference_config("onnx-int8", window=16))
+    before = hidden(nlp)
+    nlp.to_disk(tmp_path / "saved")
+    saved = spacy.load(tmp_path / "saved", config=inference_config("float32"))
+    assert numpy.array_equal(hidden(saved), hidden(spacy.load(trained)))
+    optimizer = Adam(0.01)
+    doc = nlp.make_doc(TEXT)
+    for _ in range(3):
+        nlp.update([Example.from_dict(doc, {"entities": [(23, 30, "DISEASE")]})], sgd=optimizer)
+    assert not numpy.allclose(before, hidden(nlp), atol=1e-3)
+
+
+def test_inference_spans_apply_to_predictions_only(trained):
+    long_text = " ".join([TEXT] * 3)
+    windowed = spacy.load(trained, config=inference_config("float32", window=8))
+    model = windowed.get_pipe("transformer").model
+    training_spans = model.attrs["get_spans"]
+    doc = windowed(long_text)
+    assert len(doc._.trf_data.wordpieces.strings) == -(-len(doc) // 8)  # non-overlapping windows of 8
+    assert len(spacy.load(trained)(long_text)._.trf_data.wordpieces.strings) == 1  # the config's 128/96
+    assert model.attrs["get_spans"] is training_spans  # restored after predicting
+
+
+def test_missing_onnxruntime_warns_and_predicts_in_float32(trained, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    nlp = spacy.load(trained, config=inference_config("onnx-int8"))
+    with pytest.warns(fast_inference.FastInferenceWarning, match="onnxruntime"):
+        fallback = hidden(nlp)
+    assert numpy.array_equal(fallback, hidden(spacy.load(trained)))
+
+
+def test_missing_bf16_instructions_warn_and_predict_in_float32(trained, monkeypatch):
+    monkeypatch.setattr(fast_inference, "cpu_has_bf16", lambda: False)
+    nlp = spacy.load(trained, config=inference_config("bf16"))
+    with pytest.warns(fast_inference.FastInferenceWarning, match="bfloat16"):
+        fallback = hidden(nlp)
+    assert numpy.array_equal(fallback, hidden(spacy.load(trained)))
+
+
+def test_an_unknown_runtime_is_rejected():
+    with pytest.raises(ValueError, match="onnx-int8"):
+        inference_config("fp8")
+
+
+def test_load_pipeline_maps_the_cli_options_to_overrides(trained):
+    from med_ner.loading import PipelineError, inference_overrides, load_pipeline
+
+    assert inference_overrides() == {}
+    assert inference_overrides(cpu_int8=True)["components.transformer.model.inference"] == "int8"
+    assert inference_overrides(cpu_int8=True, inference="onnx")["components.transformer.model.inference"] == "onnx"
+    with pytest.raises(PipelineError, match="choose one of"):
+        load_pipeline(str(trained), inference="fp8")
+    nlp = load_pipeline(str(trained), inference="int8", window=32)
+    model_config = nlp.config["components"]["transformer"]["model"]
+    assert model_config["inference"] == "int8" and model_config["inference_spans"]["window"] == 32
+
+
+def test_predict_cli_takes_the_inference_option(trained):
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", TEXT, "--model", str(trained), "--json",
+                           "--inference", "int8"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.splitlines()[0])["text"] == TEXT
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", TEXT, "--model", str(trained),
+                           "--inference", "fp8"], capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_release_trf_data_drops_hidden_states_and_keeps_entities(trained):
+    nlp = spacy.load(trained)
+    kept = nlp(TEXT)
+    nlp.add_pipe("release_trf_data", last=True)
+    released = nlp(TEXT)
+    assert released._.trf_data is None and kept._.trf_data is not None
+    assert [(e.start_char, e.end_char, e.label_) for e in released.ents] == [
+        (e.start_char, e.end_char, e.label_) for e in kept.ents]
+
+
+def test_length_sorted_groups_give_each_row_what_a_whole_batch_gives():
+    """A row's output may depend only on its own unpadded positions; grouping by
+    length must then return, in the batch's order, what one whole run returns."""
+    lengths = numpy.array([5, 1, 7, 3, 7, 2, 4])
+    width = lengths.max()
+    mask = (numpy.arange(width)[None, :] < lengths[:, None]).astype("int64")
+    ids = numpy.arange(len(lengths) * width).reshape(len(lengths), width) * mask
+    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": numpy.zeros_like(ids)}
+    widths_seen = []
+
+    def run(part):
+        widths_seen.append(part["input_ids"].shape[1])
+        hidden = numpy.cumsum(part["input_ids"] * part["attention_mask"], axis=1)[..., None] * numpy.ones(3)
+        return hidden.astype("float32"), part["attention_mask"].sum(axis=1, keepdims=True).astype("float32")
+
+    whole_hidden, whole_pooled = run(feed)
+    hidden, pooled = fast_inference.run_length_sorted(run, feed, rows_per_run=3)
+    assert widths_seen[1:] == [3, 7, 7]  # lengths 1,2,3 | 4,5,7 | 7, each cut to its longest
+    assert numpy.array_equal(pooled, whole_pooled)
+    assert numpy.array_equal(hidden * mask[..., None], whole_hidden * mask[..., None])
