@@ -8,6 +8,7 @@ from med_ner.cli import (  # noqa: F401  (each module registers its commands on 
     evaluate,
     package,
     predict,
+    serve,
     train,
     visualize,
 )

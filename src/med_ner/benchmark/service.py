@@ -1,0 +1,216 @@
+"""Load on the HTTP service: concurrent clients, latency percentiles and
+throughput, set against offline nlp.pipe on the same texts.
+
+`run_load` is the load generator (the service tests use it too);
+`benchmark_service` starts `med-ner serve` in its own process, runs the load at
+a few concurrency levels and writes benchmarks/service.json and .md."""
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    requests: int
+    documents: int
+    seconds: float
+    statuses: Dict[int, int]
+    # Latency of every answered request, in milliseconds, in the order requests were sent.
+    latencies_ms: List[float] = field(repr=False)
+    answers: List[int] = field(repr=False)  # answers per request: 1 each when nothing is lost or doubled
+    transport_errors: Dict[str, int] = field(default_factory=dict)
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else float("nan")
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def documents_per_s(self) -> float:
+        return self.documents / self.seconds
+
+    def summary(self) -> Dict:
+        return {"concurrency": self.concurrency, "requests": self.requests, "documents": self.documents,
+                "seconds": round(self.seconds, 3), "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+                "transport_errors": self.transport_errors,
+                "p50_ms": round(self.percentile(50), 2), "p95_ms": round(self.percentile(95), 2),
+                "p99_ms": round(self.percentile(99), 2), "requests_per_s": round(self.requests_per_s, 1),
+                "documents_per_s": round(self.documents_per_s, 1)}
+
+
+async def _load(url: str, bodies: Sequence[dict], concurrency: int, headers: Optional[dict],
+                timeout: float) -> LoadResult:
+    import httpx
+
+    latencies: List[Optional[float]] = [None] * len(bodies)
+    answers = [0] * len(bodies)
+    statuses: Counter = Counter()
+    errors: Counter = Counter()
+    next_index = iter(range(len(bodies)))
+
+    async def client(http: "httpx.AsyncClient") -> None:
+        for index in next_index:  # one shared iterator: every request is sent by exactly one client
+            started = time.perf_counter()
+            try:
+                response = await http.post(f"{url}/v1/entities", json=bodies[index], headers=headers)
+            except httpx.TransportError as err:
+                errors[type(err).__name__] += 1
+                continue
+            latencies[index] = 1000 * (time.perf_counter() - started)
+            answers[index] += 1
+            statuses[response.status_code] += 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    documents = sum(len(body.get("texts") or body.get("documents") or [None]) for body in bodies)
+    return LoadResult(concurrency, len(bodies), documents, seconds, dict(statuses),
+                      [ms for ms in latencies if ms is not None], answers, dict(errors))
+
+
+def run_load(url: str, bodies: Sequence[dict], concurrency: int, headers: Optional[dict] = None,
+             timeout: float = 120) -> LoadResult:
+    """POST each of `bodies` to url/v1/entities once, from `concurrency` clients
+    that each send their next request as soon as the last is answered."""
+    return asyncio.run(_load(url, bodies, concurrency, headers, timeout))
+
+
+def offline_documents_per_s(nlp, texts: Sequence[str], batch_size: int) -> float:
+    """Documents a second of nlp.pipe over `texts`, with entity_records as the service makes them."""
+    from med_ner.records import entity_records
+
+    started = time.perf_counter()
+    for doc in nlp.pipe(texts, batch_size=batch_size):
+        entity_records(doc)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def mixed_texts(texts: Sequence[str], count: int) -> List[str]:
+    """`count` texts of mixed length cut from `texts`: a sentence, a document,
+    two documents joined, in turn."""
+    out: List[str] = []
+    for i in range(count):
+        text = texts[i % len(texts)]
+        kind = i % 3
+        if kind == 0:
+            text = text.split(". ")[0] + "."
+        elif kind == 2:
+            text = text + " " + texts[(i + 1) % len(texts)]
+        out.append(text)
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, alive: Callable[[], bool], seconds: float = 300) -> None:
+    """Poll url/ready until it answers 200; RuntimeError if `alive()` turns False or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("the service stopped before it was ready")
+        try:
+            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the service at {url} was not ready after {seconds:g} s")
+
+
+def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[int], requests: int,
+                      output: Path, serve_options: Sequence[str] = (), code: Optional[str] = None,
+                      cpu_int8: bool = False, batch_size: int = 32) -> Dict:
+    """Start `med-ner serve --model model`, warm it up, run `requests` single-text
+    requests at each concurrency, and set each against offline nlp.pipe in this process."""
+    from med_ner.loading import load_pipeline
+
+    load_texts = mixed_texts(texts, requests)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "med_ner", "serve", "--model", model, "--port", str(port),
+               "--max-batch-size", str(batch_size), "--log-level", "warning", *serve_options]
+    command += (["--code", code] if code else []) + (["--cpu-int8"] if cpu_int8 else [])
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(url, lambda: process.poll() is None)
+        run_load(url, [{"text": t} for t in load_texts[:200]], max(concurrencies))  # warm-up
+        rss_warm = rss_mb(process.pid)
+        rows = []
+        for concurrency in concurrencies:
+            result = run_load(url, [{"text": t} for t in load_texts], concurrency)
+            rows.append(dict(result.summary(), rss_mb=round(rss_mb(process.pid), 1)))
+        rss_after = rss_mb(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    # Offline after the service stopped, so the two never share the CPU.
+    nlp = load_pipeline(model, code, cpu_int8)
+    offline_documents_per_s(nlp, load_texts[:200], batch_size)  # warm-up
+    offline = offline_documents_per_s(nlp, load_texts, batch_size)
+    for row in rows:
+        row["vs_offline"] = round(row["documents_per_s"] / offline, 3)
+    result = {"model": model, "pipeline": nlp.pipe_names, "requests_per_level": requests,
+              "texts": {"count": len(load_texts), "mean_chars": round(sum(map(len, load_texts)) / len(load_texts), 1)},
+              "offline_documents_per_s": round(offline, 1), "max_batch_size": batch_size,
+              "rss_mb": {"after_warm_up": round(rss_warm, 1), "after_run": round(rss_after, 1)},
+              "levels": rows, "machine": machine()}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    output.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
+    return result
+
+
+def machine() -> Dict:
+    import spacy
+    import torch
+
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "spacy": spacy.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def markdown(result: Dict) -> str:
+    lines = [f"Service load on `{result['model']}` ({', '.join(result['pipeline'])}): "
+             f"{result['requests_per_level']:,} single-text requests a level, texts of "
+             f"{result['texts']['mean_chars']:.0f} characters on average; offline nlp.pipe "
+             f"(batch {result['max_batch_size']}) {result['offline_documents_per_s']:.1f} docs/s. "
+             f"RSS {result['rss_mb']['after_warm_up']:.0f} MB after warm-up, "
+             f"{result['rss_mb']['after_run']:.0f} MB after the run.", "",
+             "| clients | p50 ms | p95 ms | p99 ms | requests/s | docs/s | vs offline | statuses | RSS MB |",
+             "|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for row in result["levels"]:
+        statuses = ", ".join(f"{k}: {v}" for k, v in row["statuses"].items())
+        lines.append(f"| {row['concurrency']} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['p99_ms']:.1f} | "
+                     f"{row['requests_per_s']:.1f} | {row['documents_per_s']:.1f} | {row['vs_offline']:.0%} | "
+                     f"{statuses} | {row['rss_mb']:.0f} |")
+    return "\n".join(lines) + "\n"
