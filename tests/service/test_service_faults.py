@@ -104,13 +104,21 @@ def test_shutdown_lets_in_flight_requests_finish_and_refuses_new_ones(slow_pipel
     with ServerProcess(slow_pipeline, tmp_path / "server.log", "--max-batch-size", "4",
                        code=SLOW_COMPONENT) as server:
 
+        sent = [threading.Event() for _ in range(3)]
+
+        def body(index):
+            yield json.dumps({"texts": texts}).encode()
+            sent[index].set()
+
         def send(index):
-            answers[index] = httpx.post(f"{server.url}/v1/entities", json={"texts": texts}, timeout=60)
+            answers[index] = httpx.post(f"{server.url}/v1/entities", content=body(index), timeout=60,
+                                        headers={"content-type": "application/json"})
 
         clients = [threading.Thread(target=send, args=(i,)) for i in range(3)]
         for client in clients:
             client.start()
-        time.sleep(0.15)
+        assert all(event.wait(30) for event in sent)
+        time.sleep(0.1)  # for the server to read the last chunk
         server.process.send_signal(signal.SIGTERM)
         time.sleep(0.1)
         refused = httpx.post(f"{server.url}/v1/entities", json={"text": "No fever."}, timeout=30)
