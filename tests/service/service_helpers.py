@@ -44,6 +44,30 @@ def ruler_pipeline(path: Path, slow: bool = False) -> Path:
         import slow_component  # noqa: F401  (registers test_slow)
 
         nlp.add_pipe("test_slow")
+    return save(nlp, path)
+
+
+def transformer_pipeline(path: Path, bert: Path) -> Path:
+    """transformer (the BERT directory `bert`) + an untrained ner + clinical_context's
+    rules: torch does the work, as in en_med_ner, and the entities it finds do not
+    depend on how documents are batched."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config={"model": {"@architectures": "spacy-transformers.TransformerModel.v3",
+                                                  "name": str(bert), "tokenizer_config": {"use_fast": True}}})
+    listener = {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
+                "pooling": {"@layers": "reduce_mean.v1"}}
+    ner = nlp.add_pipe("ner", config={"model": {"@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
+                                                "extra_state_tokens": False, "hidden_width": 64, "maxout_pieces": 2,
+                                                "use_upper": False, "tok2vec": listener}})
+    for label in ("DISEASE", "SYMPTOM", "DRUG"):
+        ner.add_label(label)
+    nlp.add_pipe("clinical_context", config={"use_model": False})
+    nlp.config["initialize"]["components"]["clinical_context"] = {"triggers": str(TRIGGERS)}
+    nlp.initialize()
+    return save(nlp, path)
+
+
+def save(nlp, path: Path) -> Path:
     nlp.meta.update({"name": "service_test", "version": "0.0.1",
                      "performance": {"ents_f": 0.5}, "evaluation": {"split": "test"}})
     nlp.to_disk(path)

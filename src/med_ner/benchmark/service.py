@@ -30,6 +30,8 @@ class LoadResult:
     latencies_ms: List[float] = field(repr=False)
     answers: List[int] = field(repr=False)  # answers per request: 1 each when nothing is lost or doubled
     transport_errors: Dict[str, int] = field(default_factory=dict)
+    # With keep_responses: each request's decoded JSON answer (None where none came).
+    responses: Optional[List] = field(default=None, repr=False)
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -53,11 +55,12 @@ class LoadResult:
 
 
 async def _load(url: str, bodies: Sequence[dict], concurrency: int, headers: Optional[dict],
-                timeout: float) -> LoadResult:
+                timeout: float, keep_responses: bool) -> LoadResult:
     import httpx
 
     latencies: List[Optional[float]] = [None] * len(bodies)
     answers = [0] * len(bodies)
+    responses: List = [None] * len(bodies)
     statuses: Counter = Counter()
     errors: Counter = Counter()
     next_index = iter(range(len(bodies)))
@@ -73,6 +76,8 @@ async def _load(url: str, bodies: Sequence[dict], concurrency: int, headers: Opt
             latencies[index] = 1000 * (time.perf_counter() - started)
             answers[index] += 1
             statuses[response.status_code] += 1
+            if keep_responses:
+                responses[index] = response.json()
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as http:
@@ -81,14 +86,15 @@ async def _load(url: str, bodies: Sequence[dict], concurrency: int, headers: Opt
         seconds = time.perf_counter() - started
     documents = sum(len(body.get("texts") or body.get("documents") or [None]) for body in bodies)
     return LoadResult(concurrency, len(bodies), documents, seconds, dict(statuses),
-                      [ms for ms in latencies if ms is not None], answers, dict(errors))
+                      [ms for ms in latencies if ms is not None], answers, dict(errors),
+                      responses if keep_responses else None)
 
 
 def run_load(url: str, bodies: Sequence[dict], concurrency: int, headers: Optional[dict] = None,
-             timeout: float = 120) -> LoadResult:
+             timeout: float = 120, keep_responses: bool = False) -> LoadResult:
     """POST each of `bodies` to url/v1/entities once, from `concurrency` clients
     that each send their next request as soon as the last is answered."""
-    return asyncio.run(_load(url, bodies, concurrency, headers, timeout))
+    return asyncio.run(_load(url, bodies, concurrency, headers, timeout, keep_responses))
 
 
 def offline_documents_per_s(nlp, texts: Sequence[str], batch_size: int) -> float:
@@ -146,8 +152,8 @@ def wait_ready(url: str, alive: Callable[[], bool], seconds: float = 300) -> Non
 
 
 def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[int], requests: int,
-                      output: Path, serve_options: Sequence[str] = (), code: Optional[str] = None,
-                      cpu_int8: bool = False, batch_size: int = 32) -> Dict:
+                      output: Path, code: Optional[str] = None, cpu_int8: bool = False, threads: int = 0,
+                      batch_size: int = 32) -> Dict:
     """Start `med-ner serve --model model`, warm it up, run `requests` single-text
     requests at each concurrency, and set each against offline nlp.pipe in this process."""
     from med_ner.loading import load_pipeline
@@ -156,7 +162,7 @@ def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "med_ner", "serve", "--model", model, "--port", str(port),
-               "--max-batch-size", str(batch_size), "--log-level", "warning", *serve_options]
+               "--max-batch-size", str(batch_size), "--threads", str(threads), "--log-level", "warning"]
     command += (["--code", code] if code else []) + (["--cpu-int8"] if cpu_int8 else [])
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -175,14 +181,14 @@ def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[
         except subprocess.TimeoutExpired:
             process.kill()
     # Offline after the service stopped, so the two never share the CPU.
-    nlp = load_pipeline(model, code, cpu_int8)
+    nlp = load_pipeline(model, code, cpu_int8, threads)
     offline_documents_per_s(nlp, load_texts[:200], batch_size)  # warm-up
     offline = offline_documents_per_s(nlp, load_texts, batch_size)
     for row in rows:
         row["vs_offline"] = round(row["documents_per_s"] / offline, 3)
     result = {"model": model, "pipeline": nlp.pipe_names, "requests_per_level": requests,
               "texts": {"count": len(load_texts), "mean_chars": round(sum(map(len, load_texts)) / len(load_texts), 1)},
-              "offline_documents_per_s": round(offline, 1), "max_batch_size": batch_size,
+              "offline_documents_per_s": round(offline, 1), "max_batch_size": batch_size, "cpu_int8": cpu_int8,
               "rss_mb": {"after_warm_up": round(rss_warm, 1), "after_run": round(rss_after, 1)},
               "levels": rows, "machine": machine()}
     output.parent.mkdir(parents=True, exist_ok=True)
