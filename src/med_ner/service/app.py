@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from med_ner.loading import load_pipeline
 from med_ner.service.batching import BatchWorker, DocumentFailed, QueueFull, WorkerClosed
-from med_ner.service.schemas import (BadRequest, EntitiesRequest, EntitiesResponse, ErrorResponse, ModelInfo, Status,
+from med_ner.service.schemas import (ApiError, EntitiesRequest, EntitiesResponse, ErrorResponse, ModelInfo, Status,
                                      parse_entities_request)
 from med_ner.service.settings import ServiceSettings
 
@@ -64,11 +64,13 @@ class Service:
 
     @property
     def name(self) -> str:
-        meta = self.nlp.meta if self.nlp is not None else {}
-        return f"{meta.get('lang', '')}_{meta.get('name', '')}" if self.nlp is not None else self.settings.model
+        """The package name (lang_name, as en_med_ner), or the model setting before it has loaded."""
+        if self.nlp is None:
+            return self.settings.model
+        return f"{self.nlp.meta.get('lang', '')}_{self.nlp.meta.get('name', '')}"
 
-    def unavailable(self, reason: str) -> BadRequest:
-        return BadRequest(503, reason, {"Retry-After": str(self.settings.retry_after_s)})
+    def unavailable(self, reason: str) -> ApiError:
+        return ApiError(503, reason, {"Retry-After": str(self.settings.retry_after_s)})
 
     def model_info(self) -> ModelInfo:
         nlp, s = self.nlp, self.settings
@@ -85,20 +87,20 @@ class Service:
     def check_limits(self, texts: List[str], fields: List[str]) -> None:
         s = self.settings
         if len(texts) > s.max_texts_per_request:
-            raise BadRequest(413, f"{fields[0].split('[')[0]}: {len(texts):,} texts, over max_texts_per_request "
+            raise ApiError(413, f"{fields[0].split('[')[0]}: {len(texts):,} texts, over max_texts_per_request "
                                   f"({s.max_texts_per_request:,})")
         for text, field in zip(texts, fields):
             if len(text) > s.max_chars_per_text:
-                raise BadRequest(413, f"{field}: {len(text):,} characters, over max_chars_per_text "
+                raise ApiError(413, f"{field}: {len(text):,} characters, over max_chars_per_text "
                                       f"({s.max_chars_per_text:,})")
         total = sum(map(len, texts))
         if total > s.max_chars_per_request:
-            raise BadRequest(413, f"body: {total:,} characters in all, over max_chars_per_request "
+            raise ApiError(413, f"body: {total:,} characters in all, over max_chars_per_request "
                                   f"({s.max_chars_per_request:,})")
         for text, field in zip(texts, fields):
             bad = LONE_SURROGATE.search(text)
             if bad:
-                raise BadRequest(422, f"{field}: not Unicode text: a lone surrogate (U+{ord(bad.group()):04X}) at "
+                raise ApiError(422, f"{field}: not Unicode text: a lone surrogate (U+{ord(bad.group()):04X}) at "
                                       f"character {bad.start()}")
 
 
@@ -106,15 +108,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise BadRequest(413, f"body: {int(declared):,} bytes, over max_body_bytes ({limit:,})")
+        raise ApiError(413, f"body: {int(declared):,} bytes, over max_body_bytes ({limit:,})")
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
-        raise BadRequest(415, f"Content-Type: {content_type or '(empty)'}; send application/json")
+        raise ApiError(415, f"Content-Type: {content_type or '(empty)'}; send application/json")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BadRequest(413, f"body: over max_body_bytes ({limit:,})")
+            raise ApiError(413, f"body: over max_body_bytes ({limit:,})")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -141,7 +143,7 @@ async def results_or_cancel(request: Request, futures, timeout: float) -> Option
         future.cancel()
     if gone in done:
         return None
-    raise BadRequest(504, f"the request took over request_timeout_s ({timeout:g} s); send fewer or shorter texts, "
+    raise ApiError(504, f"the request took over request_timeout_s ({timeout:g} s); send fewer or shorter texts, "
                           "or retry later")
 
 
@@ -163,8 +165,8 @@ def create_app(settings: ServiceSettings, nlp=None) -> FastAPI:
                               "batched into nlp.pipe.")
     app.state.service = service
 
-    @app.exception_handler(BadRequest)
-    async def refused(request: Request, err: BadRequest) -> JSONResponse:
+    @app.exception_handler(ApiError)
+    async def refused(request: Request, err: ApiError) -> JSONResponse:
         return JSONResponse({"error": err.message}, status_code=err.status, headers=err.headers)
 
     @app.exception_handler(HTTPException)
@@ -176,7 +178,7 @@ def create_app(settings: ServiceSettings, nlp=None) -> FastAPI:
             return
         given = request.headers.get("x-api-key", "")
         if not hmac.compare_digest(given.encode(), settings.api_key.encode()):
-            raise BadRequest(401, "missing or wrong API key: send it in the X-API-Key header")
+            raise ApiError(401, "missing or wrong API key: send it in the X-API-Key header")
 
     errors = {code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 422, 500, 503, 504)}
 
@@ -206,7 +208,7 @@ def create_app(settings: ServiceSettings, nlp=None) -> FastAPI:
                   "application/json": {"schema": {"$ref": "#/components/schemas/EntitiesRequest"}}}}})
     async def entities(request: Request) -> Response:
         if service.draining:
-            raise BadRequest(503, "the service is shutting down", {"Retry-After": str(settings.retry_after_s),
+            raise ApiError(503, "the service is shutting down", {"Retry-After": str(settings.retry_after_s),
                                                                    "Connection": "close"})
         if service.worker is None:
             raise service.unavailable("the model is not loaded yet")
@@ -214,14 +216,14 @@ def create_app(settings: ServiceSettings, nlp=None) -> FastAPI:
         started = time.perf_counter()
         try:
             return await annotate(request, started)
-        except BadRequest:
+        except ApiError:
             raise
         except ClientDisconnect:
             log.info("client disconnected while sending its request")
             return Response(status_code=CLIENT_CLOSED)
         except Exception as err:  # noqa: BLE001  (its message may quote the text: log the type only)
             log.error("internal error: %s", type(err).__name__)
-            raise BadRequest(500, f"internal error ({type(err).__name__})") from None
+            raise ApiError(500, f"internal error ({type(err).__name__})") from None
         finally:
             service.in_flight -= 1
 
@@ -245,7 +247,7 @@ def create_app(settings: ServiceSettings, nlp=None) -> FastAPI:
                 future.cancel()
             failed = next(field for field, future in zip(fields, futures)
                           if future.done() and not future.cancelled() and future.exception() is not None)
-            raise BadRequest(500, f"{failed}: the pipeline failed on this text ({err})") from None
+            raise ApiError(500, f"{failed}: the pipeline failed on this text ({err})") from None
         if records is None:
             log.info("client disconnected; its unfinished documents were cancelled")
             return Response(status_code=CLIENT_CLOSED)

@@ -9,8 +9,8 @@ from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, StrictStr, V
 from typing_extensions import Annotated
 
 
-class BadRequest(Exception):
-    """A request the service refuses: HTTP status and a message for the client."""
+class ApiError(Exception):
+    """An answer other than 200: HTTP status, a message for the client, extra headers."""
 
     def __init__(self, status: int, message: str, headers: Optional[Dict[str, str]] = None):
         super().__init__(message)
@@ -135,26 +135,26 @@ def validation_message(err: ValidationError, shown: int = 5) -> str:
 
 
 def parse_entities_request(body: bytes) -> EntitiesRequest:
-    """Raw body -> EntitiesRequest, or BadRequest (400 for bytes that are not
+    """Raw body -> EntitiesRequest, or ApiError (400 for bytes that are not
     JSON, 422 for JSON of the wrong shape) with a message naming the field."""
     if not body.strip():
-        raise BadRequest(400, "the request body is empty: send a JSON object with text, texts or documents")
+        raise ApiError(400, "the request body is empty: send a JSON object with text, texts or documents")
     try:
         raw = body.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise BadRequest(400, f"the request body is not UTF-8: byte 0x{body[err.start]:02x} at offset {err.start}") from None
+        raise ApiError(400, f"the request body is not UTF-8: byte 0x{body[err.start]:02x} at offset {err.start}") from None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise BadRequest(400, f"the request body is not JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
+        raise ApiError(400, f"the request body is not JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
     except (ValueError, RecursionError) as err:  # an integer of 4,300+ digits; nesting deeper than the parser goes
-        raise BadRequest(400, f"the request body is not JSON this service reads: {type(err).__name__}") from None
+        raise ApiError(400, f"the request body is not JSON this service reads: {type(err).__name__}") from None
     if not isinstance(data, dict):
-        raise BadRequest(422, f"body: a JSON object with text, texts or documents, not {json_type(data)}")
+        raise ApiError(422, f"body: a JSON object with text, texts or documents, not {json_type(data)}")
     try:
         return EntitiesRequest.model_validate(data)
     except ValidationError as err:
-        raise BadRequest(422, validation_message(err)) from None
+        raise ApiError(422, validation_message(err)) from None
 
 
 def json_type(value: Any) -> str:
