@@ -17,10 +17,18 @@ import pytest
 import spacy
 from service_helpers import ROOT, SLOW_COMPONENT, ServerProcess, ServerThread, ruler_pipeline, sample_texts
 
+from spacy.language import Language
+
 from med_ner.records import entity_records
 from med_ner.service import ServiceSettings
 
-SECONDS_A_DOCUMENT = 0.02
+
+
+@Language.component("test_fails_on_boom")
+def fails_on_boom(doc):
+    if "BOOM" in doc.text:
+        raise ValueError(f"cannot handle {doc.text!r}")  # quotes the text, as some errors do
+    return doc
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +103,19 @@ def test_client_that_disconnects_mid_request(slow_pipeline, slow_nlp, caplog):
         assert server.service.in_flight == 0
         assert any("client disconnected" in r.getMessage() for r in caplog.records)
         assert serves(server.url)
+
+
+def test_pipeline_error_on_one_text(slow_pipeline, caplog):
+    caplog.set_level(logging.INFO, logger="med_ner.service")
+    nlp = spacy.load(slow_pipeline, exclude=["test_slow"])
+    nlp.add_pipe("test_fails_on_boom")
+    with ServerThread(ServiceSettings(model=str(slow_pipeline)), nlp) as server:
+        response = httpx.post(f"{server.url}/v1/entities", json={"texts": ["No fever.", "BOOM: chest pain", "Cough."]})
+        assert response.status_code == 500
+        assert response.json() == {"error": "texts[1]: the pipeline failed on this text (ValueError)"}
+        assert any("ValueError" in r.getMessage() for r in caplog.records)
+        assert not [r for r in caplog.records if "chest pain" in r.getMessage()]
+        assert httpx.post(f"{server.url}/v1/entities", json={"texts": ["No fever.", "Cough."]}).status_code == 200
 
 
 def test_shutdown_lets_in_flight_requests_finish_and_refuses_new_ones(slow_pipeline, slow_nlp, tmp_path):
