@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -158,6 +158,7 @@ def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[
     requests at each concurrency, and set each against offline nlp.pipe in this process."""
     from med_ner.loading import load_pipeline
 
+    about = machine()
     load_texts = mixed_texts(texts, requests)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -167,7 +168,7 @@ def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(url, lambda: process.poll() is None)
-        run_load(url, [{"text": t} for t in load_texts[:200]], max(concurrencies))  # warm-up
+        run_load(url, [{"text": t} for t in load_texts[:200]], max(concurrencies))  # warm-up (at most 200 requests)
         rss_warm = rss_mb(process.pid)
         rows = []
         for concurrency in concurrencies:
@@ -190,7 +191,7 @@ def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[
               "texts": {"count": len(load_texts), "mean_chars": round(sum(map(len, load_texts)) / len(load_texts), 1)},
               "offline_documents_per_s": round(offline, 1), "max_batch_size": batch_size, "cpu_int8": cpu_int8,
               "rss_mb": {"after_warm_up": round(rss_warm, 1), "after_run": round(rss_after, 1)},
-              "levels": rows, "machine": machine()}
+              "levels": rows, "machine": about}
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     output.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
@@ -201,8 +202,10 @@ def machine() -> Dict:
     import spacy
     import torch
 
+    # The load average says how much else ran: on a shared machine it moves every number here.
     return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "spacy": spacy.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+            "spacy": spacy.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
 def markdown(result: Dict) -> str:
