@@ -8,6 +8,9 @@ import typer
 from pydantic import ValidationError
 
 from med_ner.cli.app import app, fail
+from med_ner.service.settings import ServiceSettings
+
+DEFAULT = ServiceSettings()  # the options' defaults are the settings' own
 
 # Settings whose option is not simply --<setting-name>.
 OPTION_OF_SETTING = {"max_queued_documents": "--max-queued", "request_timeout_s": "--request-timeout",
@@ -17,20 +20,20 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 @app.command("serve")
 def serve_command(
-    model: str = typer.Option("en_med_ner", "--model", "-m", help="Pipeline directory or installed package"),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)"),
-    port: int = typer.Option(8080, "--port", help="Port to listen on"),
+    model: str = typer.Option(DEFAULT.model, "--model", "-m", help="Pipeline directory or installed package"),
+    host: str = typer.Option(DEFAULT.host, "--host", help="Address to listen on (0.0.0.0 for every interface)"),
+    port: int = typer.Option(DEFAULT.port, "--port", help="Port to listen on"),
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU"),
-    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
-    max_batch_size: int = typer.Option(32, "--max-batch-size", help="Most documents in one nlp.pipe batch"),
-    max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", help="How long a batch waits for more documents"),
-    max_queued: int = typer.Option(1024, "--max-queued", help="Documents waiting for the model; beyond: 503"),
-    max_chars_per_text: int = typer.Option(100_000, "--max-chars-per-text", help="Longest text (413 beyond)"),
-    max_chars_per_request: int = typer.Option(1_000_000, "--max-chars-per-request", help="Characters of all texts"),
-    max_texts_per_request: int = typer.Option(256, "--max-texts-per-request", help="Texts in one request"),
-    request_timeout: float = typer.Option(30.0, "--request-timeout", help="Seconds a request may wait (504 beyond)"),
-    drain_timeout: float = typer.Option(30.0, "--drain-timeout", help="Seconds in-flight requests get at shutdown"),
+    threads: int = typer.Option(DEFAULT.threads, "--threads", help="torch threads (0: torch's default)"),
+    max_batch_size: int = typer.Option(DEFAULT.max_batch_size, "--max-batch-size", help="Most documents in one nlp.pipe batch"),
+    max_wait_ms: float = typer.Option(DEFAULT.max_wait_ms, "--max-wait-ms", help="How long a batch waits for more documents"),
+    max_queued: int = typer.Option(DEFAULT.max_queued_documents, "--max-queued", help="Documents waiting for the model; beyond: 503"),
+    max_chars_per_text: int = typer.Option(DEFAULT.max_chars_per_text, "--max-chars-per-text", help="Longest text (413 beyond)"),
+    max_chars_per_request: int = typer.Option(DEFAULT.max_chars_per_request, "--max-chars-per-request", help="Characters of all texts"),
+    max_texts_per_request: int = typer.Option(DEFAULT.max_texts_per_request, "--max-texts-per-request", help="Texts in one request"),
+    request_timeout: float = typer.Option(DEFAULT.request_timeout_s, "--request-timeout", help="Seconds a request may wait (504 beyond)"),
+    drain_timeout: float = typer.Option(DEFAULT.drain_timeout_s, "--drain-timeout", help="Seconds in-flight requests get at shutdown"),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="MED_NER_API_KEY",
                                           help="Require this key in the X-API-Key header (better set by the "
                                                "environment variable than on the command line)"),
@@ -38,7 +41,7 @@ def serve_command(
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error"),
 ):
     """Serve a pipeline over HTTP until SIGTERM/Ctrl-C (then in-flight requests finish, new ones get 503)."""
-    from med_ner.service import ServiceSettings, serve
+    from med_ner.service import serve
 
     try:
         settings = ServiceSettings(
