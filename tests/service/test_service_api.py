@@ -115,3 +115,19 @@ def test_api_key(pipeline):
         assert httpx.get(f"{server.url}/v1/model").status_code == 401
         assert httpx.post(url, json={"text": "No fever."}, headers={"X-API-Key": "s3cret"}).status_code == 200
         assert httpx.get(f"{server.url}/health").status_code == 200  # probes need no key
+
+
+def test_demo_mounted_at_demo(pipeline):
+    from med_ner import demo
+    from med_ner.service.app import QueuedPipeline
+
+    nlp = spacy.load(pipeline)
+    with ServerThread(ServiceSettings(model=str(pipeline), demo=True), nlp) as server:
+        page = httpx.get(f"{server.url}/demo/", timeout=60)
+        assert page.status_code == 200 and "gradio" in page.text.lower()
+        assert httpx.post(f"{server.url}/v1/entities", json={"text": "No fever."}).status_code == 200
+        queued = QueuedPipeline(server.service)
+        documents_before = server.service.worker.documents
+        text = "She denies chest pain but has fever and nausea."
+        assert demo.analyse(queued, text, 1000) == demo.analyse(nlp, text, 1000)
+        assert server.service.worker.documents == documents_before + 1  # the demo's call went through the worker

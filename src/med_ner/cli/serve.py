@@ -37,10 +37,12 @@ def serve_command(
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="MED_NER_API_KEY",
                                           help="Require this key in the X-API-Key header (better set by the "
                                                "environment variable than on the command line)"),
+    demo: bool = typer.Option(False, "--demo", help="Also serve the Gradio demo at /demo"),
     log_text: bool = typer.Option(False, "--log-text", help="Log submitted texts at debug level (they are PHI)"),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error"),
 ):
     """Serve a pipeline over HTTP until SIGTERM/Ctrl-C (then in-flight requests finish, new ones get 503)."""
+    from med_ner.loading import PipelineError
     from med_ner.service import serve
 
     try:
@@ -49,7 +51,7 @@ def serve_command(
             max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queued_documents=max_queued,
             max_chars_per_text=max_chars_per_text, max_chars_per_request=max_chars_per_request,
             max_texts_per_request=max_texts_per_request, request_timeout_s=request_timeout,
-            drain_timeout_s=drain_timeout, api_key=api_key, log_text=log_text)
+            drain_timeout_s=drain_timeout, api_key=api_key, demo=demo, log_text=log_text)
     except ValidationError as err:
         first = err.errors()[0]
         setting = str(first["loc"][0])
@@ -57,7 +59,10 @@ def serve_command(
     if log_level not in LOG_LEVELS:
         fail(f"--log-level: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
-    service = serve(settings, log_level=log_level)
+    try:
+        service = serve(settings, log_level=log_level)
+    except PipelineError as err:  # with --demo the pipeline loads before the server starts
+        fail(str(err))
     if service.load_error:
         fail(service.load_error)
 

@@ -104,6 +104,40 @@ class Service:
                                       f"character {bad.start()}")
 
 
+class QueuedPipeline:
+    """The demo's `nlp`: nlp(text) goes through the service's worker, the one
+    thread that runs the model; everything else (meta, pipe_names) is the pipeline's."""
+
+    def __init__(self, service: Service):
+        self.service = service
+
+    def __getattr__(self, name: str):
+        return getattr(self.service.nlp, name)
+
+    def __call__(self, text: str):
+        if self.service.worker is None:
+            raise RuntimeError("the model is not loaded yet")
+        [future] = self.service.worker.submit([text], annotate=lambda doc: doc)
+        return future.result(self.service.settings.request_timeout_s)
+
+
+def mount_demo(app: FastAPI, service: Service) -> None:
+    """The Gradio demo at /demo. Its page shows the pipeline's name and
+    components, so the pipeline loads now rather than after startup."""
+    import os
+
+    import gradio
+
+    from med_ner.demo import build_app
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    s = service.settings
+    if service.nlp is None:
+        service.nlp = load_pipeline(s.model, s.code, s.cpu_int8, s.threads)
+    demo = build_app(QueuedPipeline(service), s.max_chars_per_text, "en_med_ner demo")
+    gradio.mount_gradio_app(app, demo, path="/demo")
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length", "")
@@ -271,4 +305,6 @@ def create_app(settings: ServiceSettings, nlp=None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi
+    if settings.demo:
+        mount_demo(app, service)
     return app

@@ -27,16 +27,15 @@ class DocumentFailed(Exception):
 
 
 class BatchWorker:
-    def __init__(self, nlp, max_batch_size: int, max_wait_ms: float, max_queued: int,
-                 annotate: Callable = entity_records):
+    def __init__(self, nlp, max_batch_size: int, max_wait_ms: float, max_queued: int):
         self.nlp = nlp
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000
         self.max_queued = max_queued
-        self.annotate = annotate
         self.batches = 0
         self.documents = 0
-        self._pending: Deque[Tuple[str, Future]] = deque()
+        # (text, what to make of its Doc, the future that gets it)
+        self._pending: Deque[Tuple[str, Callable, Future]] = deque()
         self._changed = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="med-ner-batcher", daemon=True)
@@ -48,16 +47,16 @@ class BatchWorker:
     def queued(self) -> int:
         return len(self._pending)
 
-    def submit(self, texts: Sequence[str]) -> List[Future]:
-        """Queue all of `texts` or none: one future per text, resolving to its
-        entity records. Raises QueueFull or WorkerClosed."""
+    def submit(self, texts: Sequence[str], annotate: Callable = entity_records) -> List[Future]:
+        """Queue all of `texts` or none: one future per text, resolving to
+        annotate(its Doc), run in the worker. Raises QueueFull or WorkerClosed."""
         with self._changed:
             if self._closed:
                 raise WorkerClosed()
             if len(self._pending) + len(texts) > self.max_queued:
                 raise QueueFull()
             futures = [Future() for _ in texts]
-            self._pending.extend(zip(texts, futures))
+            self._pending.extend((text, annotate, future) for text, future in zip(texts, futures))
             self._changed.notify()
         return futures
 
@@ -71,7 +70,7 @@ class BatchWorker:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def _next_batch(self) -> List[Tuple[str, Future]]:
+    def _next_batch(self) -> List[Tuple[str, Callable, Future]]:
         """Up to max_batch_size documents, waiting for the first as long as it
         takes and for the rest at most max_wait_s; empty once closed and drained."""
         with self._changed:
@@ -93,20 +92,20 @@ class BatchWorker:
                 return
             # set_running_or_notify_cancel: False for a cancelled future, and a
             # running one can no longer be cancelled, so each gets one result.
-            live = [(text, future) for text, future in batch if future.set_running_or_notify_cancel()]
+            live = [item for item in batch if item[2].set_running_or_notify_cancel()]
             if live:
                 self._process(live)
 
-    def _process(self, batch: List[Tuple[str, Future]]) -> None:
+    def _process(self, batch: List[Tuple[str, Callable, Future]]) -> None:
         try:
-            results = [self.annotate(doc) for doc in self.nlp.pipe([text for text, _ in batch],
-                                                                   batch_size=len(batch))]
+            docs = self.nlp.pipe([text for text, _, _ in batch], batch_size=len(batch))
+            results = [annotate(doc) for (_, annotate, _), doc in zip(batch, docs)]
         except Exception as err:  # noqa: BLE001  (one bad document must not fail the others: retry one by one)
             if len(batch) > 1:
                 for item in batch:
                     self._process([item])
                 return
-            _, future = batch[0]
+            future = batch[0][2]
             # The exception's message may quote the text (PHI): log its type only.
             error = type(err).__name__
             log.error("the pipeline failed on a document: %s", error)
@@ -114,6 +113,6 @@ class BatchWorker:
             return
         self.batches += 1
         self.documents += len(batch)
-        for (_, future), result in zip(batch, results):
+        for (_, _, future), result in zip(batch, results):
             future.set_result(result)
 

@@ -36,5 +36,7 @@ class ServiceSettings(BaseModel):
 
     # Off by default: any client that reaches the port may call /v1/*.
     api_key: Optional[str] = Field(None, min_length=1)
+    # The Gradio demo (med_ner.demo) at /demo, its model calls queued like any request's.
+    demo: bool = False
     # Clinical text is PHI: submitted text is never logged unless this is set.
     log_text: bool = False
