@@ -4,9 +4,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 from service_helpers import ROOT, SAMPLE, ruler_pipeline
 
 
+@pytest.mark.slow
 def test_benchmark_service_writes_json_and_table(tmp_path):
     pipeline = ruler_pipeline(tmp_path / "pipeline")
     output = tmp_path / "bench" / "service.json"
