@@ -4,7 +4,7 @@ throughput, set against offline nlp.pipe on the same texts.
 `run_load` is the load generator (the service tests use it too);
 `benchmark_service` starts `med-ner serve` in its own process, runs the load at
 a few concurrency levels and writes benchmarks/service.json and .md."""
-import asyncio
+import http.client
 import json
 import os
 import platform
@@ -12,7 +12,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,47 +57,62 @@ class LoadResult:
                 "documents_per_s": round(self.documents_per_s, 1)}
 
 
-async def _load(url: str, bodies: Sequence[dict], concurrency: int, headers: Optional[dict],
-                timeout: float, keep_responses: bool) -> LoadResult:
-    import httpx
-
+def run_load(url: str, bodies: Sequence[dict], concurrency: int, headers: Optional[dict] = None,
+             timeout: float = 120, keep_responses: bool = False) -> LoadResult:
+    """POST each of `bodies` to url/v1/entities once, from `concurrency` clients
+    (threads, each with its own keep-alive connection) that each send their next
+    request as soon as the last is answered. The clients are the standard
+    library's http.client: about 0.2 ms of CPU a request here, against 2.6 ms
+    for httpx's async client, which on a small machine took CPU from the service."""
+    address = urllib.parse.urlsplit(url)
+    send_headers = {"Content-Type": "application/json", **(headers or {})}
     latencies: List[Optional[float]] = [None] * len(bodies)
     answers = [0] * len(bodies)
     responses: List = [None] * len(bodies)
     statuses: Counter = Counter()
     errors: Counter = Counter()
-    next_index = iter(range(len(bodies)))
+    lock = threading.Lock()
+    next_index = iter(range(len(bodies)))  # shared: every request is sent by exactly one client
 
-    async def client(http: "httpx.AsyncClient") -> None:
-        for index in next_index:  # one shared iterator: every request is sent by exactly one client
-            started = time.perf_counter()
-            try:
-                response = await http.post(f"{url}/v1/entities", json=bodies[index], headers=headers)
-            except httpx.TransportError as err:
-                errors[type(err).__name__] += 1
-                continue
-            latencies[index] = 1000 * (time.perf_counter() - started)
-            answers[index] += 1
-            statuses[response.status_code] += 1
-            if keep_responses:
-                responses[index] = response.json()
+    def client() -> None:
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=timeout)
+        try:
+            while True:
+                with lock:
+                    index = next(next_index, None)
+                if index is None:
+                    return
+                payload = json.dumps(bodies[index]).encode()
+                started = time.perf_counter()
+                try:
+                    connection.request("POST", "/v1/entities", body=payload, headers=send_headers)
+                    response = connection.getresponse()
+                    data = response.read()
+                except (OSError, http.client.HTTPException) as err:
+                    with lock:
+                        errors[type(err).__name__] += 1
+                    connection.close()  # the next request opens a new connection
+                    continue
+                latencies[index] = 1000 * (time.perf_counter() - started)
+                with lock:
+                    answers[index] += 1
+                    statuses[response.status] += 1
+                if keep_responses:
+                    responses[index] = json.loads(data)
+        finally:
+            connection.close()
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as http:
-        started = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
+    clients = [threading.Thread(target=client, name=f"load-client-{i}") for i in range(concurrency)]
+    started = time.perf_counter()
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+    seconds = time.perf_counter() - started
     documents = sum(len(body.get("texts") or body.get("documents") or [None]) for body in bodies)
     return LoadResult(concurrency, len(bodies), documents, seconds, dict(statuses),
                       [ms for ms in latencies if ms is not None], answers, dict(errors),
                       responses if keep_responses else None)
-
-
-def run_load(url: str, bodies: Sequence[dict], concurrency: int, headers: Optional[dict] = None,
-             timeout: float = 120, keep_responses: bool = False) -> LoadResult:
-    """POST each of `bodies` to url/v1/entities once, from `concurrency` clients
-    that each send their next request as soon as the last is answered."""
-    return asyncio.run(_load(url, bodies, concurrency, headers, timeout, keep_responses))
 
 
 def offline_documents_per_s(nlp, texts: Sequence[str], batch_size: int) -> float:
@@ -136,16 +154,15 @@ def free_port() -> int:
 
 def wait_ready(url: str, alive: Callable[[], bool], seconds: float = 300) -> None:
     """Poll url/ready until it answers 200; RuntimeError if `alive()` turns False or time runs out."""
-    import httpx
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError("the service stopped before it was ready")
         try:
-            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
+            with urllib.request.urlopen(f"{url}/ready", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:  # not listening yet, or 503 (HTTPError) while the model loads
             pass
         time.sleep(0.2)
     raise RuntimeError(f"the service at {url} was not ready after {seconds:g} s")
