@@ -7,7 +7,6 @@ from typing import NamedTuple, Optional
 
 import httpx
 import pytest
-import spacy
 from service_helpers import ROOT, ServerThread, ruler_pipeline
 
 from med_ner.service import ServiceSettings

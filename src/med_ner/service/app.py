@@ -10,7 +10,7 @@ import re
 import threading
 import time
 from contextlib import asynccontextmanager
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, Optional
 
 import spacy
 from fastapi import Depends, FastAPI, Request
@@ -216,7 +216,8 @@ def create_app(settings: ServiceSettings, nlp=None) -> FastAPI:
 
     errors = {code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 422, 500, 503, 504)}
 
-    @app.get("/health", response_model=Status, response_model_exclude_none=True, summary="Liveness: the process answers")
+    @app.get("/health", response_model=Status, response_model_exclude_none=True,
+             summary="Liveness: the process answers")
     async def health() -> Status:
         return Status(status="ok")
 

@@ -61,7 +61,8 @@ class EntitiesRequest(BaseModel):
     def one_form(self) -> "EntitiesRequest":
         given = [name for name in ("text", "texts", "documents") if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of text, texts or documents" + (f", not {' and '.join(given)}" if given else ""))
+            both = f", not {' and '.join(given)}" if given else ""
+            raise ValueError(f"give exactly one of text, texts or documents{both}")
         return self
 
     def fields(self) -> Tuple[List[Union[str, int]], List[str], List[str]]:
@@ -142,11 +143,13 @@ def parse_entities_request(body: bytes) -> EntitiesRequest:
     try:
         raw = body.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ApiError(400, f"the request body is not UTF-8: byte 0x{body[err.start]:02x} at offset {err.start}") from None
+        raise ApiError(400, f"the request body is not UTF-8: byte 0x{body[err.start]:02x} at offset "
+                            f"{err.start}") from None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise ApiError(400, f"the request body is not JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
+        raise ApiError(400, f"the request body is not JSON: {err.msg} at line {err.lineno}, "
+                            f"column {err.colno}") from None
     except (ValueError, RecursionError) as err:  # an integer of 4,300+ digits; nesting deeper than the parser goes
         raise ApiError(400, f"the request body is not JSON this service reads: {type(err).__name__}") from None
     if not isinstance(data, dict):

@@ -40,7 +40,8 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, None)
 
 
-def build_server(settings: ServiceSettings, nlp=None, log_level: str = "info", access_log: bool = True) -> DrainingServer:
+def build_server(settings: ServiceSettings, nlp=None, log_level: str = "info",
+                 access_log: bool = True) -> DrainingServer:
     config = uvicorn.Config(create_app(settings, nlp), host=settings.host, port=settings.port, log_level=log_level,
                             access_log=access_log, timeout_graceful_shutdown=max(1, int(settings.drain_timeout_s)))
     return DrainingServer(config)
