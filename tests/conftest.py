@@ -17,13 +17,12 @@ def corpus_dir(name: str) -> Path:
     pytest.skip(f"corpus {name} not available (run `spacy project assets`)")
 
 
-@pytest.fixture(scope="session")
-def tiny_transformer(tmp_path_factory) -> Path:
-    """A randomly initialised 2-layer BERT with a WordPiece vocab built from the
-    sample corpus, saved as a plain Hugging Face directory."""
+def save_tiny_bert(out: Path, hidden_size: int = 32, layers: int = 2, heads: int = 2) -> Path:
+    """A randomly initialised BERT (seeded) with a WordPiece vocab built from the
+    sample corpus, saved to `out` as a plain Hugging Face directory."""
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    out = tmp_path_factory.mktemp("tiny_bert")
     words = set()
     for path in (ROOT / "assets" / "sample").glob("*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -35,8 +34,16 @@ def tiny_transformer(tmp_path_factory) -> Path:
     tokenizer = BertTokenizerFast(vocab_file=str(out / "vocab.txt"), do_lower_case=True)
     tokenizer.save_pretrained(out)
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=512,
+        vocab_size=tokenizer.vocab_size, hidden_size=hidden_size, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=2 * hidden_size, max_position_embeddings=512,
     )
-    BertModel(config).save_pretrained(out)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_transformer(tmp_path_factory) -> Path:
+    """A 2-layer BERT of width 32 (see save_tiny_bert)."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))

@@ -9,6 +9,7 @@ from med_ner.cli import (  # noqa: F401  (each module registers its commands on 
     mix,
     package,
     predict,
+    serve,
     train,
     visualize,
 )

@@ -1,0 +1,165 @@
+"""The service's request and response bodies (they make the OpenAPI schema at
+/docs), and the turning of a raw body into a request with messages that name
+the field at fault."""
+import json
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, StrictStr, ValidationError, WithJsonSchema,
+                      field_validator, model_validator)
+from typing_extensions import Annotated
+
+
+class ApiError(Exception):
+    """An answer other than 200: HTTP status, a message for the client, extra headers."""
+
+    def __init__(self, status: int, message: str, headers: Optional[Dict[str, str]] = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def document_id(value: Any) -> Union[str, int]:
+    # bool is an int to Python, but an id of `true` is a client's mistake.
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"an id is a string or an integer, not {type(value).__name__ if value is not None else 'null'}")
+
+
+DocumentId = Annotated[Union[str, int], PlainValidator(document_id),
+                       WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})]
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: DocumentId
+    text: StrictStr
+
+
+class EntitiesRequest(BaseModel):
+    """Exactly one of `text`, `texts` or `documents`."""
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"text": "The patient denies chest pain."},
+        {"texts": ["Metformin was started.", "No fever."]},
+        {"documents": [{"id": "note-1", "text": "CT of the abdomen showed appendicitis."}]},
+    ]})
+    text: Optional[StrictStr] = None
+    texts: Optional[List[StrictStr]] = Field(None, min_length=1)
+    documents: Optional[List[DocumentIn]] = Field(None, min_length=1)
+
+    @field_validator("documents")
+    @classmethod
+    def unique_ids(cls, documents: Optional[List[DocumentIn]]) -> Optional[List[DocumentIn]]:
+        first: Dict[Union[str, int], int] = {}
+        for index, document in enumerate(documents or []):
+            if document.id in first:
+                raise ValueError(f"documents[{index}].id {document.id!r} repeats documents[{first[document.id]}].id")
+            first[document.id] = index
+        return documents
+
+    @model_validator(mode="after")
+    def one_form(self) -> "EntitiesRequest":
+        given = [name for name in ("text", "texts", "documents") if getattr(self, name) is not None]
+        if len(given) != 1:
+            both = f", not {' and '.join(given)}" if given else ""
+            raise ValueError(f"give exactly one of text, texts or documents{both}")
+        return self
+
+    def fields(self) -> Tuple[List[Union[str, int]], List[str], List[str]]:
+        """Ids, texts and each text's field name (for messages), in input order.
+        A text without an id gets its position."""
+        if self.text is not None:
+            return [0], [self.text], ["text"]
+        if self.texts is not None:
+            return list(range(len(self.texts))), self.texts, [f"texts[{i}]" for i in range(len(self.texts))]
+        docs = self.documents or []
+        return [d.id for d in docs], [d.text for d in docs], [f"documents[{i}].text" for i in range(len(docs))]
+
+
+class Entity(BaseModel):
+    """One entity, as med_ner.records.entity_record makes it: character offsets into
+    the text; negated/uncertain where the pipeline has clinical_context; id where
+    a component linked the entity."""
+    start: int
+    end: int
+    label: str
+    text: str
+    negated: Optional[bool] = None
+    uncertain: Optional[bool] = None
+    id: Optional[str] = None
+
+
+class DocumentOut(BaseModel):
+    id: DocumentId
+    entities: List[Entity]
+
+
+class EntitiesResponse(BaseModel):
+    model: str
+    documents: List[DocumentOut]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+
+
+class Status(BaseModel):
+    status: str
+    detail: Optional[str] = None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    spacy_version: str
+    pipeline: List[str]
+    labels: List[str]
+    performance: Dict[str, Any] = Field(description="scores in the package meta: the test split's for en_med_ner")
+    evaluation: Optional[Dict[str, Any]] = Field(None, description="which split and data the scores come from")
+    inference: Dict[str, Any]
+
+
+def field_name(loc: Sequence[Union[str, int]]) -> str:
+    """("documents", 0, "id") -> "documents[0].id"; the body itself -> "body"."""
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+def validation_message(err: ValidationError, shown: int = 5) -> str:
+    # include_input=False: an error must not echo the submitted text back.
+    problems = [f"{field_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                for e in err.errors(include_url=False, include_input=False, include_context=False)]
+    more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+    return "; ".join(problems[:shown]) + more
+
+
+def parse_entities_request(body: bytes) -> EntitiesRequest:
+    """Raw body -> EntitiesRequest, or ApiError (400 for bytes that are not
+    JSON, 422 for JSON of the wrong shape) with a message naming the field."""
+    if not body.strip():
+        raise ApiError(400, "the request body is empty: send a JSON object with text, texts or documents")
+    try:
+        raw = body.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ApiError(400, f"the request body is not UTF-8: byte 0x{body[err.start]:02x} at offset "
+                            f"{err.start}") from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ApiError(400, f"the request body is not JSON: {err.msg} at line {err.lineno}, "
+                            f"column {err.colno}") from None
+    except (ValueError, RecursionError) as err:  # an integer of 4,300+ digits; nesting deeper than the parser goes
+        raise ApiError(400, f"the request body is not JSON this service reads: {type(err).__name__}") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, f"body: a JSON object with text, texts or documents, not {json_type(data)}")
+    try:
+        return EntitiesRequest.model_validate(data)
+    except ValidationError as err:
+        raise ApiError(422, validation_message(err)) from None
+
+
+def json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number",
+            type(None): "null"}.get(type(value), type(value).__name__)
