@@ -10,6 +10,7 @@ from med_ner.cli import (  # noqa: F401  (each module registers its commands on 
     predict,
     train,
     visualize,
+    vocab,
 )
 from med_ner.cli.app import app
 
