@@ -30,6 +30,12 @@ def test_label_decides_the_preferred_vocabulary(linked):
     assert [e.kb_id_ for e in doc.ents] == ["ICD10CM:J189", "HP:0002090"]
 
 
+def test_corpus_labels_link_through_the_label_map(linked):
+    doc = linked("aspirin fever", [(0, 1, "Chemical"), (1, 2, "BODY_PART")])
+    assert [e.kb_id_ for e in doc.ents] == ["DrugBank:DB00945", ""]
+    assert doc.ents[1]._.kb_candidates is None  # a label without a vocabulary is not looked up
+
+
 def test_incompatible_type_or_partial_text_stays_unlinked(linked):
     doc = linked("fever aspirin tablets", [(0, 1, "DRUG"), (1, 3, "DRUG")])
     assert [(e.kb_id_, e._.canonical_name, e._.kb_candidates) for e in doc.ents] == [("", None, []), ("", None, [])]

@@ -15,7 +15,10 @@ whitespace ignored):
   a later source (an OMIM disease that is also an ICD-10-CM code) is not an
   ambiguity: the sources are ranked, and the candidates show them all.
 
-Labels without a vocabulary (BODY_PART, TEST, PROCEDURE) are left alone.
+The `labels` setting says which vocabulary kind (DRUG, SYMPTOM, DISEASE) each
+NER label links to; by default the project's labels and the benchmark corpora's
+own (BC5CDR's Chemical and Disease, NCBI-disease's Disease). Other labels
+(BODY_PART, TEST, PROCEDURE) are left alone.
 """
 from typing import Dict, List, Optional, Tuple
 
@@ -36,21 +39,24 @@ LINK_SOURCES: Dict[str, Tuple[Tuple[str, str], ...]] = {
                 ("SYMPTOM", "ICD10CM:")),
 }
 
+DEFAULT_LABELS = {"DRUG": "DRUG", "SYMPTOM": "SYMPTOM", "DISEASE": "DISEASE", "Chemical": "DRUG", "Disease": "DISEASE"}
+
 for _name, _default in (("canonical_name", None), ("kb_candidates", None), ("kb_ambiguous", False)):
     if not Span.has_extension(_name):
         Span.set_extension(_name, default=_default)
 
 
-def _rank(label: str, candidate: Candidate) -> Optional[int]:
-    for rank, (term_type, prefix) in enumerate(LINK_SOURCES.get(label, ())):
+def _rank(kind: str, candidate: Candidate) -> Optional[int]:
+    for rank, (term_type, prefix) in enumerate(LINK_SOURCES.get(kind, ())):
         if candidate.type == term_type and candidate.source_id.startswith(prefix):
             return rank
     return None
 
 
-def link(matcher: TerminologyMatcher, label: str, text: str) -> Tuple[List[Candidate], Optional[Candidate], bool]:
-    """(compatible candidates best-ranked first, the one linked or None, ambiguous?)."""
-    ranked = sorted((rank, c) for c in matcher.candidates(text) if (rank := _rank(label, c)) is not None)
+def link(matcher: TerminologyMatcher, kind: str, text: str) -> Tuple[List[Candidate], Optional[Candidate], bool]:
+    """For an entity of vocabulary kind `kind` (DRUG, SYMPTOM, DISEASE): (compatible
+    candidates best-ranked first, the one linked or None, ambiguous?)."""
+    ranked = sorted((rank, c) for c in matcher.candidates(text) if (rank := _rank(kind, c)) is not None)
     ranked = [(rank, c) for i, (rank, c) in enumerate(ranked) if i == 0 or c.source_id != ranked[i - 1][1].source_id]
     if not ranked:
         return [], None, False
@@ -63,10 +69,14 @@ def link(matcher: TerminologyMatcher, label: str, text: str) -> Tuple[List[Candi
 
 
 class TerminologyLinker:
-    def __init__(self, nlp: Language, name: str, matcher: str):
+    def __init__(self, nlp: Language, name: str, matcher: str, labels: Dict[str, str]):
+        unknown = sorted(set(labels.values()) - set(LINK_SOURCES))
+        if unknown:
+            raise ValueError(f"terminology_linker {name!r}: labels map to {unknown}, not one of {sorted(LINK_SOURCES)}")
         self.nlp = nlp
         self.name = name
         self.matcher_name = matcher
+        self.labels = dict(labels)
 
     def _matcher(self) -> TerminologyMatcher:
         if self.matcher_name not in self.nlp.component_names:
@@ -78,7 +88,11 @@ class TerminologyLinker:
         matcher = self._matcher()
         ents = []
         for ent in doc.ents:
-            candidates, linked, ambiguous = link(matcher, ent.label_, ent.text)
+            kind = self.labels.get(ent.label_)
+            if kind is None:
+                ents.append(ent)
+                continue
+            candidates, linked, ambiguous = link(matcher, kind, ent.text)
             if linked is not None and linked.source_id:
                 ent = Span(doc, ent.start, ent.end, label=ent.label, kb_id=linked.source_id)
                 ent._.canonical_name = linked.canonical
@@ -89,8 +103,8 @@ class TerminologyLinker:
         return doc
 
 
-@Language.factory("terminology_linker", default_config={"matcher": "terminology_matcher"},
+@Language.factory("terminology_linker", default_config={"matcher": "terminology_matcher", "labels": DEFAULT_LABELS},
                   assigns=["span._.canonical_name", "span._.kb_candidates", "span._.kb_ambiguous"],
                   requires=["doc.ents"])
-def make_terminology_linker(nlp: Language, name: str, matcher: str) -> TerminologyLinker:
-    return TerminologyLinker(nlp, name, matcher)
+def make_terminology_linker(nlp: Language, name: str, matcher: str, labels: Dict[str, str]) -> TerminologyLinker:
+    return TerminologyLinker(nlp, name, matcher, labels)
