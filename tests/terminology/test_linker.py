@@ -67,3 +67,14 @@ def test_predict_line_shows_id_and_name(linked):
     assert [entity_line(e) for e in doc.ents] == [
         "Entity: Aspirin, Label: DRUG, Id: DrugBank:DB00945, Name: Acetylsalicylic acid",
         "Entity: CDS, Label: DISEASE, Candidates: OMIM:100001 | OMIM:100002"]
+
+
+def test_demo_table_shows_ids_and_ambiguity(matcher_nlp):
+    from med_ner import demo
+
+    ruler = matcher_nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "DRUG", "pattern": "aspirin"}, {"label": "DISEASE", "pattern": "CDS"}])
+    matcher_nlp.add_pipe("terminology_linker")
+    _, rows, _ = demo.analyse(matcher_nlp, "aspirin and CDS", 300)
+    assert [row[-2:] for row in rows] == [["DrugBank:DB00945", "Acetylsalicylic acid"],
+                                          ["ambiguous: OMIM:100001 | OMIM:100002", ""]]
