@@ -80,29 +80,35 @@ class TerminologyMatcher:
     # by match key, and one dict maps each key to its rows and types.
     def _set_terms(self, terms: List[Term]) -> None:
         rows = sorted(terms, key=lambda t: (match_key(t.term), t))
+        source_names = sorted({t.source for t in rows})
+        source_index = {name: i for i, name in enumerate(source_names)}
+        self._set_columns([t.term for t in rows], bytes(TERM_TYPES.index(t.type) for t in rows),
+                          source_names, bytes(source_index[t.source] for t in rows),
+                          [t.source_id for t in rows], [t.canonical for t in rows])
+
+    def _set_columns(self, terms: List[str], types: bytes, source_names: List[str], sources: bytes,
+                     source_ids: List[str], canonicals: List[str]) -> None:
+        """The table from columns already sorted by match key (as _set_terms and to_bytes leave them)."""
         self.type_names = list(TERM_TYPES)
-        self.source_names = sorted({t.source for t in rows})
-        source_index = {name: i for i, name in enumerate(self.source_names)}
-        self._type = bytes(TERM_TYPES.index(t.type) for t in rows)
-        self._source = bytes(source_index[t.source] for t in rows)
+        self.source_names = source_names
+        self._type, self._source = types, sources
         interned: Dict[str, str] = {}
-        self._source_id = [interned.setdefault(t.source_id, t.source_id) for t in rows]
-        self._canonical = [interned.setdefault(t.canonical, t.canonical) for t in rows]
-        self._term = [t.term for t in rows] if self.keep_terms else None
+        self._source_id = [interned.setdefault(v, v) for v in source_ids]
+        self._canonical = [interned.setdefault(v, v) for v in canonicals]
+        self._term = terms if self.keep_terms else None
+        bits = [TYPE_BITS[name] for name in self.type_names]
         # key -> first_row << 16 | row_count << 4 | type bits (0: link-only, too long to match)
         self.lookup: Dict[str, int] = {}
-        first = 0
-        while first < len(rows):
-            key = match_key(rows[first].term)
-            last = first
-            mask = 0
-            while last < len(rows) and match_key(rows[last].term) == key:
-                mask |= TYPE_BITS[rows[last].type]
-                last += 1
-            if len(key) > MAX_MATCH_CHARS:
-                mask = 0
-            self.lookup[key] = first << 16 | min(last - first, 4095) << 4 | mask
-            first = last
+        previous, first, mask = None, 0, 0
+        for row, term in enumerate(terms + [None]):
+            key = match_key(term) if term is not None else None
+            if key != previous:
+                if previous is not None:
+                    self.lookup[previous] = (first << 16 | min(row - first, 4095) << 4
+                                             | (mask if len(previous) <= MAX_MATCH_CHARS else 0))
+                previous, first, mask = key, row, 0
+            if term is not None:
+                mask |= bits[types[row]]
         self.prefixes = {key[:n] for key, packed in self.lookup.items() if packed & 15
                          for n in range(1, min(len(key), PREFIX_CHARS) + 1)}
 
@@ -189,12 +195,11 @@ class TerminologyMatcher:
 
     def from_bytes(self, data: bytes, *, exclude=tuple()) -> "TerminologyMatcher":
         columns = srsly.msgpack_loads(gzip.decompress(data))
-        for field in ("type", "source"):
-            names = columns[field]["names"]
-            columns[field] = [names[i] for i in columns[field]["rows"]]
-        fields = ("term", "type", "source", "source_id", "canonical")
+        if columns["type"]["names"] != list(TERM_TYPES):
+            raise VocabError(f"terminology_matcher table: types {columns['type']['names']}, expected {list(TERM_TYPES)}")
         self.keep_terms = False
-        self._set_terms([Term(*row) for row in zip(*(columns[f] for f in fields))])
+        self._set_columns(columns["term"], bytes(columns["type"]["rows"]), columns["source"]["names"],
+                          bytes(columns["source"]["rows"]), columns["source_id"], columns["canonical"])
         self._data = data
         return self
 
