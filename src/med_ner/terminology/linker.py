@@ -27,7 +27,10 @@ from spacy.tokens import Doc, Span
 
 from med_ner.terminology.matcher import Candidate, TerminologyMatcher
 
-# NER label -> the (term type, source id prefix) to link to, most preferred first.
+# Vocabulary kind -> the (term type, source id prefix) to link to, most preferred first.
+# ICD-10-CM before OMIM/Orphanet for diseases: OMIM and Orphanet name rare
+# Mendelian diseases, some with the name of a common condition (OMIM:615555 is
+# the familial "Hyperprolactinemia"; drug-induced hyperprolactinemia is E22.1).
 # BC5CDR's and NCBI's Disease mentions include signs ("hypotension", "seizures")
 # that HPO names and the disease vocabularies do not, hence HPO as the last
 # resort for DISEASE, and the disease vocabularies after HPO for SYMPTOM.
@@ -35,7 +38,7 @@ LINK_SOURCES: Dict[str, Tuple[Tuple[str, str], ...]] = {
     "DRUG": (("DRUG", "DrugBank:"), ("DRUG", "MESH:"), ("DRUG", "MedlinePlus:")),
     "SYMPTOM": (("SYMPTOM", "HP:"), ("SYMPTOM", "ICD10CM:"), ("DISEASE", "OMIM:"), ("DISEASE", "ORPHA:"),
                 ("DISEASE", "ICD10CM:")),
-    "DISEASE": (("DISEASE", "OMIM:"), ("DISEASE", "ORPHA:"), ("DISEASE", "ICD10CM:"), ("SYMPTOM", "HP:"),
+    "DISEASE": (("DISEASE", "ICD10CM:"), ("DISEASE", "ORPHA:"), ("DISEASE", "OMIM:"), ("SYMPTOM", "HP:"),
                 ("SYMPTOM", "ICD10CM:")),
 }
 
