@@ -1,4 +1,5 @@
 """The terminology features: the tag embedding, and the same tags in training and at inference."""
+from terminology_fixtures import matcher_nlp, small_terms_path  # noqa: F401  (fixtures)
 import json
 from pathlib import Path
 

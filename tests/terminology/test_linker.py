@@ -1,3 +1,4 @@
+from terminology_fixtures import matcher_nlp, small_terms_path  # noqa: F401  (fixtures)
 import pytest
 from spacy.tokens import Span
 

@@ -1,3 +1,4 @@
+"""Fixtures of the terminology tests (a module of its own: a second conftest.py would shadow tests/conftest.py)."""
 import json
 from pathlib import Path
 
