@@ -1,6 +1,6 @@
 """A Gradio app to try a NER pipeline: type clinical text, see the entities
 highlighted and listed, with negation/uncertainty flags when the pipeline has
-clinical_context.
+clinical_context, and vocabulary ids and names when it has terminology_linker.
 
 Text is only ever shown as text (HighlightedText and a table), so HTML or
 script tags in the input are displayed, never run. Input over `--max-chars`
@@ -8,14 +8,14 @@ gets a message instead of being processed.
 """
 from typing import List, Optional, Tuple
 
-from med_ner.records import context_flags
+from med_ner.records import context_flags, link_fields
 
 EXAMPLES = [
     "she was suffering from Malaria and fits so to cure she used amodiaquine and she has slightly fever and pain on hip",
     "The patient denies chest pain. A CT scan of the abdomen showed no evidence of appendicitis.",
     "Metformin was discontinued after she developed lactic acidosis; pneumonia was suspected on chest X-ray.",
 ]
-COLUMNS = ["text", "label", "start", "end", "negated", "uncertain"]
+COLUMNS = ["text", "label", "start", "end", "negated", "uncertain", "id", "name"]
 
 
 def analyse(nlp, text: str, max_chars: int) -> Tuple[List[Tuple[str, Optional[str]]], List[list], str]:
@@ -34,9 +34,12 @@ def analyse(nlp, text: str, max_chars: int) -> Tuple[List[Tuple[str, Optional[st
         shown = [name for name, on in (flags or {}).items() if on]
         segments.append((ent.text, ent.label_ + (f" ({', '.join(shown)})" if shown else "")))
         pos = ent.end_char
+        link = link_fields(ent)
         rows.append([ent.text, ent.label_, ent.start_char, ent.end_char,
                      "" if flags is None else str(flags["negated"]).lower(),
-                     "" if flags is None else str(flags["uncertain"]).lower()])
+                     "" if flags is None else str(flags["uncertain"]).lower(),
+                     link.get("id", "ambiguous: " + " | ".join(link["candidates"]) if "candidates" in link else ""),
+                     link.get("name", "")])
     if pos < len(text):
         segments.append((text[pos:], None))
     return segments, rows, f"{len(rows)} entities."

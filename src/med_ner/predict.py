@@ -1,10 +1,11 @@
 """Print the entities a pipeline finds in text.
 
 Text comes from the argument, from --file, or from standard input; with --lines
-each line of the input is a separate text
-(one output per line, blank lines included). Output is one line per entity,
-`Entity: <text>, Label: <LABEL>` (followed by `, Negated` and/or
-`, Uncertain` when the pipeline's clinical_context flags the entity), or with --json one JSON object per text.
+each line of the input is a separate text (one output per line, blank lines
+included). Output is one line per entity, `Entity: <text>, Label: <LABEL>`
+(followed by `, Id: <id>, Name: <canonical name>` when terminology_linker
+linked it, and `, Negated` and/or `, Uncertain` when the pipeline's
+clinical_context flags the entity), or with --json one JSON object per text.
 """
 import json
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Iterable, List, Optional
 
 from med_ner.corpus.conversion import ConversionError, check_encodable, decode_utf8, read_bytes, split_lines
-from med_ner.records import context_flags, entity_records
+from med_ner.records import context_flags, entity_records, link_fields
 
 
 def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[str]:
@@ -48,7 +49,18 @@ def format_entities(docs: Iterable, as_json: bool) -> Iterable[str]:
             yield json.dumps({"text": doc.text, "ents": entity_records(doc)}, ensure_ascii=False)
         else:
             for ent in doc.ents:
-                flags = context_flags(ent) or {}
-                yield f"Entity: {ent.text}, Label: {ent.label_}" + "".join(
-                    f", {name.capitalize()}" for name, on in flags.items() if on
-                )
+                yield entity_line(ent)
+
+
+def entity_line(ent) -> str:
+    """`Entity: X, Label: Y`, then `, Id: Z, Name: N` where the entity is linked
+    (`, Candidates: A | B` where its vocabulary match is ambiguous), then
+    `, Negated` / `, Uncertain` where clinical_context flags it."""
+    link = link_fields(ent)
+    line = f"Entity: {ent.text}, Label: {ent.label_}"
+    if "id" in link:
+        line += f", Id: {link['id']}" + (f", Name: {link['name']}" if "name" in link else "")
+    if "candidates" in link:
+        line += ", Candidates: " + " | ".join(link["candidates"])
+    flags = context_flags(ent) or {}
+    return line + "".join(f", {name.capitalize()}" for name, on in flags.items() if on)

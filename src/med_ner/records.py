@@ -10,13 +10,25 @@ def context_flags(ent) -> Optional[Dict[str, bool]]:
     return {"negated": ent._.is_negated, "uncertain": ent._.is_uncertain}
 
 
+def link_fields(ent) -> Dict:
+    """"id" and "name" where a component linked the entity (terminology_linker sets
+    ent._.canonical_name), "candidates" (ids) where its vocabulary match was ambiguous."""
+    fields = {}
+    if ent.kb_id_:
+        fields["id"] = ent.kb_id_
+    if ent.has_extension("canonical_name") and ent._.canonical_name:
+        fields["name"] = ent._.canonical_name
+    if ent.has_extension("kb_ambiguous") and ent._.kb_ambiguous:
+        fields["candidates"] = [c["id"] for c in ent._.kb_candidates]
+    return fields
+
+
 def entity_record(ent) -> Dict:
     """{"start", "end", "label", "text"}, then "negated"/"uncertain" where
-    clinical_context ran, and "id" where a component linked the entity."""
+    clinical_context ran, and the link fields (see link_fields)."""
     record = {"start": ent.start_char, "end": ent.end_char, "label": ent.label_, "text": ent.text}
     record.update(context_flags(ent) or {})
-    if ent.kb_id_:
-        record["id"] = ent.kb_id_
+    record.update(link_fields(ent))
     return record
 
 

@@ -12,6 +12,7 @@ from med_ner.cli import (  # noqa: F401  (each module registers its commands on 
     serve,
     train,
     visualize,
+    vocab,
 )
 from med_ner.cli.app import app
 

@@ -1,0 +1,1 @@
+"""Medical vocabularies from installed PyPI packages: term lists, a token matcher and linking."""
