@@ -161,6 +161,38 @@ def test_missing_but_sentence_ends_keeps_o_at_sentence_final_punctuation():
     assert [t.ent_iob_ for t in doc] == ["", "B", "O", "", "", "O", "", ""]
 
 
+def test_known_mentions_missing_marks_only_other_labels_mentions(tmp_path):
+    """O outside a partial corpus's entities, except texts the fully annotated
+    corpus labels with a label the partial corpus does not annotate."""
+    vocab = spacy.blank("en").vocab
+    (tmp_path / "symptoms.txt").write_text("seizures\n", encoding="utf-8")
+    (tmp_path / "table.yml").write_text(TABLE, encoding="utf-8")
+    full = [make_doc(vocab, ["chest", "pain", "after", "aspirin"], [(0, 2, "SYMPTOM"), (3, 4, "DRUG")], "full0"),
+            make_doc(vocab, ["Chest", "X-ray", "normal"], [(0, 2, "TEST")], "full1"),
+            # "be" is an entity in 1 of its 3 occurrences: below the rate, not a known mention.
+            make_doc(vocab, ["to", "be", "seen", "be", "be"], [(1, 2, "TEST")], "full2")]
+    chem = [make_doc(vocab, ["aspirin", "for", "chest", "pain", "and", "ibuprofen"],
+                     [(0, 1, "Chemical"), (5, 6, "Chemical")], "chem0"),
+            make_doc(vocab, ["Aspirin", "before", "chest", "x-ray"], [], "chem1")]
+    write_docbin(tmp_path / "corpus" / "full" / "train.spacy", full)
+    write_docbin(tmp_path / "corpus" / "chem" / "train.spacy", chem)
+    mix = CorpusMix(tmp_path / "corpus", "train", {"full": 1, "chem": 1}, tmp_path / "table.yml",
+                    outside={"chem": "known-mentions-missing"}, epoch_size=20)
+    assert mix.known[("chest", "pain")] == {"SYMPTOM"} and mix.known[("aspirin",)] == {"DRUG"}
+    assert ("be",) not in mix.known
+    aligned = {}
+    for eg in mix(spacy.blank("en")):
+        aligned[eg.reference.user_data["id"]] = eg.get_aligned_ner()
+    # "chest pain" is a SYMPTOM text (chem does not annotate SYMPTOM): missing; the rest is O.
+    assert aligned["chem0"] == ["U-DRUG", "O", None, None, "O", "U-DRUG"]
+    # An unannotated "Aspirin" stays O: chem annotates DRUG, so its O there is a real O.
+    assert aligned["chem1"] == ["O", "O", None, None]
+    assert aligned["full0"] == ["B-SYMPTOM", "L-SYMPTOM", "O", "U-DRUG"]
+    with pytest.raises(MixError, match="needs a fully annotated corpus"):
+        CorpusMix(tmp_path / "corpus", "train", {"chem": 1}, tmp_path / "table.yml",
+                  outside={"chem": "known-mentions-missing"})
+
+
 def test_mix_errors_name_what_is_wrong(mix_dir):
     with pytest.raises(MixError, match="no entry for \\['nope'\\]"):
         CorpusMix(mix_dir / "corpus", "train", {"nope": 1}, mix_dir / "table.yml")

@@ -31,7 +31,13 @@ ANNOTATES_KEY = "med_ner.annotates"
 CORPUS_KEY = "med_ner.corpus"
 # "missing-but-sentence-ends": missing, except sentence-final punctuation, which
 # no entity of any label contains, is "O", so an entity cannot run on past it for free.
-OUTSIDE_CHOICES = ("missing", "O", "missing-but-sentence-ends")
+# "known-mentions-missing": "O", except the texts that the fully annotated corpora
+# of the mix label with a label this corpus does not annotate, which are missing.
+OUTSIDE_CHOICES = ("missing", "O", "missing-but-sentence-ends", "known-mentions-missing")
+# Longest known mention looked up, in tokens.
+MAX_KNOWN_MENTION = 8
+# Known mentions: lowercased token texts -> the release labels they carry somewhere.
+KnownMentions = Dict[Tuple[str, ...], frozenset]
 
 
 @dataclass
@@ -168,16 +174,61 @@ def _parse_rule(rule, release: List[str], path: Path, line: Optional[int], where
     return TextRule(default, by_text)
 
 
-def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None) -> Doc:
+def known_mentions(docs: Iterable[Doc], min_rate: float = 0.5) -> KnownMentions:
+    """The entity texts of gold docs (as lowercased token sequences) with their
+    labels, kept where the text is an entity in at least `min_rate` of its
+    occurrences there (so "be" or "results", an entity once in a while, is not)."""
+    docs = list(docs)
+    mentions: Dict[Tuple[str, ...], Counter] = {}
+    for doc in docs:
+        for ent in doc.ents:
+            if len(ent) <= MAX_KNOWN_MENTION:
+                mentions.setdefault(tuple(t.text.lower() for t in ent), Counter())[ent.label_] += 1
+    occurrences: Counter = Counter()
+    for doc in docs:
+        lower = [t.text.lower() for t in doc]
+        for i in range(len(lower)):
+            for n in range(1, min(MAX_KNOWN_MENTION, len(lower) - i) + 1):
+                key = tuple(lower[i:i + n])
+                if key in mentions:
+                    occurrences[key] += 1
+    return {key: frozenset(labs) for key, labs in mentions.items()
+            if sum(labs.values()) >= min_rate * occurrences[key]}
+
+
+def unannotated_mentions(doc: Doc, known: KnownMentions, annotates: Iterable[str], skip: set) -> List[Span]:
+    """Greedy longest matches of known mentions carrying a label outside `annotates`,
+    over tokens not in `skip` (the gold entities)."""
+    annotated = set(annotates)
+    lower = [t.text.lower() for t in doc]
+    spans, i = [], 0
+    while i < len(doc):
+        for n in range(min(MAX_KNOWN_MENTION, len(doc) - i), 0, -1):
+            labs = known.get(tuple(lower[i:i + n]))
+            if labs and labs - annotated and not any(j in skip for j in range(i, i + n)):
+                spans.append(doc[i:i + n])
+                i += n
+                break
+        else:
+            i += 1
+    return spans
+
+
+def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None,
+                  known: Optional[KnownMentions] = None) -> Doc:
     """Relabel the doc's entities through the table (in place) and mark it with
     its corpus and annotated labels. Tokens outside the entities become
-    `outside`: "missing" (spaCy's NER takes no loss there), "O", or
-    "missing-but-sentence-ends" (missing, sentence-final punctuation "O"); the
-    default is "missing" for a partially annotated corpus. Tokens that were
-    already missing stay missing."""
+    `outside`: "missing" (spaCy's NER takes no loss there), "O",
+    "missing-but-sentence-ends" (missing, sentence-final punctuation "O"), or
+    "known-mentions-missing" ("O", except matches of `known` that carry a
+    label this corpus does not annotate: missing); the default is "missing"
+    for a partially annotated corpus. Tokens that were already missing stay
+    missing."""
     outside = outside or labels.default_outside
     if outside not in OUTSIDE_CHOICES:
         raise ValueError(f"outside must be one of {OUTSIDE_CHOICES}, not {outside!r}")
+    if outside == "known-mentions-missing" and known is None:
+        raise ValueError("outside 'known-mentions-missing' needs the known mentions of a fully annotated corpus")
     entities = []
     for ent in doc.ents:
         label = labels.release_label(ent.label_, ent.text)
@@ -197,7 +248,10 @@ def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None)
         doc.set_ents(entities, outside=ends, default="missing")
     else:
         inside = {i for span in entities for i in range(span.start, span.end)}
-        doc.set_ents(entities, missing=[s for s in already_missing if s.start not in inside], default="outside")
+        missing = [s for s in already_missing if s.start not in inside]
+        if outside == "known-mentions-missing":
+            missing += unannotated_mentions(doc, known, labels.annotates, inside | {s.start for s in missing})
+        doc.set_ents(entities, missing=missing, default="outside")
     doc.user_data[ANNOTATES_KEY] = list(labels.annotates)
     doc.user_data[CORPUS_KEY] = labels.name
     return doc

@@ -3,7 +3,8 @@
 - `en_med_ner.CorpusMix.v1`: the train reader. Draws each example's corpus by
   the per-corpus weights (sampling proportions), harmonises its labels
   through the table, and sets tokens outside the gold entities of a partially
-  annotated corpus to missing. One call yields one epoch of `epoch_size`
+  annotated corpus to missing (or, per corpus, to "O" or
+  "known-mentions-missing"). One call yields one epoch of `epoch_size`
   examples (default: the total size of the corpora); epoch k is a function of
   (seed, k) alone. Streaming: each corpus is read pass by pass from its DocBin
   through a shuffle buffer, so no corpus is held as a list of Docs. Use it
@@ -27,7 +28,10 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Corpus, Example
 
-from med_ner.corpus.harmonise import OUTSIDE_CHOICES, CorpusLabels, harmonise_doc, load_harmonisation
+from spacy.vocab import Vocab
+
+from med_ner.corpus.harmonise import (OUTSIDE_CHOICES, CorpusLabels, KnownMentions, harmonise_doc, known_mentions,
+                                      load_harmonisation)
 
 
 class MixError(ValueError):
@@ -71,11 +75,26 @@ def _check_outside(outside: Dict[str, str], names: List[str]) -> None:
             raise MixError(f"outside[{name!r}] must be one of {OUTSIDE_CHOICES}, not {value!r}")
 
 
-def harmonised_docs(path: Path, labels: CorpusLabels, vocab, outside: Optional[str] = None) -> Iterator[Doc]:
+def harmonised_docs(path: Path, labels: CorpusLabels, vocab, outside: Optional[str] = None,
+                    known: Optional[KnownMentions] = None) -> Iterator[Doc]:
     """The split's docs in file order, relabelled through the table."""
     for doc in DocBin(store_user_data=True).from_disk(path).get_docs(vocab):
         if len(doc):
-            yield harmonise_doc(doc, labels, outside)
+            yield harmonise_doc(doc, labels, outside, known)
+
+
+def mix_known_mentions(names: List[str], rows: Dict[str, CorpusLabels], paths: Dict[str, Path],
+                       outside: Dict[str, str]) -> Optional[KnownMentions]:
+    """The mention texts of the mix's fully annotated corpora, when a corpus's
+    `outside` is "known-mentions-missing" (None otherwise)."""
+    if "known-mentions-missing" not in outside.values():
+        return None
+    full = [name for name in names if not rows[name].partial]
+    if not full:
+        raise MixError("outside 'known-mentions-missing' needs a fully annotated corpus in the mix "
+                       f"(all of {', '.join(names)} are partial)")
+    vocab = Vocab()
+    return known_mentions(doc for name in full for doc in harmonised_docs(paths[name], rows[name], vocab))
 
 
 def shuffled(docs: Iterator[Doc], rng: random.Random, buffer: int) -> Iterator[Doc]:
@@ -104,6 +123,7 @@ class CorpusMix:
         self.outside = dict(outside or {})
         _check_outside(self.outside, self.names)
         self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
+        self.known = mix_known_mentions(self.names, self.rows, self.paths, self.outside)
         self.seed = seed
         self.epoch_size = epoch_size
         self.shuffle_buffer = max(1, shuffle_buffer)
@@ -119,8 +139,8 @@ class CorpusMix:
         rng = random.Random(f"{self.seed}/{epoch}/{name}")
         while True:
             empty = True
-            for doc in shuffled(harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside.get(name)),
-                                rng, self.shuffle_buffer):
+            docs = harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside.get(name), self.known)
+            for doc in shuffled(docs, rng, self.shuffle_buffer):
                 empty = False
                 yield doc
             if empty:
@@ -156,6 +176,7 @@ class CorpusUnion:
         self.outside.update(outside or {})
         _check_outside(self.outside, self.names)
         self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
+        self.known = mix_known_mentions(self.names, self.rows, self.paths, self.outside)
         self.example_maker = Corpus(str(corpus_dir), max_length=max_length)
         self.limit = dict(limit or {})
         stray = [name for name in self.limit if name not in self.names]
@@ -164,7 +185,7 @@ class CorpusUnion:
 
     def docs(self, vocab) -> Iterator[Doc]:
         for name in self.names:
-            docs = harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside[name])
+            docs = harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside[name], self.known)
             yield from islice(docs, self.limit.get(name))
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
