@@ -176,3 +176,11 @@ def test_bad_setting(tmp_path):
                             capture_output=True, text=True, cwd=str(ROOT), timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "error: --max-batch-size: Input should be greater than or equal to 1"
+
+
+def test_unknown_inference_runtime_is_refused_before_loading():
+    result = subprocess.run([sys.executable, "-m", "med_ner", "serve", "--inference", "fast"],
+                            capture_output=True, text=True, cwd=str(ROOT), timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == \
+        "error: --inference: 'fast' is not one of float32, int8, bf16, onnx, onnx-int8"

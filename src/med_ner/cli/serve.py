@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from pydantic import ValidationError
 
-from med_ner.cli.app import app, fail
+from med_ner.cli.app import app, fail, inference_option
 from med_ner.service.settings import ServiceSettings
 
 DEFAULT = ServiceSettings()  # the options' defaults are the settings' own
@@ -25,6 +25,7 @@ def serve_command(
     port: int = typer.Option(DEFAULT.port, "--port", help="Port to listen on"),
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU"),
+    inference: Optional[str] = inference_option(),
     threads: int = typer.Option(DEFAULT.threads, "--threads", help="torch threads (0: torch's default)"),
     max_batch_size: int = typer.Option(DEFAULT.max_batch_size, "--max-batch-size",
                                        help="Most documents in one nlp.pipe batch"),
@@ -55,7 +56,7 @@ def serve_command(
 
     try:
         settings = ServiceSettings(
-            model=model, host=host, port=port, code=code, cpu_int8=cpu_int8, threads=threads,
+            model=model, host=host, port=port, code=code, cpu_int8=cpu_int8, inference=inference, threads=threads,
             max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queued_documents=max_queued,
             max_chars_per_text=max_chars_per_text, max_chars_per_request=max_chars_per_request,
             max_texts_per_request=max_texts_per_request, request_timeout_s=request_timeout,
@@ -63,7 +64,8 @@ def serve_command(
     except ValidationError as err:
         first = err.errors()[0]
         setting = str(first["loc"][0])
-        fail(f"{OPTION_OF_SETTING.get(setting, '--' + setting.replace('_', '-'))}: {first['msg']}")
+        message = first["msg"].removeprefix("Value error, ")
+        fail(f"{OPTION_OF_SETTING.get(setting, '--' + setting.replace('_', '-'))}: {message}")
     if log_level not in LOG_LEVELS:
         fail(f"--log-level: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
@@ -85,6 +87,7 @@ def benchmark_service_command(
     max_batch_size: int = typer.Option(32, "--max-batch-size", min=1, help="The service's and offline nlp.pipe's"),
     threads: int = typer.Option(0, "--threads", help="torch threads in the service and offline (0: torch's default)"),
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU"),
+    inference: Optional[str] = inference_option(),
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     output: Path = typer.Option(Path("benchmarks/service.json"), "--output",
                                 help="Results JSON; the table goes beside it (.md)"),
@@ -106,7 +109,7 @@ def benchmark_service_command(
         fail(f"{texts}: not JSONL with a \"text\" field on every line ({err})")
     try:
         result = benchmark_service(model, sample, levels, requests, output, code=code, cpu_int8=cpu_int8,
-                                   threads=threads, batch_size=max_batch_size)
+                                   inference=inference, threads=threads, batch_size=max_batch_size)
     except (RuntimeError, PipelineError) as err:
         fail(str(err))
     typer.echo(output.with_suffix(".md").read_text(encoding="utf-8"))

@@ -2,7 +2,9 @@
 benchmark build it, the app reads it."""
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from med_ner.pipeline.fast_inference import RUNTIMES
 
 
 class ServiceSettings(BaseModel):
@@ -12,6 +14,8 @@ class ServiceSettings(BaseModel):
     model: str = "en_med_ner"
     code: Optional[str] = Field(None, description="Python files with registered functions, comma-separated")
     cpu_int8: bool = False
+    # Transformer runtime (float32, int8, bf16, onnx, onnx-int8); None keeps the pipeline's own.
+    inference: Optional[str] = None
     threads: int = Field(0, ge=0, description="torch threads; 0 keeps torch's default")
 
     host: str = "127.0.0.1"
@@ -40,3 +44,10 @@ class ServiceSettings(BaseModel):
     demo: bool = False
     # Clinical text is PHI: submitted text is never logged unless this is set.
     log_text: bool = False
+
+    @field_validator("inference")
+    @classmethod
+    def known_runtime(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in RUNTIMES:
+            raise ValueError(f"{value!r} is not one of {', '.join(RUNTIMES)}")
+        return value
