@@ -97,10 +97,12 @@ def test_predict_cli_int8_on_a_pipeline_trained_with_spacy_transformers_v3(train
     assert int8.config["components"]["transformer"]["model"]["cpu_int8"]
     assert not numpy.array_equal(hidden(int8), hidden(spacy.load(old)))
     # add_context (which writes the release model-final) gives it the option by its short name.
-    from med_ner.pipeline.add_context import expose_cpu_int8
+    from med_ner.pipeline.add_context import set_prediction_runtime
 
     exact = hidden(spacy.load(old))
-    assert expose_cpu_int8(old) and not expose_cpu_int8(old)
+    assert set_prediction_runtime(old, "float32", 0) == "float32"
+    assert spacy.load(old).config["components"]["transformer"]["model"]["@architectures"] == \
+        "en_med_ner.TransformerModel.v1"
     assert numpy.array_equal(hidden(spacy.load(old)), exact)
     short = spacy.load(old, config={"components.transformer.model.cpu_int8": True})
     assert numpy.allclose(hidden(short), hidden(int8), atol=1e-6)

@@ -195,3 +195,45 @@ def test_length_sorted_groups_give_each_row_what_a_whole_batch_gives():
     assert widths_seen[1:] == [3, 7, 7]  # lengths 1,2,3 | 4,5,7 | 7, each cut to its longest
     assert numpy.array_equal(pooled, whole_pooled)
     assert numpy.array_equal(hidden * mask[..., None], whole_hidden * mask[..., None])
+
+
+def test_failed_export_warns_and_predicts_in_float32(trained, tmp_path, monkeypatch):
+    """The export runs in a child process; one whose `onnx` cannot import (a broken
+    install) fails, and predictions go on in float32 with a warning."""
+    pytest.importorskip("onnxruntime")
+    broken = tmp_path / "broken"
+    (broken / "onnx").mkdir(parents=True)
+    (broken / "onnx" / "__init__.py").write_text("raise ImportError('onnx is broken here')\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(broken))
+    monkeypatch.setenv("MED_NER_CACHE", str(tmp_path / "empty-cache"))
+    nlp = spacy.load(trained, config=inference_config("onnx-int8"))
+    with pytest.warns(fast_inference.FastInferenceWarning, match="exporting the transformer to ONNX failed"):
+        fallback = hidden(nlp)
+    assert numpy.array_equal(fallback, hidden(spacy.load(trained)))
+    assert not list((tmp_path / "empty-cache").rglob("*.onnx"))
+
+
+def test_release_runtime_is_written_into_the_config_and_can_be_overridden(trained, tmp_path):
+    """add-context writes the release runtime (onnx-int8 over 128-token windows)
+    into model-final; spacy.load honours it, and --inference float32 gives back
+    the float32 model's exact predictions."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from med_ner.loading import load_pipeline
+    from med_ner.pipeline.add_context import set_prediction_runtime
+    from med_ner.pipeline.transformer import RELEASE_INFERENCE, RELEASE_INFERENCE_WINDOW
+
+    release = tmp_path / "release"
+    shutil.copytree(trained, release)
+    assert set_prediction_runtime(release) == RELEASE_INFERENCE
+    model = spacy.util.load_config(release / "config.cfg")["components"]["transformer"]["model"]
+    assert model["inference"] == "onnx-int8" and model["inference_spans"]["window"] == RELEASE_INFERENCE_WINDOW
+    exact = hidden(spacy.load(trained))
+    fast = hidden(spacy.load(release))
+    assert not numpy.array_equal(exact, fast) and mean_error(exact, fast) < 0.05
+    assert numpy.array_equal(hidden(load_pipeline(str(release), inference="float32")), exact)
+    # The weights on disk are the float32 ones: the same files as the trained pipeline's.
+    assert (release / "transformer" / "model").read_bytes() == (trained / "transformer" / "model").read_bytes()
+    with pytest.raises(ValueError, match="fp8"):
+        set_prediction_runtime(release, "fp8")

@@ -224,7 +224,8 @@ def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], outp
             row.update(option=option, runtime=runtime, window=window, environment=env, model=model)
         predicted = row.pop("predicted")
         row["test"] = score_row(test_docs, predicted) if option != "hf" or row["head_trained"] else None
-        row["words_per_second"] = round(words / row["pass_seconds"][0], 1)
+        # The fastest pass: another process can only slow a pass down.
+        row["words_per_second"] = round(words / min(row["pass_seconds"]), 1)
         rows.append(row)
         print(f"{option}: {row['words_per_second']} words/s, F1 "
               f"{'n/a' if row['test'] is None else round(row['test']['f'] * 100, 2)}, peak RSS {row['peak_rss_mb']} MB",
@@ -244,7 +245,7 @@ def markdown_table(result: Dict) -> str:
     lines = [f"Inference on `{result['corpus_dir']}` test ({result['test_documents']} documents, {result['test_words']} "
              f"words), batch {result['batch_size']} texts, {result['passes']} pass(es), "
              f"{result['machine']['cpu_count']} CPUs, torch {result['machine']['torch']}. Both sides get the "
-             "documents' texts. Steady RSS: at the end of the last pass.", "",
+             "documents' texts. Words/s: the fastest pass. Steady RSS: at the end of the last pass.", "",
              "| option | words/s | × HF | F1 | ΔF1 vs float32 | load s | first doc s | RSS after load MB | "
              "peak RSS MB | steady RSS MB |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -33,9 +33,19 @@ def add_context_command(
     triggers: Optional[Path] = typer.Option(None, "--triggers", help="Trigger JSON (default assets/context/<lang>.json)", exists=True),
     window: int = typer.Option(8, "--window", help="Scope of a trigger, in tokens"),
     use_model: bool = typer.Option(True, "--model/--rules-only", help="Fit classifiers where gold flags exist"),
+    inference: Optional[str] = typer.Option(None, "--inference", help="CPU prediction runtime written into the saved "
+                                            "config: float32, int8, bf16, onnx or onnx-int8 (default: onnx-int8)"),
+    inference_window: Optional[int] = typer.Option(None, "--inference-window", min=0,
+                                                   help="Predict over non-overlapping windows of this many tokens "
+                                                        "(default 128; 0: the config's strided windows)"),
 ):
     """Fit clinical_context on a training corpus and save the extended pipeline."""
-    info = add_context(model, train_path, output, triggers, window, use_model)
+    from med_ner.pipeline.fast_inference import RUNTIMES
+
+    if inference is not None and inference not in RUNTIMES:
+        fail(f"--inference: {inference!r} is not one of {', '.join(RUNTIMES)}")
+    info = add_context(model, train_path, output, triggers, window, use_model, inference, inference_window)
     fitted = ", ".join(f"{k}: {v['features']} features, threshold {v['threshold']}" for k, v in info["classifiers"].items())
     typer.echo(f"clinical_context from {info['triggers']}; {info['annotated_documents']} training documents with "
-               f"polarity annotation; classifiers: {fitted or 'none (rules only)'}; saved to {output}")
+               f"polarity annotation; classifiers: {fitted or 'none (rules only)'}; CPU inference: "
+               f"{info['inference'] or 'n/a (no transformer)'}; saved to {output}")

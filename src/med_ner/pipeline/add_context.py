@@ -4,8 +4,9 @@ trained pipeline, fitted on the gold flags of a training DocBin.
 It needs none of the NER's weights, so it is fitted in seconds after NER
 training instead of inside it; the saved pipeline's config.cfg describes it
 like any other component. A corpus without polarity annotations gives a
-rules-only component. The saved transformer gets the `cpu_int8` inference
-option if it was trained without it.
+rules-only component. The saved transformer gets the CPU prediction runtime
+(`inference`, `inference_spans`; RELEASE_INFERENCE unless told otherwise),
+which never changes its weights or training.
 """
 from pathlib import Path
 from typing import Optional
@@ -26,26 +27,34 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
     corpus = Corpus(str(train_path))
     component.initialize(lambda: corpus(nlp), nlp=nlp, triggers=str(triggers))
     nlp.to_disk(output)
-    expose_cpu_int8(output)
+    runtime = set_prediction_runtime(output, inference, inference_window)
     annotated = sum(1 for eg in corpus(nlp) if clinical_context.has_gold_flags(eg.reference))
-    return {"triggers": str(triggers), "annotated_documents": annotated,
+    return {"triggers": str(triggers), "annotated_documents": annotated, "inference": runtime,
             "classifiers": {flag: {"features": len(m.weights), "threshold": m.threshold}
                             for flag, m in component.models.items()}}
 
 
-def expose_cpu_int8(path: Path) -> bool:
-    """Give a saved pipeline trained with spacy-transformers' TransformerModel.v3
-    the architecture with the cpu_int8 option (off), so that
-    spacy.load(path, config={"components.transformer.model.cpu_int8": True})
-    works on it. The weights and predictions are the same. Returns whether the
-    config changed."""
+def set_prediction_runtime(path: Path, inference: Optional[str] = None, window: Optional[int] = None) -> Optional[str]:
+    """Write the transformer's CPU prediction runtime into a saved pipeline's
+    config: `inference` (default RELEASE_INFERENCE) over non-overlapping windows
+    of `window` tokens (default RELEASE_INFERENCE_WINDOW; 0 keeps the config's
+    own spans). A TransformerModel.v3 becomes en_med_ner.TransformerModel.v1,
+    whose arguments extend it, so the weights and training are unchanged.
+    Returns the runtime, or None for a pipeline without a transformer."""
     from spacy.util import load_config
 
+    from med_ner.pipeline.transformer import RELEASE_INFERENCE, RELEASE_INFERENCE_WINDOW, inference_config
+
+    inference = RELEASE_INFERENCE if inference is None else inference
+    window = RELEASE_INFERENCE_WINDOW if window is None else window
+    overrides = inference_config(inference, window)  # validates the runtime
     config = load_config(path / "config.cfg", interpolate=False)
     model = config["components"].get("transformer", {}).get("model", {})
-    if model.get("@architectures") != "spacy-transformers.TransformerModel.v3":
-        return False
-    model["@architectures"] = "en_med_ner.TransformerModel.v1"
-    model["cpu_int8"] = False
+    if model.get("@architectures") not in ("spacy-transformers.TransformerModel.v3", "en_med_ner.TransformerModel.v1"):
+        return None
+    prefix = "components.transformer.model."
+    for key, value in overrides.items():
+        model[key[len(prefix):]] = value
+    model.setdefault("cpu_int8", False)
     config.to_disk(path / "config.cfg")
-    return True
+    return inference

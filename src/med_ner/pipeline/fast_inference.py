@@ -5,7 +5,7 @@ transformer) while a prediction runs, so spacy-transformers' tokenization,
 alignment and listeners are unchanged and training, `to_disk` and GPU use
 always see the float32 torch module. `make_runtime` builds one from the float32
 module; where a runtime cannot run here (onnxruntime not installed, no bf16
-instructions) it warns and returns None, and the caller predicts in float32.
+instructions, an export that fails) it warns and returns None, and the caller predicts in float32.
 
 - "int8": torch dynamic int8 of the linear layers (the older `cpu_int8`).
 - "bf16": the torch module under CPU autocast to bfloat16.
@@ -88,9 +88,15 @@ def make_runtime(name: str, module) -> Optional[object]:
         warnings.warn(f"inference = {name!r} needs onnxruntime (pip install onnxruntime); predicting in float32",
                       FastInferenceWarning, stacklevel=3)
         return None
+    try:
+        path = onnx_file(module, quantized=name == "onnx-int8")
+    except (RuntimeError, OSError) as err:
+        # An export that cannot run here (no disk space, a model the exporter
+        # does not handle) must not stop predictions: the float32 model still can.
+        warnings.warn(f"inference = {name!r}: {err}; predicting in float32", FastInferenceWarning, stacklevel=3)
+        return None
     # $MED_NER_ROWS_PER_RUN overrides the group size; 0 runs each batch whole.
-    return OnnxRuntime(onnx_file(module, quantized=name == "onnx-int8"),
-                       rows_per_run=int(os.environ.get("MED_NER_ROWS_PER_RUN", ROWS_PER_RUN)))
+    return OnnxRuntime(path, rows_per_run=int(os.environ.get("MED_NER_ROWS_PER_RUN", ROWS_PER_RUN)))
 
 
 class TorchRuntime:

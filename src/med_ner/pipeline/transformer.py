@@ -43,6 +43,12 @@ def transformer_name(name: str) -> str:
     return str(path) if path is not None else name
 
 
+# What a release pipeline (model-final, the wheel) predicts with on a CPU, set
+# by add-context and chosen by measurement (README, Fast CPU inference): ONNX
+# Runtime with int8 weights over non-overlapping windows of 128 tokens.
+RELEASE_INFERENCE = "onnx-int8"
+RELEASE_INFERENCE_WINDOW = 128
+
 # spacy.load(..., config=CPU_INT8) turns int8 inference on. Naming the
 # architecture too lets pipelines trained with spacy-transformers'
 # TransformerModel.v3 (whose arguments this one extends) use it.
