@@ -140,8 +140,17 @@ def annotate_row(model: str, input_dir: Path, option: str, work: Path, dask_work
     """`med-ner annotate` over a folder of documents with one inference option
     (locally, or on a local Dask cluster of `dask_workers`), its RSS (with its
     workers) sampled twice a second: peak, and the last sample before it ended."""
-    runtime, _, env = OPTIONS[option]
+    runtime, window, env = OPTIONS[option]
     out = work / f"annotate-{option}-{dask_workers}.jsonl"
+    # The option written into a copy's config, as add-context writes the release
+    # runtime into model-final: annotate then loads it as a user's pipeline.
+    configured = work / f"model-{option}"
+    if not configured.exists():
+        from med_ner.loading import load_pipeline
+        from med_ner.pipeline.add_context import set_prediction_runtime
+
+        load_pipeline(model).to_disk(configured)  # a directory or an installed package, saved as it loads
+        set_prediction_runtime(configured, runtime, window)
     for stale in (out, out.with_name(out.name + ".parts")):
         if stale.is_dir():
             for part in stale.iterdir():
@@ -149,8 +158,8 @@ def annotate_row(model: str, input_dir: Path, option: str, work: Path, dask_work
         elif stale.exists():
             stale.unlink()
     stats = out.with_suffix(".stats.json")
-    cmd = [sys.executable, "-m", "med_ner", "annotate", str(input_dir), str(out), "--model", model,
-           "--inference", runtime, "--stats", str(stats)]
+    cmd = [sys.executable, "-m", "med_ner", "annotate", str(input_dir), str(out), "--model", str(configured),
+           "--stats", str(stats)]
     if dask_workers:
         cmd += ["--dask", "local", "--workers", str(dask_workers)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

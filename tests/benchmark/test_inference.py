@@ -1,0 +1,47 @@
+"""The inference benchmark's annotate rows, on a tiny trained pipeline and three
+documents: each option is written into a copy's config (as add-context writes
+the release runtime) and `med-ner annotate` loads that copy as a user would."""
+import json
+
+import pytest
+import spacy
+from spacy.training import Example
+
+from conftest import ROOT
+from med_ner.benchmark.inference import InferenceBenchmarkError, compare_annotate
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, tiny_transformer):
+    config = spacy.util.load_config(ROOT / "configs" / "ner_transformer.cfg",
+                                    overrides={"paths.transformer": str(tiny_transformer)}, interpolate=True)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    examples = []
+    for line in (ROOT / "assets" / "sample" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:8]:
+        record = json.loads(line)
+        spans = [(s["start"], s["end"], s["label"]) for s in record["spans"]]
+        examples.append(Example.from_dict(nlp.make_doc(record["text"]), {"entities": spans}))
+    optimizer = nlp.initialize(lambda: examples)
+    nlp.update(examples, sgd=optimizer)
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    nlp.to_disk(out)
+    return out
+
+
+def test_annotate_rows_load_each_option_from_the_config(pipeline, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("MED_NER_CACHE", str(tmp_path / "cache"))
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    for i, line in enumerate((ROOT / "assets" / "sample" / "test.jsonl").read_text(encoding="utf-8").splitlines()[:3]):
+        (texts / f"doc{i}.txt").write_text(json.loads(line)["text"], encoding="utf-8")
+    output = tmp_path / "annotate.json"
+    result = compare_annotate(str(pipeline), texts, ["float32", "onnx-int8-windows"], output, dask_workers=0)
+    assert [(r["option"], r["documents"]) for r in result["rows"]] == [("float32", 3), ("onnx-int8-windows", 3)]
+    assert all(r["docs_per_second"] > 0 and r["peak_rss_mb"] > 0 for r in result["rows"])
+    model = spacy.util.load_config(output.with_suffix(".work") / "model-onnx-int8-windows" / "config.cfg")
+    assert model["components"]["transformer"]["model"]["inference"] == "onnx-int8"
+    assert model["components"]["transformer"]["model"]["inference_spans"]["window"] == 128
+    assert json.loads(output.read_text(encoding="utf-8"))["rows"] == result["rows"]
+    with pytest.raises(InferenceBenchmarkError, match="unknown inference options"):
+        compare_annotate(str(pipeline), texts, ["fp8"], output, dask_workers=0)
