@@ -8,6 +8,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory):
+    """Release pipelines predict through an ONNX export cached in $MED_NER_CACHE:
+    the tests' exports (and the processes they start) use a cache of their own,
+    never the user's ~/.cache."""
+    import os
+
+    previous = os.environ.get("MED_NER_CACHE")
+    os.environ["MED_NER_CACHE"] = str(tmp_path_factory.mktemp("med_ner_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("MED_NER_CACHE", None)
+    else:
+        os.environ["MED_NER_CACHE"] = previous
+
+
 def corpus_dir(name: str) -> Path:
     """A real corpus: assets/<name> (where `spacy project assets` or CI puts it),
     else ../shared/data/<name>; the test is skipped when neither exists."""

@@ -46,6 +46,7 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
         "--paths.harmonisation", tmp_path / "table.yml", "--paths.transformer", tiny_transformer,
         "--corpora.train.weights", json.dumps({"sample": 0.7, "chem": 0.3}),
         "--corpora.dev.corpora", json.dumps(["sample", "chem"]), "--corpora.train.epoch_size", "40",
+        "--corpora.train.outside", json.dumps({"chem": "known-mentions-missing"}),
         "--training.max_steps", "6", "--training.eval_frequency", "3",
         "--training.optimizer.learn_rate.warmup_steps", "1",
     )
@@ -81,7 +82,7 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     chem = meta["corpora"][1]
     assert chem["source"]["license"] == "CC BY 4.0"
     assert chem["label_map"] == {"annotates": ["DRUG"], "map": {"Chemical": "DRUG"},
-                                 "outside_gold_entities": "unknown (missing)"}
+                                 "outside_gold_entities": "partial: read as the training config's corpora.train.outside says"}
     assert chem["test"]["entities"] == 4 and list(chem["test"]["ents_per_type"]) == ["DRUG"]
     assert [s["license"] for s in meta["sources"][:2]] == ["CC0-1.0", "CC BY 4.0"]
     assert meta["performance"]["ents_f"] == result["corpora"]["sample"]["ents_f"]

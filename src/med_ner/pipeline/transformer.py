@@ -116,9 +116,9 @@ def _prediction_forward(forward, runtime: str, inference_spans):
         if is_train or fp32 is None or next(fp32.parameters()).device.type != "cpu":
             cache.clear()  # weights are about to change, or not on a CPU
             return forward(model, docs, is_train)
-        if cache.get("source") is not fp32:
-            from med_ner.pipeline.fast_inference import make_runtime
+        from med_ner.pipeline.fast_inference import make_runtime, release_free_memory
 
+        if cache.get("source") is not fp32:
             cache.update(source=fp32, runtime=make_runtime(runtime, fp32))
         train_spans = model.attrs["get_spans"]
         if cache["runtime"] is not None:
@@ -130,6 +130,7 @@ def _prediction_forward(forward, runtime: str, inference_spans):
         finally:
             shim._model = fp32
             model.attrs["get_spans"] = train_spans
+            release_free_memory()
 
     return prediction_forward
 
