@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import srsly
+import spacy
 
 from conftest import ROOT
 
@@ -59,6 +60,12 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     assert metrics["mentions_seen"] + metrics["mentions_unseen"] == metrics["entities"]
     assert metrics["mentions_seen"] > 0 and metrics["mentions_unseen"] > 0
     assert "whose lowercased text is a training mention" in (project / "metrics/sample/test.md").read_text()
+
+    # model-final (and so the wheel) predicts with the release CPU runtime, and its test scores are that runtime's.
+    final = spacy.util.load_config(project / "training/sample/model-final/config.cfg")
+    assert final["components"]["transformer"]["model"]["inference"] == "onnx-int8"
+    assert final["components"]["transformer"]["model"]["inference_spans"]["window"] == 128
+    assert list(Path(os.environ["MED_NER_CACHE"]).rglob("*-int8.onnx")), "evaluate ran the ONNX export"
 
     wheel = project / f"packages/en_med_ner-{VERSION}/dist/en_med_ner-{VERSION}-py3-none-any.whl"
     assert wheel.exists()

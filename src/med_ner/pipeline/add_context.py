@@ -13,7 +13,7 @@ from typing import Optional
 
 
 def add_context(model: str, train_path: Path, output: Path, triggers: Optional[Path], window: int,
-                use_model: bool) -> dict:
+                use_model: bool, inference: Optional[str] = None, inference_window: Optional[int] = None) -> dict:
     import spacy
     from spacy.training import Corpus
 
