@@ -38,14 +38,19 @@ def add_context_command(
     inference_window: Optional[int] = typer.Option(None, "--inference-window", min=0,
                                                    help="Predict over non-overlapping windows of this many tokens "
                                                         "(default 128; 0: the config's strided windows)"),
+    terms: str = typer.Option("", "--terms", help="The vocab step's terms.jsonl: also add terminology_matcher + "
+                              "terminology_linker, so entities get vocabulary ids (empty: no linking)"),
 ):
     """Fit clinical_context on a training corpus and save the extended pipeline."""
     from med_ner.pipeline.fast_inference import RUNTIMES
 
     if inference is not None and inference not in RUNTIMES:
         fail(f"--inference: {inference!r} is not one of {', '.join(RUNTIMES)}")
-    info = add_context(model, train_path, output, triggers, window, use_model, inference, inference_window)
+    terms_path = Path(terms) if terms else None
+    if terms_path is not None and not terms_path.is_file():
+        fail(f"--terms: {terms_path} is not a file (run `med-ner vocab --output {terms_path.parent}`)")
+    info = add_context(model, train_path, output, triggers, window, use_model, inference, inference_window, terms_path)
     fitted = ", ".join(f"{k}: {v['features']} features, threshold {v['threshold']}" for k, v in info["classifiers"].items())
     typer.echo(f"clinical_context from {info['triggers']}; {info['annotated_documents']} training documents with "
                f"polarity annotation; classifiers: {fitted or 'none (rules only)'}; CPU inference: "
-               f"{info['inference'] or 'n/a (no transformer)'}; saved to {output}")
+               f"{info['inference'] or 'n/a (no transformer)'}; linking: {'on' if info['linking'] else 'off'}; saved to {output}")

@@ -13,7 +13,10 @@ from typing import Optional
 
 
 def add_context(model: str, train_path: Path, output: Path, triggers: Optional[Path], window: int,
-                use_model: bool, inference: Optional[str] = None, inference_window: Optional[int] = None) -> dict:
+                use_model: bool, inference: Optional[str] = None, inference_window: Optional[int] = None,
+                terms: Optional[Path] = None) -> dict:
+    """`terms` (the `vocab` step's terms.jsonl) also adds terminology_matcher and
+    terminology_linker last, so the pipeline links entities offline (ent.kb_id_)."""
     import spacy
     from spacy.training import Corpus
 
@@ -26,10 +29,13 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
     triggers = triggers or Path("assets/context") / f"{nlp.lang}.json"
     corpus = Corpus(str(train_path))
     component.initialize(lambda: corpus(nlp), nlp=nlp, triggers=str(triggers))
+    if terms is not None:
+        add_linking(nlp, Path(terms))
     nlp.to_disk(output)
     runtime = set_prediction_runtime(output, inference, inference_window)
     annotated = sum(1 for eg in corpus(nlp) if clinical_context.has_gold_flags(eg.reference))
     return {"triggers": str(triggers), "annotated_documents": annotated, "inference": runtime,
+            "linking": terms is not None,
             "classifiers": {flag: {"features": len(m.weights), "threshold": m.threshold}
                             for flag, m in component.models.items()}}
 
@@ -58,3 +64,12 @@ def set_prediction_runtime(path: Path, inference: Optional[str] = None, window: 
     model.setdefault("cpu_int8", False)
     config.to_disk(path / "config.cfg")
     return inference
+
+
+def add_linking(nlp, terms: Path) -> None:
+    """terminology_matcher (its term table from `terms`) and terminology_linker, last."""
+    for name in ("terminology_linker", "terminology_matcher"):
+        if name in nlp.pipe_names:
+            nlp.remove_pipe(name)
+    nlp.add_pipe("terminology_matcher", last=True).initialize(nlp=nlp, terms_path=terms)
+    nlp.add_pipe("terminology_linker", last=True, config={"matcher": "terminology_matcher"})
