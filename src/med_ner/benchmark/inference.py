@@ -35,6 +35,7 @@ OPTIONS: Dict[str, Tuple[str, int, Dict[str, str]]] = {
     "float32-windows": ("float32", 128, {}),
     "onnx-int8-windows": ("onnx-int8", 128, {}),
     "onnx-int8-windows256": ("onnx-int8", 256, {}),
+    "onnx-int8-no-trim": ("onnx-int8", 0, {"MED_NER_MALLOC_TRIM": "0"}),
     "onnx-int8-windows-no-trim": ("onnx-int8", 128, {"MED_NER_MALLOC_TRIM": "0"}),
     "float32-windows-no-trim": ("float32", 128, {"MED_NER_MALLOC_TRIM": "0"}),
     "onnx-int8-unsorted": ("onnx-int8", 0, {"MED_NER_ROWS_PER_RUN": "0"}),
