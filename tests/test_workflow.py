@@ -62,9 +62,12 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     assert "whose lowercased text is a training mention" in (project / "metrics/sample/test.md").read_text()
 
     # model-final (and so the wheel) predicts with the release CPU runtime, and its test scores are that runtime's.
+    from med_ner.pipeline.transformer import RELEASE_INFERENCE, RELEASE_INFERENCE_WINDOW
+
     final = spacy.util.load_config(project / "training/sample/model-final/config.cfg")
-    assert final["components"]["transformer"]["model"]["inference"] == "onnx-int8"
-    assert final["components"]["transformer"]["model"]["inference_spans"]["window"] == 128
+    assert final["components"]["transformer"]["model"]["inference"] == RELEASE_INFERENCE == "onnx-int8"
+    spans = final["components"]["transformer"]["model"]["inference_spans"]
+    assert (spans or {}).get("window", 0) == RELEASE_INFERENCE_WINDOW
     assert list(Path(os.environ["MED_NER_CACHE"]).rglob("*-int8.onnx")), "evaluate ran the ONNX export"
 
     wheel = project / f"packages/en_med_ner-{VERSION}/dist/en_med_ner-{VERSION}-py3-none-any.whl"

@@ -214,8 +214,7 @@ def test_failed_export_warns_and_predicts_in_float32(trained, tmp_path, monkeypa
 
 
 def test_release_runtime_is_written_into_the_config_and_can_be_overridden(trained, tmp_path):
-    """add-context writes the release runtime (onnx-int8 over 128-token windows)
-    into model-final; spacy.load honours it, and --inference float32 gives back
+    """add-context writes the release runtime (onnx-int8) into model-final; spacy.load honours it, and --inference float32 gives back
     the float32 model's exact predictions."""
     pytest.importorskip("onnxruntime")
     import shutil
@@ -228,7 +227,12 @@ def test_release_runtime_is_written_into_the_config_and_can_be_overridden(traine
     shutil.copytree(trained, release)
     assert set_prediction_runtime(release) == RELEASE_INFERENCE
     model = spacy.util.load_config(release / "config.cfg")["components"]["transformer"]["model"]
-    assert model["inference"] == "onnx-int8" and model["inference_spans"]["window"] == RELEASE_INFERENCE_WINDOW
+    assert model["inference"] == "onnx-int8"
+    assert (model["inference_spans"] or {}).get("window", 0) == RELEASE_INFERENCE_WINDOW
+    assert set_prediction_runtime(release, "onnx-int8", 64) == "onnx-int8"
+    model = spacy.util.load_config(release / "config.cfg")["components"]["transformer"]["model"]
+    assert model["inference_spans"]["window"] == model["inference_spans"]["stride"] == 64
+    set_prediction_runtime(release)
     exact = hidden(spacy.load(trained))
     fast = hidden(spacy.load(release))
     assert not numpy.array_equal(exact, fast) and mean_error(exact, fast) < 0.05

@@ -37,7 +37,7 @@ def add_context_command(
                                             "config: float32, int8, bf16, onnx or onnx-int8 (default: onnx-int8)"),
     inference_window: Optional[int] = typer.Option(None, "--inference-window", min=0,
                                                    help="Predict over non-overlapping windows of this many tokens "
-                                                        "(default 128; 0: the config's strided windows)"),
+                                                        "(default 0: the config's strided windows)"),
     terms: str = typer.Option("", "--terms", help="The vocab step's terms.jsonl: also add terminology_matcher + "
                               "terminology_linker, so entities get vocabulary ids (empty: no linking)"),
 ):

@@ -42,9 +42,9 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
 
 def set_prediction_runtime(path: Path, inference: Optional[str] = None, window: Optional[int] = None) -> Optional[str]:
     """Write the transformer's CPU prediction runtime into a saved pipeline's
-    config: `inference` (default RELEASE_INFERENCE) over non-overlapping windows
+    config: `inference` (default RELEASE_INFERENCE), over non-overlapping windows
     of `window` tokens (default RELEASE_INFERENCE_WINDOW; 0 keeps the config's
-    own spans). A TransformerModel.v3 becomes en_med_ner.TransformerModel.v1,
+    own strided spans). A TransformerModel.v3 becomes en_med_ner.TransformerModel.v1,
     whose arguments extend it, so the weights and training are unchanged.
     Returns the runtime, or None for a pipeline without a transformer."""
     from spacy.util import load_config
