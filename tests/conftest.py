@@ -63,3 +63,26 @@ def save_tiny_bert(out: Path, hidden_size: int = 32, layers: int = 2, heads: int
 def tiny_transformer(tmp_path_factory) -> Path:
     """A 2-layer BERT of width 32 (see save_tiny_bert)."""
     return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_pipeline(tmp_path_factory, tiny_transformer):
+    """configs/ner_transformer.cfg with the tiny BERT, a few updates on the sample corpus (saved; read-only for tests)."""
+    import spacy
+    from spacy.training import Example
+
+    config = spacy.util.load_config(ROOT / "configs" / "ner_transformer.cfg",
+                                    overrides={"paths.transformer": str(tiny_transformer)}, interpolate=True)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    examples = []
+    for line in (ROOT / "assets" / "sample" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:20]:
+        record = json.loads(line)
+        doc = nlp.make_doc(record["text"])
+        spans = [(s["start"], s["end"], s["label"]) for s in record.get("spans", record.get("entities", []))]
+        examples.append(Example.from_dict(doc, {"entities": spans}))
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    nlp.to_disk(out)
+    return out

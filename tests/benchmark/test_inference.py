@@ -5,30 +5,13 @@ import json
 
 import pytest
 import spacy
-from spacy.training import Example
 
 from conftest import ROOT
 from med_ner.benchmark.inference import InferenceBenchmarkError, compare_annotate
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, tiny_transformer):
-    config = spacy.util.load_config(ROOT / "configs" / "ner_transformer.cfg",
-                                    overrides={"paths.transformer": str(tiny_transformer)}, interpolate=True)
-    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
-    examples = []
-    for line in (ROOT / "assets" / "sample" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:8]:
-        record = json.loads(line)
-        spans = [(s["start"], s["end"], s["label"]) for s in record["spans"]]
-        examples.append(Example.from_dict(nlp.make_doc(record["text"]), {"entities": spans}))
-    optimizer = nlp.initialize(lambda: examples)
-    nlp.update(examples, sgd=optimizer)
-    out = tmp_path_factory.mktemp("model") / "tiny"
-    nlp.to_disk(out)
-    return out
-
-
-def test_annotate_rows_load_each_option_from_the_config(pipeline, tmp_path, monkeypatch):
+def test_annotate_rows_load_each_option_from_the_config(tiny_trained_pipeline, tmp_path, monkeypatch):
+    pipeline = tiny_trained_pipeline
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("MED_NER_CACHE", str(tmp_path / "cache"))
     texts = tmp_path / "texts"

@@ -21,23 +21,8 @@ TEXT = "She was suffering from malaria and fits, so she used amodiaquine; she ha
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_transformer):
-    """configs/ner_transformer.cfg with the tiny BERT, a few updates on the sample corpus."""
-    config = spacy.util.load_config(ROOT / "configs" / "ner_transformer.cfg",
-                                    overrides={"paths.transformer": str(tiny_transformer)}, interpolate=True)
-    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
-    examples = []
-    for line in (ROOT / "assets" / "sample" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:20]:
-        record = json.loads(line)
-        doc = nlp.make_doc(record["text"])
-        spans = [(s["start"], s["end"], s["label"]) for s in record.get("spans", record.get("entities", []))]
-        examples.append(Example.from_dict(doc, {"entities": spans}))
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(3):
-        nlp.update(examples, sgd=optimizer)
-    out = tmp_path_factory.mktemp("model") / "tiny"
-    nlp.to_disk(out)
-    return out
+def trained(tiny_trained_pipeline):
+    return tiny_trained_pipeline
 
 
 @pytest.fixture(scope="module", autouse=True)
