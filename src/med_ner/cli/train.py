@@ -42,10 +42,10 @@ def add_context_command(
                               "terminology_linker, so entities get vocabulary ids (empty: no linking)"),
 ):
     """Fit clinical_context on a training corpus and save the extended pipeline."""
-    from med_ner.pipeline.fast_inference import RUNTIMES
+    from med_ner.pipeline.fast_inference import unknown_runtime
 
-    if inference is not None and inference not in RUNTIMES:
-        fail(f"--inference: {inference!r} is not one of {', '.join(RUNTIMES)}")
+    if inference is not None and unknown_runtime(inference):
+        fail(f"--inference: {unknown_runtime(inference)}")
     terms_path = Path(terms) if terms else None
     if terms_path is not None and not terms_path.is_file():
         fail(f"--terms: {terms_path} is not a file (run `med-ner vocab --output {terms_path.parent}`)")

@@ -43,6 +43,11 @@ class FastInferenceWarning(UserWarning):
     """A requested inference runtime is unavailable; predictions fall back to float32."""
 
 
+def unknown_runtime(name: str) -> Optional[str]:
+    """Why `name` is not a runtime, for an option's error message (None when it is one)."""
+    return None if name in RUNTIMES else f"{name!r} is not one of {', '.join(RUNTIMES)}"
+
+
 def check_runtime(name: str) -> str:
     if name not in RUNTIMES:
         raise ValueError(f"inference = {name!r}: choose one of {', '.join(RUNTIMES)}")

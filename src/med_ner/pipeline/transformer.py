@@ -110,6 +110,8 @@ def transformer_model(
 
 
 def _prediction_forward(forward, runtime: str, inference_spans):
+    from med_ner.pipeline.fast_inference import make_runtime, release_free_memory
+
     cache = {}
 
     def prediction_forward(model, docs, is_train):
@@ -118,8 +120,6 @@ def _prediction_forward(forward, runtime: str, inference_spans):
         if is_train or fp32 is None or next(fp32.parameters()).device.type != "cpu":
             cache.clear()  # weights are about to change, or not on a CPU
             return forward(model, docs, is_train)
-        from med_ner.pipeline.fast_inference import make_runtime, release_free_memory
-
         if cache.get("source") is not fp32:
             cache.update(source=fp32, runtime=make_runtime(runtime, fp32))
         train_spans = model.attrs["get_spans"]

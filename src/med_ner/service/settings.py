@@ -4,7 +4,7 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from med_ner.pipeline.fast_inference import RUNTIMES
+from med_ner.pipeline.fast_inference import unknown_runtime
 
 
 class ServiceSettings(BaseModel):
@@ -48,6 +48,7 @@ class ServiceSettings(BaseModel):
     @field_validator("inference")
     @classmethod
     def known_runtime(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and value not in RUNTIMES:
-            raise ValueError(f"{value!r} is not one of {', '.join(RUNTIMES)}")
+        problem = unknown_runtime(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
         return value
