@@ -39,6 +39,7 @@ OPTIONS: Dict[str, Tuple[str, int, Dict[str, str]]] = {
     "onnx-int8-windows-no-trim": ("onnx-int8", 128, {"MED_NER_MALLOC_TRIM": "0"}),
     "float32-windows-no-trim": ("float32", 128, {"MED_NER_MALLOC_TRIM": "0"}),
     "onnx-int8-unsorted": ("onnx-int8", 0, {"MED_NER_ROWS_PER_RUN": "0"}),
+    "onnx-int8-rows16": ("onnx-int8", 0, {"MED_NER_ROWS_PER_RUN": "16"}),
     "float32-arena2": ("float32", 0, {"MALLOC_ARENA_MAX": "2"}),
     "onnx-int8-arena2": ("onnx-int8", 0, {"MALLOC_ARENA_MAX": "2"}),
 }
