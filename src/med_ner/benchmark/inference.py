@@ -156,6 +156,12 @@ def annotate_row(model: str, input_dir: Path, option: str, work: Path, dask_work
 
         load_pipeline(model).to_disk(configured)  # a directory or an installed package, saved as it loads
         set_prediction_runtime(configured, runtime, window)
+    if runtime.startswith("onnx"):
+        # The one-time export (a child process peaking near 1.4 GB) is not part of annotating: build the cache first.
+        warm = subprocess.run([sys.executable, "-m", "med_ner", "predict", "Warm-up sentence.", "--model", str(configured)],
+                              capture_output=True, text=True, env={**os.environ, "MED_NER_CACHE": str(work / "cache"), **env})
+        if warm.returncode != 0:
+            raise InferenceBenchmarkError(f"warming the ONNX cache for {option} failed:\n{warm.stderr[-3000:]}")
     for stale in (out, out.with_name(out.name + ".parts")):
         if stale.is_dir():
             for part in stale.iterdir():
