@@ -160,9 +160,11 @@ def test_release_trf_data_drops_hidden_states_and_keeps_entities(trained):
         (e.start_char, e.end_char, e.label_) for e in kept.ents]
 
 
-def test_length_sorted_groups_give_each_row_what_a_whole_batch_gives():
+@pytest.mark.parametrize("rows_per_run,widths", [(3, [3, 7, 7]), (1, [1, 2, 3, 4, 5, 7, 7])])
+def test_length_sorted_groups_give_each_row_what_a_whole_batch_gives(rows_per_run, widths):
     """A row's output may depend only on its own unpadded positions; grouping by
-    length must then return, in the batch's order, what one whole run returns."""
+    length must then return, in the batch's order, what one whole run returns
+    (1 row a run: the shipped default, every window at its own length)."""
     lengths = numpy.array([5, 1, 7, 3, 7, 2, 4])
     width = lengths.max()
     mask = (numpy.arange(width)[None, :] < lengths[:, None]).astype("int64")
@@ -176,8 +178,8 @@ def test_length_sorted_groups_give_each_row_what_a_whole_batch_gives():
         return hidden.astype("float32"), part["attention_mask"].sum(axis=1, keepdims=True).astype("float32")
 
     whole_hidden, whole_pooled = run(feed)
-    hidden, pooled = fast_inference.run_length_sorted(run, feed, rows_per_run=3)
-    assert widths_seen[1:] == [3, 7, 7]  # lengths 1,2,3 | 4,5,7 | 7, each cut to its longest
+    hidden, pooled = fast_inference.run_length_sorted(run, feed, rows_per_run=rows_per_run)
+    assert widths_seen[1:] == widths  # e.g. 3 a run: lengths 1,2,3 | 4,5,7 | 7, each cut to its longest
     assert numpy.array_equal(pooled, whole_pooled)
     assert numpy.array_equal(hidden * mask[..., None], whole_hidden * mask[..., None])
 
