@@ -67,6 +67,7 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     assert list(result["corpora"]["chem"]["ents_per_type"]) == ["DRUG"]  # only what chem annotates
     assert result["corpora"]["chem"]["entities"] == 4
     assert srsly.read_json(metrics / "chem" / "test.json")["split"] == "test"
+    assert result["inference"] is None  # the pipeline's own runtime, recorded beside the scores
     assert "| chem | DRUG |" in (metrics / "test.md").read_text()
 
     # The wheel's meta lists every corpus with its licence, label map and test scores.
@@ -99,3 +100,12 @@ def test_evaluate_mix_names_a_missing_split(tmp_path, tiny_transformer):
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: not found: ") and "chem/train.spacy" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_evaluate_mix_rejects_an_unknown_runtime_before_scoring(tmp_path, tiny_transformer):
+    srsly.write_yaml(tmp_path / "table.yml", TABLE)
+    proc = med_ner("evaluate-mix", tmp_path / "model", "--corpora", "chem", "--corpus-dir", tmp_path / "none",
+                   "--harmonisation", tmp_path / "table.yml", "--output", tmp_path / "metrics", "--inference", "fast")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and "'fast'" in proc.stderr and "onnx-int8" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "metrics").exists()

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 import srsly
 import typer
 
-from med_ner.cli.app import app, fail
+from med_ner.cli.app import app, fail, inference_option
 from med_ner.corpus.conversion import ConversionError
 from med_ner.corpus.harmonise import label_evidence, majority_texts, normalise_text
 from med_ner.corpus.mix import MixError, mix_corpora
@@ -99,6 +99,7 @@ def evaluate_mix_command(
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Score with int8 transformer inference on CPU"),
+    inference: Optional[str] = inference_option(),
 ):
     """Score one pipeline on several corpora's splits, each on the labels it annotates."""
     names = [name.strip() for name in corpora.split(",") if name.strip()]
@@ -108,11 +109,12 @@ def evaluate_mix_command(
         if config is not None:
             names = mix_corpora(config)
         result = evaluate_mix(model, corpus_dir, names, harmonisation, split, train_split or None, gpu_id, cpu_int8,
-                              code)
+                              code, inference)
     except (PipelineError, MixError, ConversionError, ValueError) as err:
         fail(str(err))
     for name, metrics in result["corpora"].items():
         metrics["cpu_int8"] = cpu_int8
+        metrics["inference"] = inference
         (output / name).mkdir(parents=True, exist_ok=True)
         srsly.write_json(output / name / f"{split}.json", metrics)
         (output / name / f"{split}.md").write_text(markdown_table(metrics), encoding="utf-8")

@@ -51,13 +51,13 @@ def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cp
 
 def evaluate_mix(model: str, corpus_dir: Path, corpora: List[str], harmonisation: Path, split: str = "test",
                  train_split: Optional[str] = "train", gpu_id: int = -1, cpu_int8: bool = False,
-                 code: Optional[str] = None) -> Dict:
+                 code: Optional[str] = None, inference: Optional[str] = None) -> Dict:
     """Score one pipeline on each corpus's split, gold labels mapped through the
     harmonisation table and only the labels that corpus annotates scored. Seen
     mentions are those of every corpus's training split (what a mix model saw)."""
     from med_ner.corpus.mix import CorpusUnion, split_path
 
-    nlp = _load(model, code, cpu_int8, gpu_id)
+    nlp = _load(model, code, cpu_int8, gpu_id, inference)
     train_docs = None
     if train_split:
         train_docs = [eg.reference for eg in CorpusUnion(corpus_dir, train_split, corpora, harmonisation)(nlp)]
@@ -66,7 +66,8 @@ def evaluate_mix(model: str, corpus_dir: Path, corpora: List[str], harmonisation
         examples = list(CorpusUnion(corpus_dir, split, [name], harmonisation)(nlp))
         results[name] = score_pipeline(nlp, model, examples, split_path(corpus_dir, name, split), split, train_docs)
         results[name]["corpus"] = name
-    return {"model": str(model), "split": split, "harmonisation": str(harmonisation), "corpora": results}
+    return {"model": str(model), "split": split, "harmonisation": str(harmonisation), "inference": inference,
+            "corpora": results}
 
 
 def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
