@@ -17,6 +17,8 @@ The term list lives inside the pipeline (to_disk/from_disk, one gzipped
 msgpack file), so a packaged pipeline matches and links offline.
 """
 import gzip
+from array import array
+from bisect import bisect_left
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
@@ -35,9 +37,6 @@ TYPE_BITS = {term_type: 1 << i for i, term_type in enumerate(TERM_TYPES)}
 # matched: they are ICD-10-CM sentences that no running text repeats, and
 # capping the key length bounds the work per token.
 MAX_MATCH_CHARS = 64
-# Every key prefix up to this many characters is kept, so a token run stops
-# extending as soon as no term can start with it.
-PREFIX_CHARS = 10
 DATA_FILE = "terms.msgpack.gz"
 
 if not Doc.has_extension("term_tags"):
@@ -58,6 +57,32 @@ def token_tag_names(doc: Doc, i: int) -> List[str]:
     return [f"{TAG_NAMES[tag]}-{term_type}" for term_type, tag in zip(TERM_TYPES, tags[i]) if tag]
 
 
+class StringColumn:
+    """A list of strings held as one text of the distinct values and a row index:
+    canonical names and ids repeat across synonyms, and one str object per row
+    costs about 60 bytes of overhead."""
+
+    def __init__(self, values: List[str]):
+        distinct: Dict[str, int] = {}
+        self._rows = array("I", (distinct.setdefault(value, len(distinct)) for value in values))
+        self._text = "".join(distinct)
+        self._ends = array("I")
+        end = 0
+        for value in distinct:
+            end += len(value)
+            self._ends.append(end)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, row: int) -> str:
+        value = self._rows[row]
+        return self._text[self._ends[value - 1] if value else 0:self._ends[value]]
+
+    def __iter__(self):
+        return (self[row] for row in range(len(self._rows)))
+
+
 class Candidate(NamedTuple):
     type: str
     source: str
@@ -75,9 +100,10 @@ class TerminologyMatcher:
         self._data: Optional[bytes] = None
         self._set_terms([])
 
-    # ---- the term table. 190,000 Term objects would cost more memory than the
-    # matcher may add to a loaded pipeline, so rows are kept as columns, sorted
-    # by match key, and one dict maps each key to its rows and types.
+    # ---- the term table. 190,000 rows held as Python objects (Term tuples, a
+    # key dict, a prefix set) took 108 MB of a loaded pipeline, so it is kept as
+    # sorted columns searched by bisection: the unique match keys (one str each)
+    # with their packed rows and types, and the linking columns as packed text.
     def _set_terms(self, terms: List[Term]) -> None:
         rows = sorted(terms, key=lambda t: (match_key(t.term), t))
         source_names = sorted({t.source for t in rows})
@@ -92,34 +118,38 @@ class TerminologyMatcher:
         self.type_names = list(TERM_TYPES)
         self.source_names = source_names
         self._type, self._source = types, sources
-        interned: Dict[str, str] = {}
-        self._source_id = [interned.setdefault(v, v) for v in source_ids]
-        self._canonical = [interned.setdefault(v, v) for v in canonicals]
+        self._source_id, self._canonical = StringColumn(source_ids), StringColumn(canonicals)
         self._term = terms if self.keep_terms else None
         bits = [TYPE_BITS[name] for name in self.type_names]
-        # key -> first_row << 16 | row_count << 4 | type bits (0: link-only, too long to match)
-        self.lookup: Dict[str, int] = {}
+        # Unique keys in sorted order; per key: first_row << 16 | row_count << 4 | type bits.
+        self._keys: List[str] = []
+        packed = []
         previous, first, mask = None, 0, 0
         for row, term in enumerate(terms + [None]):
             key = match_key(term) if term is not None else None
             if key != previous:
                 if previous is not None:
-                    self.lookup[previous] = (first << 16 | min(row - first, 4095) << 4
-                                             | (mask if len(previous) <= MAX_MATCH_CHARS else 0))
+                    self._keys.append(previous)
+                    packed.append(first << 16 | min(row - first, 4095) << 4 | mask)
                 previous, first, mask = key, row, 0
             if term is not None:
                 mask |= bits[types[row]]
-        self.prefixes = {key[:n] for key, packed in self.lookup.items() if packed & 15
-                         for n in range(1, min(len(key), PREFIX_CHARS) + 1)}
+        self._packed = array("Q", packed)
+        # The keys that running text can match (long ICD-10-CM sentences are link-only), and their type bits.
+        matchable = [i for i, key in enumerate(self._keys) if len(key) <= MAX_MATCH_CHARS]
+        self._match_keys = [self._keys[i] for i in matchable]
+        self._match_bits = bytes(packed[i] & 15 for i in matchable)
 
     def __len__(self) -> int:
         return len(self._type)
 
     def candidates(self, text: str) -> List[Candidate]:
         """The vocabulary entries whose term is exactly `text` (compared as match_key)."""
-        packed = self.lookup.get(match_key(text))
-        if packed is None:
+        key = match_key(text)
+        i = bisect_left(self._keys, key)
+        if i == len(self._keys) or self._keys[i] != key:
             return []
+        packed = self._packed[i]
         first, count = packed >> 16, (packed >> 4) & 4095
         return [Candidate(self.type_names[self._type[i]], self.source_names[self._source[i]], self._source_id[i],
                           self._canonical[i]) for i in range(first, first + count)]
@@ -143,16 +173,21 @@ class TerminologyMatcher:
     def longest_matches(self, keys: List[str]) -> List[Tuple[int, int, int]]:
         """(start, end, type bits) of the longest match of each type at each start token."""
         found = []
-        lookup, prefixes, n_tokens = self.lookup, self.prefixes, len(keys)
+        match_keys, match_bits, n_keys, n_tokens = self._match_keys, self._match_bits, len(self._match_keys), len(keys)
         for start in range(n_tokens):
             key = ""
             longest: Dict[int, int] = {}
             for end in range(start, n_tokens):
                 key += keys[end]
-                if len(key) > MAX_MATCH_CHARS or (key[:PREFIX_CHARS] not in prefixes):
+                if not key or len(key) > MAX_MATCH_CHARS:
                     break
-                mask = lookup.get(key, 0) & 15
-                if mask:
+                # The first key at or after `key` in sorted order: `key` itself if it is
+                # a term; if it does not start with `key`, no longer run can match either.
+                i = bisect_left(match_keys, key)
+                if i == n_keys or not match_keys[i].startswith(key):
+                    break
+                if match_keys[i] == key:
+                    mask = match_bits[i]
                     for bit in TYPE_BITS.values():
                         if mask & bit:
                             longest[bit] = end + 1
@@ -187,7 +222,7 @@ class TerminologyMatcher:
         if self._data is not None:
             return self._data
         columns = {
-            "term": self._term, "source_id": self._source_id, "canonical": self._canonical,
+            "term": self._term, "source_id": list(self._source_id), "canonical": list(self._canonical),
             "type": {"names": self.type_names, "rows": list(self._type)},
             "source": {"names": self.source_names, "rows": list(self._source)},
         }
