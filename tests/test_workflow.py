@@ -15,7 +15,7 @@ import spacy
 from conftest import ROOT
 
 VERSION = "0.1.0"
-PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "src", "configs", "assets/sample", "assets/labels", "assets/splits", "assets/context"]
+PROJECT_FILES = ["project.yml", "pyproject.toml", "requirements.txt", "README.md", "src", "configs", "assets/sample", "assets/labels", "assets/splits", "assets/context"]
 
 
 def copy_project(dest: Path) -> Path:
@@ -83,16 +83,20 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
         "import json, spacy; nlp = spacy.load('en_med_ner'); "
         "doc = nlp.make_doc('The patient denies fever.'); "
         "doc.ents = [doc.char_span(19, 24, label='SYMPTOM')]; doc = nlp.get_pipe('clinical_context')(doc); "
+        "doc = nlp.get_pipe('terminology_linker')(doc); "
         "print(json.dumps({'meta': nlp.meta, 'pipe': nlp.pipe_names, 'file': spacy.util.get_package_path('en_med_ner').as_posix(), "
-        "'negated': doc.ents[0]._.is_negated, 'cues': doc.ents[0]._.context_cues}))"
+        "'negated': doc.ents[0]._.is_negated, 'cues': doc.ents[0]._.context_cues, "
+        "'kb_id': doc.ents[0].kb_id_, 'canonical': doc.ents[0]._.canonical_name}))"
     )
     env = dict(os.environ, PYTHONPATH=str(project / "packages/installed"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert loaded["pipe"] == ["transformer", "ner", "clinical_context"]
+    assert loaded["pipe"] == ["transformer", "ner", "clinical_context", "terminology_matcher", "terminology_linker"]
     # The negation component ships in the wheel with its trigger list (rules only: the sample has no polarity).
     assert loaded["negated"] is True and loaded["cues"] == ["negation<denies"]
+    # So does the term table (`vocab` step, link_terms): a SYMPTOM links to its HPO entry offline.
+    assert loaded["kb_id"] == "HP:0001945" and loaded["canonical"] == "Fever"
     assert loaded["file"].startswith((project / "packages/installed").as_posix())
     assert loaded["meta"]["performance"]["ents_f"] == pytest.approx(metrics["ents_f"])
     assert loaded["meta"]["evaluation"]["split"] == "test"
@@ -119,7 +123,7 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     mixed_out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert mixed_out["lib"].startswith(str(ROOT / "src"))
     assert mixed_out["model"].startswith((project / "packages/installed").as_posix())
-    assert mixed_out["pipe"] == ["transformer", "ner", "clinical_context"]
+    assert mixed_out["pipe"] == ["transformer", "ner", "clinical_context", "terminology_matcher", "terminology_linker"]
     proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", "She denies chest pain.", "--model", "en_med_ner",
                            "--json"], capture_output=True, text=True, env=both, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -132,7 +136,7 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
 
     # A second run finds everything up to date.
     again = run_project(project, "all", *overrides)
-    for step in ("convert", "train", "context", "evaluate", "package", "evaluate-package"):
+    for step in ("vocab", "convert", "train", "context", "evaluate", "package", "evaluate-package"):
         assert f"Skipping '{step}': nothing changed" in again
 
     # predict and visualize run on the trained pipeline.
