@@ -101,7 +101,7 @@ class TerminologyMatcher:
         self._set_terms([])
 
     # ---- the term table. 190,000 rows held as Python objects (Term tuples, a
-    # key dict, a prefix set) took 108 MB of a loaded pipeline, so it is kept as
+    # key dict, a prefix set) took about 100 MB of a loaded pipeline, so it is kept as
     # sorted columns searched by bisection: the unique match keys (one str each)
     # with their packed rows and types, and the linking columns as packed text.
     def _set_terms(self, terms: List[Term]) -> None:
