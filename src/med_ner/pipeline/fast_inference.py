@@ -34,7 +34,7 @@ RUNTIMES = ("float32", "int8", "bf16", "onnx", "onnx-int8")
 EXPORT_RECIPE = "2"
 OUTPUTS = ("last_hidden_state", "pooler_output")
 # ONNX runs take a batch's windows in length-sorted groups of this many rows.
-# One window a run (no padding; its activations stay in cache) took 13.6-14.5 s
+# One window a run (no padding; its activations stay in cache) took 13.6-16.5 s
 # of session time over the BC5CDR test windows against 19.4-21.4 s for groups
 # of 16 and 21.5 s for whole batches, on 2 cores (README, Fast CPU inference).
 ROWS_PER_RUN = 1
