@@ -121,7 +121,8 @@ class TerminologyMatcher:
         self._source_id, self._canonical = StringColumn(source_ids), StringColumn(canonicals)
         self._term = terms if self.keep_terms else None
         bits = [TYPE_BITS[name] for name in self.type_names]
-        # Unique keys in sorted order; per key: first_row << 16 | row_count << 4 | type bits.
+        # Unique keys in sorted order; per key: first_row << 16 | row_count << 4 | type bits
+        # (0: link-only, too long to match).
         self._keys: List[str] = []
         packed = []
         previous, first, mask = None, 0, 0
@@ -130,15 +131,12 @@ class TerminologyMatcher:
             if key != previous:
                 if previous is not None:
                     self._keys.append(previous)
-                    packed.append(first << 16 | min(row - first, 4095) << 4 | mask)
+                    packed.append(first << 16 | min(row - first, 4095) << 4
+                                  | (mask if len(previous) <= MAX_MATCH_CHARS else 0))
                 previous, first, mask = key, row, 0
             if term is not None:
                 mask |= bits[types[row]]
         self._packed = array("Q", packed)
-        # The keys that running text can match (long ICD-10-CM sentences are link-only), and their type bits.
-        matchable = [i for i, key in enumerate(self._keys) if len(key) <= MAX_MATCH_CHARS]
-        self._match_keys = [self._keys[i] for i in matchable]
-        self._match_bits = bytes(packed[i] & 15 for i in matchable)
 
     def __len__(self) -> int:
         return len(self._type)
@@ -173,7 +171,7 @@ class TerminologyMatcher:
     def longest_matches(self, keys: List[str]) -> List[Tuple[int, int, int]]:
         """(start, end, type bits) of the longest match of each type at each start token."""
         found = []
-        match_keys, match_bits, n_keys, n_tokens = self._match_keys, self._match_bits, len(self._match_keys), len(keys)
+        sorted_keys, packed, n_keys, n_tokens = self._keys, self._packed, len(self._keys), len(keys)
         for start in range(n_tokens):
             key = ""
             longest: Dict[int, int] = {}
@@ -183,11 +181,11 @@ class TerminologyMatcher:
                     break
                 # The first key at or after `key` in sorted order: `key` itself if it is
                 # a term; if it does not start with `key`, no longer run can match either.
-                i = bisect_left(match_keys, key)
-                if i == n_keys or not match_keys[i].startswith(key):
+                i = bisect_left(sorted_keys, key)
+                if i == n_keys or not sorted_keys[i].startswith(key):
                     break
-                if match_keys[i] == key:
-                    mask = match_bits[i]
+                mask = packed[i] & 15 if sorted_keys[i] == key else 0
+                if mask:
                     for bit in TYPE_BITS.values():
                         if mask & bit:
                             longest[bit] = end + 1
