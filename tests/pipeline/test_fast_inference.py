@@ -231,15 +231,21 @@ def test_release_runtime_is_written_into_the_config_and_can_be_overridden(traine
 
 
 TRIM_PROBE = """
-import numpy
+import ctypes
 from med_ner.memory import current_rss_mb
 from med_ner.pipeline.fast_inference import release_free_memory
-a = numpy.ones(4 * 1024 * 1024 // 8); del a  # freeing a mmapped 4 MB block raises glibc's mmap threshold
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+libc.mallopt(-3, 8 * 1024 * 1024)  # M_MMAP_THRESHOLD: 512 KB blocks come from the heap, as tensors' do
 big, small = [], []
 for i in range(200):
-    big.append(numpy.ones(512 * 1024 // 8))  # 512 KB blocks, now on the heap
-    small.append(numpy.ones(64))  # keeps the heap from shrinking at its top
-del big
+    big.append(libc.malloc(512 * 1024))
+    libc.memset(big[-1], 1, 512 * 1024)  # touched, so resident
+    small.append(libc.malloc(64))  # keeps the heap from shrinking at its top
+for block in big:
+    libc.free(block)
 before = current_rss_mb()
 release_free_memory()
 print(before - current_rss_mb())
@@ -260,3 +266,63 @@ def test_release_free_memory_returns_a_fragmented_heap_to_the_os():
 
     assert freed_mb("1") > 80  # of the 100 MB freed
     assert freed_mb("0") < 5
+
+
+def test_activation_smoothing_keeps_the_float_graph_equal(trained, tmp_path):
+    """smooth_activations rewrites x @ W as (x / s) @ (s W) for every MatMul and
+    fused attention that onnx-int8 quantizes; in float the outputs stay the same."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    import onnx
+
+    shim = spacy.load(trained).get_pipe("transformer").model.layers[0].shims[0]
+    shim._model.save_pretrained(tmp_path / "hf")
+    shim._hfmodel.tokenizer.save_pretrained(tmp_path / "hf")
+    plain, smoothed = tmp_path / "plain.onnx", tmp_path / "smoothed.onnx"
+    fast_inference.build_onnx(tmp_path / "hf", plain, quantized=False)
+    feeds = fast_inference.calibration_feeds(shim._hfmodel.tokenizer)
+    assert len(feeds) >= 20 and all(f["input_ids"].shape[1] <= 128 for f in feeds)
+    fast_inference.smooth_activations(plain, smoothed, feeds)
+
+    targets = fast_inference.smoothing_targets(onnx.load(str(plain)))
+    assert {n.op_type for n in targets} == {"MatMul", "Attention"}
+    graph = onnx.load(str(smoothed)).graph
+    assert sum(n.op_type == "Mul" and n.name.endswith("_smooth") for n in graph.node) == len(targets)
+    scales = [onnx.numpy_helper.to_array(i) for i in graph.initializer if i.name.endswith("_smoothing")]
+    assert any(not numpy.allclose(s, 1.0, rtol=0.05) for s in scales)  # it changed something
+
+    feed = {k: v for k, v in fast_inference.calibration_feeds(shim._hfmodel.tokenizer)[3].items()}
+    before, after = (onnxruntime.InferenceSession(str(p)).run(["last_hidden_state"], feed)[0] for p in (plain, smoothed))
+    assert numpy.allclose(before, after, atol=1e-4, rtol=1e-3)
+
+
+def test_activation_smoothing_cuts_int8_error_from_an_outlier_channel(tmp_path):
+    """One input channel 40x larger than the rest (as in transformer LayerNorm
+    outputs) costs per-tensor int8 activations their precision; smoothing first
+    moves that range into the per-channel int8 weights."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = numpy.random.default_rng(0)
+    weight = rng.normal(size=(64, 32)).astype("float32")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="dense")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 32])], [numpy_helper.from_array(weight, "w")])
+    source = tmp_path / "dense.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(source))
+
+    def activations(n):
+        x = rng.normal(size=(n, 64)).astype("float32")
+        x[:, 5] *= 40
+        return {"x": x}
+
+    fast_inference.smooth_activations(source, tmp_path / "smoothed.onnx", [activations(64) for _ in range(4)])
+    fast_inference.quantize_onnx(source, tmp_path / "int8.onnx")
+    fast_inference.quantize_onnx(tmp_path / "smoothed.onnx", tmp_path / "smoothed-int8.onnx")
+    test = activations(256)
+    exact = test["x"] @ weight
+    plain_int8, smoothed_int8 = (onnxruntime.InferenceSession(str(tmp_path / name)).run(["y"], test)[0]
+                                 for name in ("int8.onnx", "smoothed-int8.onnx"))
+    assert mean_error(exact, smoothed_int8) < 0.6 * mean_error(exact, plain_int8)

@@ -121,7 +121,7 @@ def _prediction_forward(forward, runtime: str, inference_spans):
             cache.clear()  # weights are about to change, or not on a CPU
             return forward(model, docs, is_train)
         if cache.get("source") is not fp32:
-            cache.update(source=fp32, runtime=make_runtime(runtime, fp32))
+            cache.update(source=fp32, runtime=make_runtime(runtime, fp32, shim._hfmodel.tokenizer))
         train_spans = model.attrs["get_spans"]
         if cache["runtime"] is not None:
             shim._model = cache["runtime"]
