@@ -74,6 +74,11 @@ def test_onnx_export_is_cached_by_weights(trained, tmp_path, monkeypatch):
     hidden(spacy.load(trained, config=inference_config("onnx-int8")))
     files = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(files) == 1 and files[0].endswith("-int8.onnx"), files  # no temporary files left
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "cache" / files[0])).graph.node}
+    # int8 attention and embeddings, smoothed inputs (Mul) and int8 MatMuls
+    assert {"QAttention", "QEmbedLayerNormalization", "Mul", "MatMulInteger"} <= ops, ops
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()}
     hidden(spacy.load(trained, config=inference_config("onnx-int8")))
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()} == stamps
