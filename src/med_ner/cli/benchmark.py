@@ -8,6 +8,7 @@ import typer
 
 from med_ner.benchmark import context as context_benchmark
 from med_ner.benchmark import inference as inference_benchmark
+from med_ner.benchmark import quantization as quantization_benchmark
 from med_ner.benchmark import systems
 from med_ner.cli.app import app, fail
 from med_ner.loading import PipelineError, load_pipeline
@@ -106,6 +107,28 @@ def annotate_benchmark_command(
     except inference_benchmark.InferenceBenchmarkError as err:
         fail(str(err))
     table = inference_benchmark.annotate_table(result)
+    output.with_suffix(".md").write_text(table, encoding="utf-8")
+    typer.echo(table)
+
+
+@benchmark_app.command("quantization")
+def quantization_command(
+    model: str = typer.Argument(..., help="Trained pipeline (directory or installed name)"),
+    corpus_dir: Path = typer.Argument(..., help="Directory with <split>.spacy", exists=True),
+    output: Path = typer.Option(..., "--output", help="Result JSON; the markdown table goes beside it (.md)"),
+    split: str = typer.Option("dev", "--split", help="Split whose texts give the windows (the selection split)"),
+    recipes: str = typer.Option("all", "--recipes", help="Comma-separated recipe names, or all"),
+    windows: int = typer.Option(400, "--windows", help="At most this many windows"),
+):
+    """onnx-int8 quantization recipes: hidden-state error against float32 and ONNX session seconds."""
+    names = list(quantization_benchmark.RECIPES) if recipes == "all" else [r.strip() for r in recipes.split(",")]
+    if windows < 1:
+        fail(f"--windows {windows}: must be at least 1")
+    try:
+        result = quantization_benchmark.compare_recipes(model, corpus_dir, split, output, names, limit=windows)
+    except (quantization_benchmark.QuantizationBenchmarkError, PipelineError) as err:
+        fail(str(err))
+    table = quantization_benchmark.markdown_table(result)
     output.with_suffix(".md").write_text(table, encoding="utf-8")
     typer.echo(table)
 
