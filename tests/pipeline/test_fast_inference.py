@@ -290,12 +290,17 @@ def test_activation_smoothing_keeps_the_float_graph_equal(trained, tmp_path):
     fast_inference.build_onnx(tmp_path / "hf", plain, quantized=False)
     feeds = fast_inference.calibration_feeds(shim._hfmodel.tokenizer)
     assert len(feeds) >= 20 and all(f["input_ids"].shape[1] <= 128 for f in feeds)
-    fast_inference.smooth_activations(plain, smoothed, feeds)
+    keep_float = fast_inference.first_ffn_output(onnx.load(str(plain)))
+    assert len(keep_float) == 1 and "layer.0/output/dense" in keep_float[0]
+    counts = fast_inference.smooth_activations(plain, smoothed, feeds, skip=keep_float)
 
     targets = fast_inference.smoothing_targets(onnx.load(str(plain)))
     assert {n.op_type for n in targets} == {"MatMul", "Attention"}
+    attention = [n for n in targets if n.op_type == "Attention"]
+    # each attention output projection's 1/s goes into that attention's value columns, no Mul
+    assert counts == {"mul": len(targets) - 1 - len(attention), "folded_into_values": len(attention), "float32": 1}
     graph = onnx.load(str(smoothed)).graph
-    assert sum(n.op_type == "Mul" and n.name.endswith("_smooth") for n in graph.node) == len(targets)
+    assert sum(n.op_type == "Mul" and n.name.endswith("_smooth") for n in graph.node) == counts["mul"]
     scales = [onnx.numpy_helper.to_array(i) for i in graph.initializer if i.name.endswith("_smoothing")]
     assert any(not numpy.allclose(s, 1.0, rtol=0.05) for s in scales)  # it changed something
 

@@ -68,21 +68,21 @@ def _hidden(session, windows: List[Dict]):
 
 
 def build_recipe(plain: Path, target: Path, recipe: str, tokenizer, work: Path) -> None:
+    """`recipe` applied to the float32 graph `plain`, as fast_inference.build_onnx does for the shipped one."""
     import onnx
 
     from med_ner.pipeline import fast_inference
 
     smooth, embeddings, keep = RECIPES[recipe]
+    graph = onnx.load(str(plain))
+    if keep == "first-ffn-output":
+        exclude = fast_inference.first_ffn_output(graph)
+    else:
+        exclude = [n.name for n in graph.graph.node if keep and n.op_type == "MatMul" and keep in n.name]
     source = plain
     if smooth:
         source = work / "smoothed.onnx"
-        if not source.exists():
-            fast_inference.smooth_activations(plain, source, fast_inference.calibration_feeds(tokenizer))
-    graph = onnx.load(str(source)).graph
-    if keep == "first-ffn-output":
-        exclude = fast_inference.first_ffn_output(onnx.load(str(source)))
-    else:
-        exclude = [n.name for n in graph.node if keep and n.op_type == "MatMul" and keep in n.name]
+        fast_inference.smooth_activations(plain, source, fast_inference.calibration_feeds(tokenizer), skip=exclude)
     fast_inference.quantize_onnx(source, target, exclude=exclude, embeddings=embeddings)
 
 

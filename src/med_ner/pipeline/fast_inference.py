@@ -29,11 +29,12 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from collections import Counter
+from typing import Dict, List, Optional, Sequence
 
 RUNTIMES = ("float32", "int8", "bf16", "onnx", "onnx-int8")
 # Bumped when the export or quantization recipe changes, so stale cache files are not reused.
-EXPORT_RECIPE = "5"
+EXPORT_RECIPE = "6"
 OUTPUTS = ("last_hidden_state", "pooler_output")
 # ONNX runs take a batch's windows in length-sorted groups of this many rows.
 # One window a run (no padding; its activations stay in cache) took 13.6-16.5 s
@@ -304,10 +305,12 @@ def build_onnx(hf_dir: Path, target: Path, quantized: bool) -> None:
     optimize_onnx(raw, config, optimized)
     if quantized:
         smoothed = target.with_suffix(".smoothed.onnx")
-        smooth_activations(optimized, smoothed, calibration_feeds(AutoTokenizer.from_pretrained(str(hf_dir))))
         import onnx
 
-        quantize_onnx(smoothed, target, exclude=first_ffn_output(onnx.load(str(smoothed))))
+        keep_float = first_ffn_output(onnx.load(str(optimized)))
+        smooth_activations(optimized, smoothed, calibration_feeds(AutoTokenizer.from_pretrained(str(hf_dir))),
+                           skip=keep_float)
+        quantize_onnx(smoothed, target, exclude=keep_float)
     else:
         os.replace(optimized, target)
 
@@ -375,8 +378,6 @@ def calibration_feeds(tokenizer, max_length: int = 128) -> List[Dict]:
 def smoothing_targets(model) -> List:
     """The MatMul and fused attention nodes whose weight (input 1) is a
     constant used by that node alone, i.e. those quantize_onnx makes int8."""
-    from collections import Counter
-
     constants = {init.name for init in model.graph.initializer}
     uses = Counter(name for node in model.graph.node for name in node.input)
     return [node for node in model.graph.node if node.op_type in ("MatMul", "Attention") and len(node.input) > 1
@@ -402,19 +403,25 @@ def activation_channel_max(path: Path, tensors: List[str], feeds: List[Dict]) ->
     return maxima
 
 
-def smooth_activations(source: Path, target: Path, feeds: List[Dict], alpha: float = SMOOTHING_ALPHA) -> None:
-    """Rewrite each smoothing target x @ W as (x * 1/s) @ (s W), with s per
-    input channel from the activation maxima over `feeds` (SMOOTHING_ALPHA).
-    Equal in float; the Mul costs one pass over x."""
+def smooth_activations(source: Path, target: Path, feeds: List[Dict], alpha: float = SMOOTHING_ALPHA,
+                       skip: Sequence[str] = ()) -> Dict[str, int]:
+    """Rewrite each smoothing target x @ W (but those named in `skip`, which
+    stay float32) as (x * 1/s) @ (s W), with s per input channel from the
+    activation maxima over `feeds` (SMOOTHING_ALPHA). Equal in float. Where x
+    is a fused attention's output, 1/s goes into its value projection;
+    elsewhere an elementwise Mul applies it. Returns how many of each."""
     import numpy
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(source))
-    nodes = smoothing_targets(model)
+    nodes = [node for node in smoothing_targets(model) if node.name not in set(skip)]
     maxima = activation_channel_max(source, sorted({node.input[0] for node in nodes}), feeds)
     constants = {init.name: init for init in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    uses = Counter(name for node in model.graph.node for name in node.input)
     smoothed = {id(node) for node in nodes}
+    counts = {"mul": 0, "folded_into_values": 0, "float32": len(skip)}
     order = []
     for node in model.graph.node:
         if id(node) in smoothed:
@@ -424,16 +431,47 @@ def smooth_activations(source: Path, target: Path, feeds: List[Dict], alpha: flo
             w_max = numpy.maximum(numpy.abs(w).max(axis=1), 1e-5)
             scale = numpy.clip(x_max ** alpha / w_max ** (1 - alpha), 1e-3, 1e3).astype("float32")
             weight.CopyFrom(numpy_helper.from_array(w * scale[:, None], weight.name))
-            inverse = numpy_helper.from_array((1 / scale).astype("float32"), f"{node.name}_smoothing")
-            model.graph.initializer.append(inverse)
-            scaled = f"{node.name}_smoothed_input"
-            order.append(onnx.helper.make_node("Mul", [node.input[0], inverse.name], [scaled],
-                                               name=f"{node.name}_smooth"))
-            node.input[0] = scaled
+            inverse = (1 / scale).astype("float32")
+            if _fold_into_values(producers.get(node.input[0]), uses[node.input[0]], constants, inverse):
+                counts["folded_into_values"] += 1
+            else:
+                init = numpy_helper.from_array(inverse, f"{node.name}_smoothing")
+                model.graph.initializer.append(init)
+                scaled = f"{node.name}_smoothed_input"
+                order.append(onnx.helper.make_node("Mul", [node.input[0], init.name], [scaled],
+                                                   name=f"{node.name}_smooth"))
+                node.input[0] = scaled
+                counts["mul"] += 1
         order.append(node)
     del model.graph.node[:]
     model.graph.node.extend(order)
     onnx.save(model, str(target))
+    return counts
+
+
+def _fold_into_values(attention, consumers: int, constants: Dict, inverse) -> bool:
+    """Scale the value columns of `attention` (ORT's fused Attention, whose
+    weight is [hidden, 3 x hidden] in Q, K, V order) by `inverse`, where its
+    output feeds only the MatMul being smoothed: the attention output is a
+    weighted sum of values, so its channel j scales with value channel j."""
+    from onnx import numpy_helper
+
+    if attention is None or attention.op_type != "Attention" or consumers != 1 or len(attention.input) < 3:
+        return False
+    if any(a.name == "qkv_hidden_sizes" for a in attention.attribute):
+        return False
+    weight, bias = constants.get(attention.input[1]), constants.get(attention.input[2])
+    if weight is None or bias is None:
+        return False
+    w, b = numpy_helper.to_array(weight).astype("float32"), numpy_helper.to_array(bias).astype("float32")
+    hidden = len(inverse)
+    if w.shape[-1] != 3 * hidden or b.shape[-1] != 3 * hidden:
+        return False
+    w[:, 2 * hidden:] *= inverse[None, :]
+    b[2 * hidden:] *= inverse
+    weight.CopyFrom(numpy_helper.from_array(w, weight.name))
+    bias.CopyFrom(numpy_helper.from_array(b, bias.name))
+    return True
 
 
 GELU_OPS = ("Gelu", "BiasGelu", "FastGelu")
