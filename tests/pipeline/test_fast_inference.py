@@ -304,8 +304,9 @@ def test_activation_smoothing_keeps_the_float_graph_equal(trained, tmp_path):
     scales = [onnx.numpy_helper.to_array(i) for i in graph.initializer if i.name.endswith("_smoothing")]
     assert any(not numpy.allclose(s, 1.0, rtol=0.05) for s in scales)  # it changed something
 
-    feed = {k: v for k, v in fast_inference.calibration_feeds(shim._hfmodel.tokenizer)[3].items()}
-    before, after = (onnxruntime.InferenceSession(str(p)).run(["last_hidden_state"], feed)[0] for p in (plain, smoothed))
+    feed = fast_inference.calibration_feeds(shim._hfmodel.tokenizer)[3]
+    before, after = (onnxruntime.InferenceSession(str(path)).run(["last_hidden_state"], feed)[0]
+                     for path in (plain, smoothed))
     assert numpy.allclose(before, after, atol=1e-4, rtol=1e-3)
 
 

@@ -14,8 +14,9 @@ instructions, an export that fails) it warns and returns None, and the caller pr
   dynamic int8 (per channel) MatMul and attention weights and uint8 embeddings,
   except the first layer's FFN output projection (first_ffn_output).
 
-The ONNX runtimes run a batch's windows in length-sorted groups, each padded
-only to its own longest window (run_length_sorted).
+The ONNX runtimes run a batch's windows one at a time (ROWS_PER_RUN), or in
+length-sorted groups, each padded only to its own longest window
+(run_length_sorted).
 
 The ONNX files are built once per set of weights and kept in a cache
 directory ($MED_NER_CACHE, else ~/.cache/en_med_ner), named by a hash of the
@@ -28,8 +29,8 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 RUNTIMES = ("float32", "int8", "bf16", "onnx", "onnx-int8")
@@ -304,9 +305,9 @@ def build_onnx(hf_dir: Path, target: Path, quantized: bool) -> None:
     del module
     optimize_onnx(raw, config, optimized)
     if quantized:
-        smoothed = target.with_suffix(".smoothed.onnx")
         import onnx
 
+        smoothed = target.with_suffix(".smoothed.onnx")
         keep_float = first_ffn_output(onnx.load(str(optimized)))
         smooth_activations(optimized, smoothed, calibration_feeds(AutoTokenizer.from_pretrained(str(hf_dir))),
                            skip=keep_float)
@@ -514,9 +515,9 @@ def quantize_onnx(source: Path, target: Path, exclude: Optional[List[str]] = Non
     level = root.level
     root.setLevel(logging.ERROR)  # its advice to run pre-processing is for static quantization
     try:
+        op_types = ["MatMul", "Attention"] + (["EmbedLayerNormalization"] if embeddings else [])
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Attention"] + (["EmbedLayerNormalization"] if embeddings else []),
-                         nodes_to_exclude=exclude or [],
+                         op_types_to_quantize=op_types, nodes_to_exclude=exclude or [],
                          extra_options={"DefaultTensorType": TensorProto.FLOAT})
     finally:
         root.setLevel(level)
