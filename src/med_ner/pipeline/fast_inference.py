@@ -416,7 +416,8 @@ def smooth_activations(source: Path, target: Path, feeds: List[Dict], alpha: flo
     from onnx import numpy_helper
 
     model = onnx.load(str(source))
-    nodes = [node for node in smoothing_targets(model) if node.name not in set(skip)]
+    skipped = set(skip)
+    nodes = [node for node in smoothing_targets(model) if node.name not in skipped]
     maxima = activation_channel_max(source, sorted({node.input[0] for node in nodes}), feeds)
     constants = {init.name: init for init in model.graph.initializer}
     producers = {out: node for node in model.graph.node for out in node.output}
