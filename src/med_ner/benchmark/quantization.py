@@ -51,13 +51,11 @@ def split_windows(nlp, docs, limit: int) -> List[Dict]:
     return windows
 
 
-def _session(path: Path, threads: int):
-    import onnxruntime
+def _session(path: Path):
+    """The session the pipeline itself would run `path` in (same options and threads)."""
+    from med_ner.pipeline.fast_inference import OnnxRuntime
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return OnnxRuntime(path).session
 
 
 def _hidden(session, windows: List[Dict]):
@@ -87,7 +85,7 @@ def build_recipe(plain: Path, target: Path, recipe: str, tokenizer, work: Path) 
 
 
 def compare_recipes(model: str, corpus_dir: Path, split: str, output: Path, recipes: Sequence[str],
-                    limit: int = 400, threads: int = 2, repeats: int = 3) -> Dict:
+                    limit: int = 400, repeats: int = 3) -> Dict:
     """Every recipe in `recipes` (keys of RECIPES) on the first `limit`
     windows of `split`; writes `output` (JSON) and returns it."""
     unknown = [r for r in recipes if r not in RECIPES]
@@ -116,11 +114,11 @@ def compare_recipes(model: str, corpus_dir: Path, split: str, output: Path, reci
         shim._hfmodel.tokenizer.save_pretrained(work / "hf")
         plain = work / "plain.onnx"
         fast_inference.build_onnx(work / "hf", plain, quantized=False)
-        exact, float_seconds = _hidden(_session(plain, threads), windows)
+        exact, float_seconds = _hidden(_session(plain), windows)
         for recipe in recipes:
             target = work / "recipe.onnx"
             build_recipe(plain, target, recipe, shim._hfmodel.tokenizer, work)
-            session = _session(target, threads)
+            session = _session(target)
             approx, _ = _hidden(session, windows)
             seconds = min(_hidden(session, windows)[1] for _ in range(repeats))
             errors = [float(numpy.linalg.norm(a - e) / numpy.linalg.norm(e)) for a, e in zip(approx, exact)]
@@ -128,7 +126,7 @@ def compare_recipes(model: str, corpus_dir: Path, split: str, output: Path, reci
                          "session_seconds": seconds, "file_mb": target.stat().st_size / 2 ** 20})
             print(f"{recipe}: error {rows[-1]['relative_error']:.4f}, {seconds:.2f} s", flush=True)
     result = {"model": model, "corpus": str(corpus_dir), "split": split, "windows": len(windows),
-              "word_pieces": int(sum(w["input_ids"].shape[1] for w in windows)), "threads": threads,
+              "word_pieces": int(sum(w["input_ids"].shape[1] for w in windows)), "threads": torch.get_num_threads(),
               "repeats": repeats, "float32_onnx_seconds": float_seconds, "onnxruntime": onnxruntime.__version__,
               "torch": torch.__version__, "smoothing_alpha": fast_inference.SMOOTHING_ALPHA, "rows": rows}
     output.parent.mkdir(parents=True, exist_ok=True)
