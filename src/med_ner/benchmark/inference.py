@@ -24,8 +24,10 @@ START = time.perf_counter()  # before spaCy or torch is imported: load time incl
 
 # Rows: name -> (runtime, inference window in tokens (0 keeps the config's
 # strided windows), environment of the row's process). The environment rows are
-# levers measured for the README: the glibc allocator's arena count, and ONNX
-# runs over whole batches instead of length-sorted groups of rows.
+# levers measured for the README: the glibc allocator's arena count, ONNX runs
+# over whole batches instead of length-sorted groups of rows, one run at a time
+# over all threads instead of one-thread runs at once (serial), thinc's BLIS
+# instead of torch for the other components' matrix products (blis).
 OPTIONS: Dict[str, Tuple[str, int, Dict[str, str]]] = {
     "float32": ("float32", 0, {}),
     "int8": ("int8", 0, {}),
@@ -40,6 +42,9 @@ OPTIONS: Dict[str, Tuple[str, int, Dict[str, str]]] = {
     "float32-windows-no-trim": ("float32", 128, {"MED_NER_MALLOC_TRIM": "0"}),
     "onnx-int8-unsorted": ("onnx-int8", 0, {"MED_NER_ROWS_PER_RUN": "0"}),
     "onnx-int8-rows16": ("onnx-int8", 0, {"MED_NER_ROWS_PER_RUN": "16"}),
+    "onnx-int8-serial": ("onnx-int8", 0, {"MED_NER_PARALLEL_RUNS": "0"}),
+    "onnx-int8-blis": ("onnx-int8", 0, {"MED_NER_TORCH_MATMUL": "0"}),
+    "onnx-int8-serial-blis": ("onnx-int8", 0, {"MED_NER_PARALLEL_RUNS": "0", "MED_NER_TORCH_MATMUL": "0"}),
     "float32-arena2": ("float32", 0, {"MALLOC_ARENA_MAX": "2"}),
     "onnx-int8-arena2": ("onnx-int8", 0, {"MALLOC_ARENA_MAX": "2"}),
 }

@@ -58,9 +58,12 @@ def set_prediction_runtime(path: Path, inference: Optional[str] = None, window: 
     model = config["components"].get("transformer", {}).get("model", {})
     if model.get("@architectures") not in ("spacy-transformers.TransformerModel.v3", "en_med_ner.TransformerModel.v1"):
         return None
-    prefix = "components.transformer.model."
     for key, value in overrides.items():
-        model[key[len(prefix):]] = value
+        *sections, name = key.split(".")
+        section = config
+        for part in sections:
+            section = section[part]
+        section[name] = value
     model.setdefault("cpu_int8", False)
     config.to_disk(path / "config.cfg")
     return inference

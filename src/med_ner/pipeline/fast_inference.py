@@ -16,7 +16,8 @@ instructions, an export that fails) it warns and returns None, and the caller pr
 
 The ONNX runtimes run a batch's windows one at a time (ROWS_PER_RUN), or in
 length-sorted groups, each padded only to its own longest window
-(run_length_sorted).
+(run_length_sorted); with more than one thread, that many runs go on at once,
+each on one thread (PARALLEL_RUNS).
 
 The ONNX files are built once per set of weights and kept in a cache
 directory ($MED_NER_CACHE, else ~/.cache/en_med_ner), named by a hash of the
@@ -33,6 +34,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from thinc.api import NumpyOps
+
 RUNTIMES = ("float32", "int8", "bf16", "onnx", "onnx-int8")
 # Bumped when the export or quantization recipe changes, so stale cache files are not reused.
 EXPORT_RECIPE = "6"
@@ -42,6 +45,13 @@ OUTPUTS = ("last_hidden_state", "pooler_output")
 # of session time over the BC5CDR test windows against 19.4-21.4 s for groups
 # of 16 and 21.5 s for whole batches, on 2 cores (README, Fast CPU inference).
 ROWS_PER_RUN = 1
+# With n threads, n single-threaded runs at once instead of one run over n
+# threads: a window's operators (a 128 x 384 LayerNorm, a 128 x 1536 GELU) are
+# too small to split well, and one-thread runs wait on no other thread. On 2
+# cores: 1.83-2.12 s against 2.02-2.12 s for 240 windows, a 10% shorter session
+# time at the fastest of six (README, Fast CPU inference).
+# $MED_NER_PARALLEL_RUNS=0 goes back to one run at a time over all threads.
+PARALLEL_RUNS = True
 
 
 # Activation smoothing before int8 (the SmoothQuant idea, Xiao et al. 2023):
@@ -160,7 +170,8 @@ def make_runtime(name: str, module, tokenizer=None) -> Optional[object]:
         warnings.warn(f"inference = {name!r}: {err}; predicting in float32", FastInferenceWarning, stacklevel=3)
         return None
     # $MED_NER_ROWS_PER_RUN overrides the group size; 0 runs each batch whole.
-    return OnnxRuntime(path, rows_per_run=int(os.environ.get("MED_NER_ROWS_PER_RUN", ROWS_PER_RUN)))
+    return OnnxRuntime(path, rows_per_run=int(os.environ.get("MED_NER_ROWS_PER_RUN", ROWS_PER_RUN)),
+                       parallel=os.environ.get("MED_NER_PARALLEL_RUNS", "1" if PARALLEL_RUNS else "0") != "0")
 
 
 class TorchRuntime:
@@ -190,13 +201,17 @@ class TorchRuntime:
 class OnnxRuntime:
     """An ONNX Runtime session that takes and returns what the HF module does."""
 
-    def __init__(self, path: Path, rows_per_run: int = ROWS_PER_RUN):
+    def __init__(self, path: Path, rows_per_run: int = ROWS_PER_RUN, parallel: bool = PARALLEL_RUNS):
         import onnxruntime
         import torch
 
+        # The same thread count as torch, so `threads` settings apply to both:
+        # as that many one-thread runs at once (parallel), or within each run.
+        threads = torch.get_num_threads()
+        self.parallel_runs = threads if parallel and rows_per_run > 0 and threads > 1 else 1
+        self._pool, self._pool_pid = None, 0
         options = onnxruntime.SessionOptions()
-        # The same thread count as torch, so `threads` settings apply to both.
-        options.intra_op_num_threads = torch.get_num_threads()
+        options.intra_op_num_threads = 1 if self.parallel_runs > 1 else threads
         options.inter_op_num_threads = 1
         # The graph is already optimized offline; the memory-pattern planner
         # would keep one arena per input shape, and shapes change every batch.
@@ -213,6 +228,19 @@ class OnnxRuntime:
     def train(self, mode: bool = True):
         return self
 
+    def _map(self):
+        """map over the runs: a thread pool's when runs go on at once (ONNX
+        Runtime releases the GIL while it runs), else the builtin."""
+        if self.parallel_runs <= 1:
+            return map
+        # A pool made before a fork has no threads in the child: make another.
+        if self._pool is None or self._pool_pid != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.parallel_runs, thread_name_prefix="med-ner-onnx")
+            self._pool_pid = os.getpid()
+        return self._pool.map
+
     def __call__(self, **inputs):
         import torch
         from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -223,16 +251,17 @@ class OnnxRuntime:
         feed = {name: (inputs[name] if inputs.get(name) is not None else torch.zeros_like(ids)).numpy().astype(
             "int64", copy=False) for name in self.input_names}
         hidden, pooled = run_length_sorted(lambda part: self.session.run(list(OUTPUTS), part), feed,
-                                           self.rows_per_run)
+                                           self.rows_per_run, self._map())
         return BaseModelOutputWithPooling(last_hidden_state=torch.from_numpy(hidden),
                                           pooler_output=torch.from_numpy(pooled))
 
 
-def run_length_sorted(run, feed: Dict, rows_per_run: int):
+def run_length_sorted(run, feed: Dict, rows_per_run: int, map_runs=map):
     """`run` over the rows of `feed` sorted by length, `rows_per_run` at a
     time, each group cut to its own longest row, so short windows are not
     padded to the batch's longest; outputs come back in the batch's order,
-    padded positions as zeros. rows_per_run <= 0: one run over the batch."""
+    padded positions as zeros. rows_per_run <= 0: one run over the batch.
+    `map_runs` applies `run` to the groups (an executor's map runs them at once)."""
     import numpy
 
     mask = feed["attention_mask"]
@@ -240,17 +269,71 @@ def run_length_sorted(run, feed: Dict, rows_per_run: int):
         return run(feed)
     lengths = mask.sum(axis=1)
     order = numpy.argsort(lengths, kind="stable")
+    groups = [order[start:start + rows_per_run] for start in range(0, len(order), rows_per_run)]
+    parts = [{name: value[rows, :int(lengths[rows].max())] for name, value in feed.items()} for rows in groups]
     hidden = pooled = None
-    for start in range(0, len(order), rows_per_run):
-        rows = order[start:start + rows_per_run]
-        width = int(lengths[rows].max())
-        part_hidden, part_pooled = run({name: value[rows, :width] for name, value in feed.items()})
+    for rows, (part_hidden, part_pooled) in zip(groups, map_runs(run, parts)):
+        width = part_hidden.shape[1]
         if hidden is None:
             hidden = numpy.zeros((len(mask), mask.shape[1], part_hidden.shape[-1]), dtype=part_hidden.dtype)
             pooled = numpy.zeros((len(mask), part_pooled.shape[-1]), dtype=part_pooled.dtype)
         hidden[rows, :width] = part_hidden
         pooled[rows] = part_pooled
     return hidden, pooled
+
+
+# thinc's NumpyOps multiplies matrices with its bundled BLIS, which on these
+# 2 cores took 66 ms for a 4,200 x 480 by 480 x 384 product against 12-14 ms
+# for torch (8 for numpy's OpenBLAS, whose threads torch's setting would not
+# govern). The NER's four products a batch were 2.1 of the BC5CDR test set's
+# 28 s (profiled); with torch its predictions took 2.3 s instead of 4.3.
+class TorchMatmulOps(NumpyOps):
+    """NumpyOps whose float32 matrix products run in torch (with the
+    transformer's thread count); everything else stays NumPy's."""
+
+    def __init__(self, device_type: str = "cpu", device_id: int = -1, **_):
+        super().__init__(device_type, device_id, use_blis=False)  # other dtypes: NumPy's dot, not BLIS
+
+    def gemm(self, x, y, *, out=None, trans1=False, trans2=False):
+        import numpy
+        import torch
+
+        if x.dtype != numpy.float32 or y.dtype != numpy.float32 or (out is not None and (
+                out.dtype != numpy.float32 or not out.flags.writeable)):
+            return super().gemm(x, y, out=out, trans1=trans1, trans2=trans2)
+        with warnings.catch_warnings():
+            # torch warns about read-only arrays (weights loaded from disk); nothing writes to them
+            warnings.simplefilter("ignore", UserWarning)
+            a, b = torch.from_numpy(x), torch.from_numpy(y)
+        a, b = (a.T if trans1 else a), (b.T if trans2 else b)
+        if out is None:
+            return torch.matmul(a, b).numpy()
+        torch.matmul(a, b, out=torch.from_numpy(out))
+        return out
+
+
+def use_torch_matmul(nlp):
+    """Give every component model that uses NumpyOps TorchMatmulOps (a CPU
+    pipeline's; GPU ops are left alone). The nlp.after_pipeline_creation
+    callback of inference_config, so it applies where the config says so.
+    $MED_NER_TORCH_MATMUL=0 leaves thinc's BLIS (a benchmark row's lever)."""
+    from thinc.api import Model
+
+    if os.environ.get("MED_NER_TORCH_MATMUL", "1") == "0":
+        return nlp
+    ops = TorchMatmulOps()
+    for _, component in nlp.components:
+        model = getattr(component, "model", None)
+        if isinstance(model, Model):
+            for node in model.walk():
+                if type(node.ops) is NumpyOps:
+                    node.ops = ops
+    return nlp
+
+
+def torch_matmul_callback():
+    """en_med_ner.torch_matmul.v1, for [nlp.after_pipeline_creation]."""
+    return use_torch_matmul
 
 
 def weights_key(module) -> str:

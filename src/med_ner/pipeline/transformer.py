@@ -58,16 +58,23 @@ CPU_INT8 = {"components.transformer.model.@architectures": "en_med_ner.Transform
             "components.transformer.model.cpu_int8": True}
 
 
+# Where a pipeline predicts with these options, the other components' matrix
+# products run in torch instead of thinc's BLIS (fast_inference.TorchMatmulOps).
+PREDICTION_CALLBACK = {"@callbacks": "en_med_ner.torch_matmul.v1"}
+
+
 def inference_config(runtime: str = "float32", window: int = 0) -> dict:
     """spacy.load config overrides that pick the prediction runtime (see
     med_ner.pipeline.fast_inference) and, with `window` > 0, read documents in
-    non-overlapping windows of that many tokens at prediction time."""
+    non-overlapping windows of that many tokens at prediction time; the
+    pipeline's other matrix products then run in torch (PREDICTION_CALLBACK)."""
     from med_ner.pipeline.fast_inference import check_runtime
 
     spans = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": window, "stride": window}
     return {"components.transformer.model.@architectures": "en_med_ner.TransformerModel.v1",
             "components.transformer.model.inference": check_runtime(runtime),
-            "components.transformer.model.inference_spans": spans if window > 0 else None}
+            "components.transformer.model.inference_spans": spans if window > 0 else None,
+            "nlp.after_pipeline_creation": PREDICTION_CALLBACK}
 
 
 @registry.architectures("en_med_ner.TransformerModel.v1")
