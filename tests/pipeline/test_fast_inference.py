@@ -169,11 +169,15 @@ def test_release_trf_data_drops_hidden_states_and_keeps_entities(trained):
         (e.start_char, e.end_char, e.label_) for e in kept.ents]
 
 
-@pytest.mark.parametrize("rows_per_run,widths", [(3, [3, 7, 7]), (1, [1, 2, 3, 4, 5, 7, 7])])
-def test_length_sorted_groups_give_each_row_what_a_whole_batch_gives(rows_per_run, widths):
+@pytest.mark.parametrize("rows_per_run,widths,at_once", [(3, [3, 7, 7], False), (1, [1, 2, 3, 4, 5, 7, 7], False),
+                                                    (1, [1, 2, 3, 4, 5, 7, 7], True)])
+def test_length_sorted_groups_give_each_row_what_a_whole_batch_gives(rows_per_run, widths, at_once):
     """A row's output may depend only on its own unpadded positions; grouping by
     length must then return, in the batch's order, what one whole run returns
-    (1 row a run: the shipped default, every window at its own length)."""
+    (1 row a run: the shipped default, every window at its own length), also
+    when the runs go on at once in a thread pool (whose results come back in order)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     lengths = numpy.array([5, 1, 7, 3, 7, 2, 4])
     width = lengths.max()
     mask = (numpy.arange(width)[None, :] < lengths[:, None]).astype("int64")
@@ -187,10 +191,78 @@ def test_length_sorted_groups_give_each_row_what_a_whole_batch_gives(rows_per_ru
         return hidden.astype("float32"), part["attention_mask"].sum(axis=1, keepdims=True).astype("float32")
 
     whole_hidden, whole_pooled = run(feed)
-    hidden, pooled = fast_inference.run_length_sorted(run, feed, rows_per_run=rows_per_run)
+    if at_once:
+        with ThreadPoolExecutor(2) as pool:
+            hidden, pooled = fast_inference.run_length_sorted(run, feed, rows_per_run=rows_per_run,
+                                                              map_runs=pool.map)
+        widths_seen[1:] = sorted(widths_seen[1:])  # started in order, appended as each thread gets to it
+    else:
+        hidden, pooled = fast_inference.run_length_sorted(run, feed, rows_per_run=rows_per_run)
     assert widths_seen[1:] == widths  # e.g. 3 a run: lengths 1,2,3 | 4,5,7 | 7, each cut to its longest
     assert numpy.array_equal(pooled, whole_pooled)
     assert numpy.array_equal(hidden * mask[..., None], whole_hidden * mask[..., None])
+
+
+def test_parallel_onnx_runs_give_what_one_run_at_a_time_gives(trained, monkeypatch):
+    """With 2 threads, the session runs on one thread each, two windows at once
+    (PARALLEL_RUNS), and returns what one run at a time over both threads does."""
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # what a 2-core machine reports
+    shim = spacy.load(trained).get_pipe("transformer").model.layers[0].shims[0]
+    module, tokenizer = shim._model, shim._hfmodel.tokenizer
+    path = fast_inference.onnx_file(module, quantized=False)
+    texts = [TEXT, "fever", TEXT + " " + TEXT, "pain on the hip", TEXT[:40]]
+    inputs = dict(tokenizer(texts, padding=True, return_tensors="pt"))
+    at_once = fast_inference.OnnxRuntime(path, parallel=True)
+    one_by_one = fast_inference.OnnxRuntime(path, parallel=False)
+    assert (at_once.parallel_runs, one_by_one.parallel_runs) == (2, 1)
+    expected = one_by_one(**inputs).last_hidden_state.numpy()
+    got = at_once(**inputs).last_hidden_state.numpy()
+    assert at_once._pool is not None  # the runs went through the pool
+    assert numpy.allclose(got, expected, atol=1e-5)
+    assert numpy.abs(got).sum() > 0
+
+
+def test_torch_matmul_ops_multiply_as_numpy_does():
+    from thinc.api import NumpyOps
+
+    ops, reference = fast_inference.TorchMatmulOps(), NumpyOps()
+    rng = numpy.random.default_rng(0)
+    x, y = rng.random((7, 5), dtype="float32"), rng.random((5, 3), dtype="float32")
+    x.flags.writeable = False  # as weights loaded from disk are
+    for trans1, trans2 in [(False, False), (True, False), (False, True), (True, True)]:
+        a = numpy.ascontiguousarray(x.T) if trans1 else x
+        b = numpy.ascontiguousarray(y.T) if trans2 else y
+        expected = reference.gemm(a, b, trans1=trans1, trans2=trans2)
+        assert numpy.allclose(ops.gemm(a, b, trans1=trans1, trans2=trans2), expected, atol=1e-6)
+        out = numpy.zeros_like(expected)
+        assert ops.gemm(a, b, out=out, trans1=trans1, trans2=trans2) is out
+        assert numpy.allclose(out, expected, atol=1e-6)
+    doubles = ops.gemm(x.astype("float64"), y.astype("float64"))  # not float32: NumPy's dot
+    assert doubles.dtype == numpy.float64 and numpy.allclose(doubles, x @ y)
+
+
+def test_inference_options_run_the_ner_matmuls_in_torch_with_the_same_entities(trained, monkeypatch):
+    """inference_config names en_med_ner.torch_matmul.v1 as the pipeline's
+    after_pipeline_creation callback: every NumpyOps model then has
+    TorchMatmulOps, and the NER finds what it finds with thinc's BLIS."""
+    from thinc.api import NumpyOps
+
+    def ops_of(nlp):
+        return {type(node.ops) for _, component in nlp.components
+                if hasattr(getattr(component, "model", None), "walk") for node in component.model.walk()}
+
+    plain = spacy.load(trained)
+    fast = spacy.load(trained, config=inference_config("float32"))
+    assert ops_of(plain) == {NumpyOps} and ops_of(fast) == {fast_inference.TorchMatmulOps}
+    texts = [TEXT, "malaria and fever", TEXT + " " + TEXT]
+    ents = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in plain.pipe(texts)]
+    assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in fast.pipe(texts)] == ents
+    assert any(ents)  # the tiny pipeline finds something, so the comparison could fail
+    monkeypatch.setenv("MED_NER_TORCH_MATMUL", "0")  # the benchmark's lever row
+    assert ops_of(spacy.load(trained, config=inference_config("float32"))) == {NumpyOps}
 
 
 def test_failed_export_warns_and_predicts_in_float32(trained, tmp_path, monkeypatch):
@@ -222,8 +294,10 @@ def test_release_runtime_is_written_into_the_config_and_can_be_overridden(traine
     release = tmp_path / "release"
     shutil.copytree(trained, release)
     assert set_prediction_runtime(release) == RELEASE_INFERENCE
-    model = spacy.util.load_config(release / "config.cfg")["components"]["transformer"]["model"]
+    config = spacy.util.load_config(release / "config.cfg")
+    model = config["components"]["transformer"]["model"]
     assert model["inference"] == "onnx-int8"
+    assert config["nlp"]["after_pipeline_creation"] == {"@callbacks": "en_med_ner.torch_matmul.v1"}
     assert (model["inference_spans"] or {}).get("window", 0) == RELEASE_INFERENCE_WINDOW
     assert set_prediction_runtime(release, "onnx-int8", 64) == "onnx-int8"
     model = spacy.util.load_config(release / "config.cfg")["components"]["transformer"]["model"]
