@@ -52,16 +52,19 @@ def split_windows(nlp, docs, limit: int) -> List[Dict]:
 
 
 def _session(path: Path):
-    """The session the pipeline itself would run `path` in (same options and threads)."""
+    """The runtime the pipeline itself would run `path` in (same options and threads)."""
     from med_ner.pipeline.fast_inference import OnnxRuntime
 
-    return OnnxRuntime(path).session
+    return OnnxRuntime(path)
 
 
-def _hidden(session, windows: List[Dict]):
-    names = [i.name for i in session.get_inputs()]
+def _hidden(runtime, windows: List[Dict]):
+    """Each window's last hidden state, run as the pipeline runs windows (at once where it does)."""
+    def run(window):
+        return runtime.session.run(["last_hidden_state"], {k: window[k] for k in runtime.input_names})[0]
+
     start = time.perf_counter()
-    out = [session.run(["last_hidden_state"], {k: w[k] for k in names})[0] for w in windows]
+    out = list(runtime.map_runs()(run, windows))
     return out, time.perf_counter() - start
 
 

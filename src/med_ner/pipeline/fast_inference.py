@@ -228,7 +228,7 @@ class OnnxRuntime:
     def train(self, mode: bool = True):
         return self
 
-    def _map(self):
+    def map_runs(self):
         """map over the runs: a thread pool's when runs go on at once (ONNX
         Runtime releases the GIL while it runs), else the builtin."""
         if self.parallel_runs <= 1:
@@ -251,7 +251,7 @@ class OnnxRuntime:
         feed = {name: (inputs[name] if inputs.get(name) is not None else torch.zeros_like(ids)).numpy().astype(
             "int64", copy=False) for name in self.input_names}
         hidden, pooled = run_length_sorted(lambda part: self.session.run(list(OUTPUTS), part), feed,
-                                           self.rows_per_run, self._map())
+                                           self.rows_per_run, self.map_runs())
         return BaseModelOutputWithPooling(last_hidden_state=torch.from_numpy(hidden),
                                           pooler_output=torch.from_numpy(pooled))
 
