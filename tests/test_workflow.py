@@ -56,6 +56,10 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     assert lo <= metrics["ents_f"] <= hi
     strict = metrics["partial_match"]["overall"]["strict"]
     assert strict["correct"] + strict["incorrect"] + strict["partial"] + strict["missed"] == metrics["entities"]
+    # Task A credits a partial match half, so it lies between exact F1 and a score that counts partials whole.
+    half = metrics["half_partial"]
+    assert half["correct"] + half["incorrect"] + half["partial"] + half["missing"] == metrics["entities"]
+    assert metrics["ents_f"] <= half["f"] + 1e-9 and "eHealth-KD Task A score" in report
     # The evaluate step splits recall by whether a mention's text was a training mention.
     assert metrics["mentions_seen"] + metrics["mentions_unseen"] == metrics["entities"]
     assert metrics["mentions_seen"] > 0 and metrics["mentions_unseen"] > 0

@@ -67,3 +67,26 @@ def test_seen_unseen_recall_splits_gold_mentions_by_training_text():
     # seen: aspirin found, malaria missed; unseen: amodiaquine found, migraine has the wrong label.
     assert (result["recall_seen"], result["recall_unseen"]) == (0.5, 0.5)
     assert ner_metrics.seen_unseen_recall([doc], pred, set())["recall_seen"] is None
+
+
+def test_half_partial_counts_and_scores():
+    # correct DRUG, incorrect SYMPTOM->DISEASE on the same span, partial DISEASE,
+    # missing TEST, spurious DRUG: P = R = (1 + 1/2) / 4.
+    h = ner_metrics.half_partial_scores(GOLD, PRED)
+    assert {k: h[k] for k in ("correct", "incorrect", "partial", "missing", "spurious")} == {
+        "correct": 1, "incorrect": 1, "partial": 1, "missing": 1, "spurious": 1}
+    assert h["p"] == pytest.approx(0.375) and h["r"] == pytest.approx(0.375) and h["f"] == pytest.approx(0.375)
+
+
+def test_half_partial_matches_each_mention_once():
+    # Two predictions overlap one gold mention: one partial, one spurious. An
+    # overlap with another label is no partial match. An exact match is taken
+    # before a partial one, whatever the order of the predictions.
+    gold = [[(0, 10, "DISEASE"), (20, 30, "DRUG")]]
+    pred = [[(0, 4, "DISEASE"), (5, 10, "DISEASE"), (22, 30, "SYMPTOM")]]
+    h = ner_metrics.half_partial_scores(gold, pred)
+    assert (h["correct"], h["incorrect"], h["partial"], h["missing"], h["spurious"]) == (0, 0, 1, 1, 2)
+    h = ner_metrics.half_partial_scores([[(0, 10, "DISEASE")]], [[(0, 4, "DISEASE"), (0, 10, "DISEASE")]])
+    assert (h["correct"], h["partial"], h["spurious"]) == (1, 0, 1)
+    assert h["p"] == pytest.approx(0.5) and h["r"] == pytest.approx(1.0)
+    assert ner_metrics.half_partial_scores([[]], [[]])["f"] == 0.0

@@ -117,6 +117,7 @@ def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
         },
         "ents_f_ci95": ner_metrics.bootstrap_f1(ner_metrics.per_doc_counts(gold, pred)),
         "partial_match": ner_metrics.nervaluate_scores(gold, pred, labels),
+        "half_partial": ner_metrics.half_partial_scores(gold, pred),
         "errors": ner_metrics.error_breakdown(gold, pred),
         "context": {key: scores[key] for key in CONTEXT_KEYS if scores.get(key) is not None},
         "context_support": {flag: scores[f"{flag}_support"] for flag in ("negated", "uncertain")
@@ -148,6 +149,12 @@ def markdown_table(metrics: Dict) -> str:
         lines += ["", f"Recall of the {metrics['mentions_seen']} gold mentions whose lowercased text is a training "
                   f"mention: {metrics['recall_seen'] * 100:.2f}; of the other {metrics['mentions_unseen']}: "
                   f"{metrics['recall_unseen'] * 100:.2f}."]
+    if "half_partial" in metrics:
+        h = metrics["half_partial"]
+        lines += ["", f"eHealth-KD Task A score (a partial match with the same label counts half): P "
+                  f"{h['p'] * 100:.2f}, R {h['r'] * 100:.2f}, F1 {h['f'] * 100:.2f} (correct {h['correct']}, "
+                  f"incorrect {h['incorrect']}, partial {h['partial']}, missing {h['missing']}, "
+                  f"spurious {h['spurious']})."]
     if "partial_match" in metrics:
         lines += ner_metrics.markdown_sections(metrics["partial_match"], metrics["errors"])
     if metrics.get("errors_view"):

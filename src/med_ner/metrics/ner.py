@@ -2,7 +2,8 @@
 exact boundary, partial boundary, type) with COR/INC/PAR/MIS/SPU counts, an
 error breakdown with a label confusion table, bootstrap confidence
 intervals over documents, and recall on mentions seen and unseen in
-training. spaCy's scorer stays the headline number.
+training; and the eHealth-KD shared tasks' Task A score, where a partial
+match counts half. spaCy's scorer stays the headline number.
 """
 from collections import Counter
 from typing import Dict, List, Sequence, Set, Tuple
@@ -58,6 +59,40 @@ def nervaluate_scores(gold: Sequence[List[Span]], pred: Sequence[List[Span]], la
         "per_type": {label: {mode: pack(results["entities"][label][mode]) for mode in MODES}
                      for label in labels if label in results["entities"]},
     }
+
+
+def half_partial_scores(gold: Sequence[List[Span]], pred: Sequence[List[Span]]) -> Dict:
+    """The eHealth-KD 2019/2020 Task A score (the task's own definitions, as
+    published with the shared task): each gold and predicted mention is matched
+    at most once, in this order: correct (same span and label), incorrect (same
+    span, other label), partial (overlapping spans, same label); the rest of
+    the gold mentions are missing and the rest of the predictions spurious.
+    P = (C + P/2) / (C + I + P + S), R = (C + P/2) / (C + I + P + M)."""
+    c = i = p = m = s = 0
+    for g_spans, p_spans in zip(gold, pred):
+        g_left, p_left = list(g_spans), list(p_spans)
+
+        def match(same) -> int:
+            found = 0
+            for g in list(g_left):
+                hit = next((x for x in p_left if same(g, x)), None)
+                if hit is not None:
+                    g_left.remove(g)
+                    p_left.remove(hit)
+                    found += 1
+            return found
+
+        c += match(lambda g, x: g == x)
+        i += match(lambda g, x: g[:2] == x[:2])
+        p += match(lambda g, x: g[2] == x[2] and x[0] < g[1] and g[0] < x[1])
+        m += len(g_left)
+        s += len(p_left)
+    score = c + p / 2
+    precision = score / (c + i + p + s) if c + i + p + s else 0.0
+    recall = score / (c + i + p + m) if c + i + p + m else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"correct": c, "incorrect": i, "partial": p, "missing": m, "spurious": s,
+            "p": precision, "r": recall, "f": f1}
 
 
 def error_breakdown(gold: Sequence[List[Span]], pred: Sequence[List[Span]]) -> Dict:

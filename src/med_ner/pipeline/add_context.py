@@ -70,9 +70,15 @@ def set_prediction_runtime(path: Path, inference: Optional[str] = None, window: 
 
 
 def add_linking(nlp, terms: Path) -> None:
-    """terminology_matcher (its term table from `terms`) and terminology_linker, last."""
-    for name in ("terminology_linker", "terminology_matcher"):
+    """terminology_linker last, reading terminology_matcher's table. A matcher
+    before the NER (a config whose NER reads the term tags) stays where it is,
+    with the table it was trained with; otherwise the matcher goes last too,
+    its table read from `terms`."""
+    names = nlp.pipe_names
+    feeds_ner = "terminology_matcher" in names and "ner" in names and names.index("terminology_matcher") < names.index("ner")
+    for name in ("terminology_linker",) + (() if feeds_ner else ("terminology_matcher",)):
         if name in nlp.pipe_names:
             nlp.remove_pipe(name)
-    nlp.add_pipe("terminology_matcher", last=True).initialize(nlp=nlp, terms_path=terms)
+    if not feeds_ner:
+        nlp.add_pipe("terminology_matcher", last=True).initialize(nlp=nlp, terms_path=terms)
     nlp.add_pipe("terminology_linker", last=True, config={"matcher": "terminology_matcher"})
