@@ -76,9 +76,10 @@ def add_linking(nlp, terms: Path) -> None:
     its table read from `terms`."""
     names = nlp.pipe_names
     feeds_ner = "terminology_matcher" in names and "ner" in names and names.index("terminology_matcher") < names.index("ner")
-    for name in ("terminology_linker",) + (() if feeds_ner else ("terminology_matcher",)):
-        if name in nlp.pipe_names:
-            nlp.remove_pipe(name)
+    if "terminology_linker" in names:
+        nlp.remove_pipe("terminology_linker")
     if not feeds_ner:
+        if "terminology_matcher" in nlp.pipe_names:
+            nlp.remove_pipe("terminology_matcher")
         nlp.add_pipe("terminology_matcher", last=True).initialize(nlp=nlp, terms_path=terms)
     nlp.add_pipe("terminology_linker", last=True, config={"matcher": "terminology_matcher"})
