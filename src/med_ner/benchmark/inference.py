@@ -285,6 +285,79 @@ def markdown_table(result: Dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare_pipelines(models: Sequence[str], corpus_dir: Path, option: str, output: Path, rounds: int = 3,
+                      batch_size: int = 32, passes: int = 1, work: Optional[Path] = None) -> Dict:
+    """Two or more pipelines with the same inference option on the same test
+    texts, their rows alternating (A, B, A, B, ...) for `rounds` rounds, each
+    row in a fresh process, so a slower spell of the machine falls on both.
+    A model's words/s is its fastest pass over all rounds; the ratio is to the
+    first model. Writes `output` (JSON) and returns it."""
+    from med_ner.benchmark import systems
+
+    if option not in OPTIONS:
+        raise InferenceBenchmarkError(f"unknown inference option {option!r}: choose from {', '.join(OPTIONS)}")
+    if len(models) < 2:
+        raise InferenceBenchmarkError("give at least two pipelines to compare")
+    if rounds < 1 or passes < 1:
+        raise InferenceBenchmarkError("rounds and passes must be at least 1")
+    missing = [m for m in models if not Path(m).exists() and not _installed(m)]
+    if missing:
+        raise InferenceBenchmarkError(f"not a pipeline directory or an installed package: {', '.join(missing)}")
+    test_docs = load_test(corpus_dir)
+    words = sum(len(d) for d in test_docs)
+    work = work or output.with_suffix(".work")
+    work.mkdir(parents=True, exist_ok=True)
+    texts = work / "texts.json"
+    texts.write_text(json.dumps([d.text for d in test_docs]), encoding="utf-8")
+    runtime, window, env = OPTIONS[option]
+    runs: Dict[str, List[Dict]] = {m: [] for m in models}
+    for round_index in range(rounds):
+        for model in models:
+            row = run_row("spacy", model, texts, option, batch_size, passes, work / "cache", env)
+            predicted = row.pop("predicted")
+            if round_index == 0:
+                row["test"] = score_row(test_docs, predicted)
+            row["words_per_second"] = round(words / min(row["pass_seconds"]), 1)
+            runs[model].append(row)
+            print(f"round {round_index + 1} {model}: {row['words_per_second']} words/s", file=sys.stderr, flush=True)
+    summary = []
+    for model in models:
+        best = max(r["words_per_second"] for r in runs[model])
+        summary.append({"model": model, "words_per_second": best,
+                        "words_per_second_by_round": [r["words_per_second"] for r in runs[model]],
+                        "test": runs[model][0]["test"], "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[model]),
+                        "load_seconds": min(r["load_seconds"] for r in runs[model])})
+    for row in summary:
+        row["ratio_to_first"] = round(row["words_per_second"] / summary[0]["words_per_second"], 4)
+    result = {"corpus_dir": str(corpus_dir), "test_documents": len(test_docs), "test_words": words, "option": option,
+              "runtime": runtime, "window": window, "environment": env, "rounds": rounds, "passes": passes,
+              "batch_size": batch_size, "machine": systems.machine(), "models": summary, "runs": runs,
+              "order": "rows alternate between the models, round after round, each in a fresh process"}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+def _installed(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def pipelines_table(result: Dict) -> str:
+    lines = [f"Pipelines on `{result['corpus_dir']}` test ({result['test_documents']} documents, "
+             f"{result['test_words']} words), option {result['option']}, batch {result['batch_size']} texts, "
+             f"{result['rounds']} alternating rounds of {result['passes']} pass(es), {result['machine']['cpu_count']} "
+             "CPUs. Words/s: the fastest pass of all rounds; × first: against the first model.", "",
+             "| model | words/s | × first | words/s by round | F1 | peak RSS MB |",
+             "| --- | ---: | ---: | --- | ---: | ---: |"]
+    for r in result["models"]:
+        rounds = ", ".join(f"{w:,.0f}" for w in r["words_per_second_by_round"])
+        lines.append(f"| {r['model']} | {r['words_per_second']:,.0f} | {r['ratio_to_first']:.3f} | {rounds} | "
+                     f"{r['test']['f'] * 100:.2f} | {r['peak_rss_mb']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def compare_annotate(model: str, input_dir: Path, options: Sequence[str], output: Path, dask_workers: int = 2) -> Dict:
     """annotate_row for each option, locally and (dask_workers > 0) on Dask; writes `output`."""
     from med_ner.benchmark import systems

@@ -91,6 +91,26 @@ def inference_command(
     typer.echo(table)
 
 
+@benchmark_app.command("pipelines")
+def pipelines_command(
+    models: List[str] = typer.Argument(..., help="Two or more trained pipelines (directories or installed names)"),
+    corpus_dir: Path = typer.Option(..., "--corpus-dir", help="Directory with test.spacy", exists=True),
+    output: Path = typer.Option(..., "--output", help="Result JSON; the markdown table goes beside it (.md)"),
+    option: str = typer.Option("onnx-int8", "--option", help=f"One of {', '.join(inference_benchmark.OPTIONS)}"),
+    rounds: int = typer.Option(3, "--rounds", help="Alternating rounds (A, B, A, B, ...)"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Texts per call"),
+    passes: int = typer.Option(1, "--passes", help="Times through the test texts per row"),
+):
+    """Words/s of several pipelines with the same runtime, as ratios to the first, from rows that alternate."""
+    try:
+        result = inference_benchmark.compare_pipelines(models, corpus_dir, option, output, rounds, batch_size, passes)
+    except inference_benchmark.InferenceBenchmarkError as err:
+        fail(str(err))
+    table = inference_benchmark.pipelines_table(result)
+    output.with_suffix(".md").write_text(table, encoding="utf-8")
+    typer.echo(table)
+
+
 @benchmark_app.command("annotate")
 def annotate_benchmark_command(
     model: str = typer.Argument(..., help="Trained pipeline (directory or installed name)"),

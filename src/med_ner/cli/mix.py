@@ -122,3 +122,64 @@ def evaluate_mix_command(
     table = mix_markdown(result)
     (output / f"{split}.md").write_text(table, encoding="utf-8")
     typer.echo(table)
+
+
+@app.command("teacher-fill")
+def teacher_fill_command(
+    teacher: str = typer.Argument(..., help="Teacher pipeline (directory or installed package), trained on fully "
+                                  "annotated corpora in the release labels"),
+    corpora: str = typer.Option(..., "--corpora", help="Comma-separated partially annotated corpora to fill"),
+    corpus_dir: Path = typer.Option(Path("corpus"), "--corpus-dir", help="Holds <corpus>/<split>.spacy"),
+    harmonisation: Path = typer.Option(Path("configs/label_harmonisation.yml"), "--harmonisation", exists=True),
+    split: str = typer.Option("train", "--split", help="Split to fill (dev and test stay gold only)"),
+    output: Path = typer.Option(..., "--output", help="New corpus directory: the filled splits, and a copy of every "
+                                "other <corpus>/<split>.spacy of --corpus-dir"),
+    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
+    inference: Optional[str] = inference_option(),
+):
+    """Add a teacher's mentions of the labels a corpus does not annotate (doc.spans["teacher"]; gold untouched).
+    Train on them with --corpora.train.silver_spans_key teacher --paths.corpus_dir <output>."""
+    import shutil
+
+    from med_ner.corpus.harmonise import load_harmonisation
+    from med_ner.corpus.mix import split_path
+    from med_ner.corpus.teacher import TeacherError, check_teacher, teacher_fill
+    from med_ner.loading import load_pipeline
+
+    names = [name.strip() for name in corpora.split(",") if name.strip()]
+    if not names:
+        fail("--corpora names no corpus")
+    if output.resolve() == corpus_dir.resolve():
+        fail(f"--output {output} is --corpus-dir: write the filled corpora to a new directory")
+    try:
+        table = load_harmonisation(harmonisation)
+    except ConversionError as err:
+        fail(str(err))
+    for name in names:
+        if name not in table:
+            fail(f"{harmonisation}: no entry for corpus {name!r} (it lists {', '.join(table)})")
+        if not table[name].partial:
+            fail(f"corpus {name!r} annotates every release label: a teacher has nothing to fill")
+        if not split_path(corpus_dir, name, split).exists():
+            fail(f"not found: {split_path(corpus_dir, name, split)}")
+    try:
+        nlp = load_pipeline(teacher, code, inference=inference)
+        check_teacher(nlp, next(iter(table.values())).release_labels)
+    except (PipelineError, TeacherError) as err:
+        fail(str(err))
+    for source in sorted(corpus_dir.glob("*/*.spacy")):
+        target = output / source.relative_to(corpus_dir)
+        if not (source.parent.name in names and source.stem == split):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+    for name in names:
+        try:
+            report = teacher_fill(nlp, split_path(corpus_dir, name, split), split_path(output, name, split), table[name])
+        except (TeacherError, ValueError) as err:
+            fail(f"{split_path(corpus_dir, name, split)}: {err}")
+        report["teacher"] = teacher
+        report["inference"] = inference
+        (output / name / "reports").mkdir(parents=True, exist_ok=True)
+        srsly.write_json(output / name / "reports" / f"teacher_{split}.json", report)
+        typer.echo(f"{name} {split}: {report['documents']} documents, {report['gold_entities']} gold entities, "
+                   f"{report['silver_kept_total']} silver mentions kept {report['silver_kept']}")

@@ -215,8 +215,21 @@ def unannotated_mentions(doc: Doc, known: KnownMentions, annotates: Iterable[str
     return spans
 
 
+def silver_entities(silver: Iterable[Span], gold: List[Span], labels: CorpusLabels) -> List[Span]:
+    """The silver spans that may join the gold entities: a release label the
+    corpus does not annotate, no token shared with gold or with an earlier one."""
+    taken = {i for span in gold for i in range(span.start, span.end)}
+    kept = []
+    for span in sorted(silver, key=lambda s: (s.start, -len(s))):
+        tokens = set(range(span.start, span.end))
+        if span.label_ in labels.release_labels and span.label_ not in labels.annotates and not tokens & taken:
+            kept.append(Span(span.doc, span.start, span.end, label=span.label_))
+            taken |= tokens
+    return kept
+
+
 def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None,
-                  known: Optional[KnownMentions] = None) -> Doc:
+                  known: Optional[KnownMentions] = None, silver_key: Optional[str] = None) -> Doc:
     """Relabel the doc's entities through the table (in place) and mark it with
     its corpus and annotated labels. Tokens outside the entities become
     `outside`: "missing" (spaCy's NER takes no loss there), "O",
@@ -224,7 +237,9 @@ def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None,
     "known-mentions-missing" ("O", except matches of `known` that carry a
     label this corpus does not annotate: missing); the default is "missing"
     for a partially annotated corpus. Tokens that were already missing stay
-    missing."""
+    missing. `silver_key`: the span group of a teacher's silver mentions
+    (med_ner.corpus.teacher), added as entities where their label is one the
+    corpus does not annotate and they overlap no gold entity."""
     outside = outside or labels.default_outside
     if outside not in OUTSIDE_CHOICES:
         raise ValueError(f"outside must be one of {OUTSIDE_CHOICES}, not {outside!r}")
@@ -237,6 +252,8 @@ def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None,
             labels.dropped[ent.label_] += 1
             continue
         entities.append(Span(doc, ent.start, ent.end, label=label))
+    if silver_key and silver_key in doc.spans:
+        entities += silver_entities(doc.spans[silver_key], entities, labels)
     already_missing = [doc[i:i + 1] for i, token in enumerate(doc) if token.ent_iob == 0] \
         if doc.has_annotation("ENT_IOB") else []
     if outside == "missing":

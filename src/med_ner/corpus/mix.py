@@ -16,6 +16,10 @@
   (med_ner.pipeline.mix_scorer) uses to score only those labels. `limit`
   keeps the first n documents of a corpus (a cheaper dev; never for test).
 
+`silver_spans_key` (train reader only): the span group where `teacher-fill`
+(med_ner.corpus.teacher) put a teacher's mentions of the labels a corpus does
+not annotate; they join that corpus's gold entities in training. None: gold only.
+
 A corpus's split is <corpus_dir>/<corpus>/<split>.spacy, as `convert-corpus` writes it.
 """
 import random
@@ -76,11 +80,11 @@ def _check_outside(outside: Dict[str, str], names: List[str]) -> None:
 
 
 def harmonised_docs(path: Path, labels: CorpusLabels, vocab, outside: Optional[str] = None,
-                    known: Optional[KnownMentions] = None) -> Iterator[Doc]:
+                    known: Optional[KnownMentions] = None, silver_key: Optional[str] = None) -> Iterator[Doc]:
     """The split's docs in file order, relabelled through the table."""
     for doc in DocBin(store_user_data=True).from_disk(path).get_docs(vocab):
         if len(doc):
-            yield harmonise_doc(doc, labels, outside, known)
+            yield harmonise_doc(doc, labels, outside, known, silver_key)
 
 
 def mix_known_mentions(names: List[str], rows: Dict[str, CorpusLabels], paths: Dict[str, Path],
@@ -111,7 +115,7 @@ def shuffled(docs: Iterator[Doc], rng: random.Random, buffer: int) -> Iterator[D
 class CorpusMix:
     def __init__(self, corpus_dir: Path, split: str, weights: Dict[str, float], harmonisation: Path, seed: int = 0,
                  outside: Optional[Dict[str, str]] = None, epoch_size: int = 0, shuffle_buffer: int = 256,
-                 max_length: int = 0):
+                 max_length: int = 0, silver_spans_key: Optional[str] = None):
         if not weights:
             raise MixError("the mix has no corpora: give weights, e.g. {\"MACCROBAT\": 1.0}")
         bad = {name: w for name, w in weights.items() if not isinstance(w, (int, float)) or w <= 0}
@@ -124,6 +128,7 @@ class CorpusMix:
         _check_outside(self.outside, self.names)
         self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
         self.known = mix_known_mentions(self.names, self.rows, self.paths, self.outside)
+        self.silver_spans_key = silver_spans_key or None
         self.seed = seed
         self.epoch_size = epoch_size
         self.shuffle_buffer = max(1, shuffle_buffer)
@@ -139,7 +144,8 @@ class CorpusMix:
         rng = random.Random(f"{self.seed}/{epoch}/{name}")
         while True:
             empty = True
-            docs = harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside.get(name), self.known)
+            docs = harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside.get(name), self.known,
+                                   self.silver_spans_key)
             for doc in shuffled(docs, rng, self.shuffle_buffer):
                 empty = False
                 yield doc
@@ -195,9 +201,10 @@ class CorpusUnion:
 @spacy.registry.readers("en_med_ner.CorpusMix.v1")
 def create_corpus_mix(corpus_dir: str, split: str, weights: Dict[str, float], harmonisation: str, seed: int = 0,
                       outside: Dict[str, str] = {}, epoch_size: int = 0, shuffle_buffer: int = 256,
-                      max_length: int = 0) -> Callable[[Language], Iterator[Example]]:
+                      max_length: int = 0, silver_spans_key: Optional[str] = None
+                      ) -> Callable[[Language], Iterator[Example]]:
     return CorpusMix(Path(corpus_dir), split, dict(weights), Path(harmonisation), seed, dict(outside), epoch_size,
-                     shuffle_buffer, max_length)
+                     shuffle_buffer, max_length, silver_spans_key)
 
 
 @spacy.registry.readers("en_med_ner.CorpusUnion.v1")
