@@ -221,6 +221,17 @@ def score_row(test_docs, predicted: Sequence[List[CharSpan]]) -> Dict:
     return {"p": result["p"], "r": result["r"], "f": result["f"], "f_ci95": result["f_ci95"]}
 
 
+def prepare_texts(corpus_dir: Path, output: Path, work: Optional[Path]):
+    """The test docs, their word count, the work folder and the texts file the rows read.
+    The rows read the texts from JSON, so a row's load time and RSS leave out the test DocBin."""
+    test_docs = load_test(corpus_dir)
+    work = work or output.with_suffix(".work")
+    work.mkdir(parents=True, exist_ok=True)
+    texts = work / "texts.json"
+    texts.write_text(json.dumps([d.text for d in test_docs]), encoding="utf-8")
+    return test_docs, sum(len(d) for d in test_docs), work, texts
+
+
 def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], output: Path, hf_model: Optional[str],
                       batch_size: int = 32, passes: int = 1, work: Optional[Path] = None) -> Dict:
     """Every option of `options` (keys of OPTIONS, "hf" for the HF pipeline)
@@ -230,13 +241,7 @@ def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], outp
     unknown = [o for o in options if o not in OPTIONS and o != "hf"]
     if unknown:
         raise InferenceBenchmarkError(f"unknown inference options {unknown}: choose from {', '.join([*OPTIONS, 'hf'])}")
-    test_docs = load_test(corpus_dir)
-    words = sum(len(d) for d in test_docs)
-    work = work or output.with_suffix(".work")
-    work.mkdir(parents=True, exist_ok=True)
-    # The rows read the texts from JSON, so a row's load time and RSS leave out the test DocBin.
-    texts = work / "texts.json"
-    texts.write_text(json.dumps([d.text for d in test_docs]), encoding="utf-8")
+    test_docs, words, work, texts = prepare_texts(corpus_dir, output, work)
     rows = []
     for option in options:
         if option == "hf":
@@ -303,12 +308,7 @@ def compare_pipelines(models: Sequence[str], corpus_dir: Path, option: str, outp
     missing = [m for m in models if not Path(m).exists() and not _installed(m)]
     if missing:
         raise InferenceBenchmarkError(f"not a pipeline directory or an installed package: {', '.join(missing)}")
-    test_docs = load_test(corpus_dir)
-    words = sum(len(d) for d in test_docs)
-    work = work or output.with_suffix(".work")
-    work.mkdir(parents=True, exist_ok=True)
-    texts = work / "texts.json"
-    texts.write_text(json.dumps([d.text for d in test_docs]), encoding="utf-8")
+    test_docs, words, work, texts = prepare_texts(corpus_dir, output, work)
     runtime, window, env = OPTIONS[option]
     runs: Dict[str, List[Dict]] = {m: [] for m in models}
     for round_index in range(rounds):
