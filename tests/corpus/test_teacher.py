@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from conftest import ROOT
 from med_ner.cli import app
 from med_ner.corpus.harmonise import CorpusLabels, TextRule, harmonise_doc
-from med_ner.corpus.mix import CorpusMix, CorpusUnion
+from med_ner.corpus.mix import CorpusMix, CorpusUnion, MixError
 from med_ner.corpus.teacher import TEACHER_SPANS_KEY, TeacherError, check_teacher, silver_spans
 
 RELEASE = ["DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"]
@@ -137,6 +137,9 @@ def test_teacher_fill_writes_silver_apart_from_gold_and_the_mix_trains_on_it(tmp
     assert ("aspirin", "DRUG") in trained_on["the brain took aspirin ."]
     gold_only = CorpusMix(out, "train", {"chem": 1}, tmp_path / "table.yml", outside={"chem": "O"}, epoch_size=2)
     assert all(lab == "DRUG" for eg in gold_only(nlp) for _, lab in [(e.text, e.label_) for e in eg.reference.ents])
+    # A key that the corpora do not hold is an error, not a silent gold-only run.
+    with pytest.raises(MixError, match="no partially annotated corpus of the mix has doc.spans\\['teacher'\\]"):
+        CorpusMix(tmp_path / "corpus", "train", {"chem": 1}, tmp_path / "table.yml", silver_spans_key="teacher")
     # Dev is gold only, whatever the train reader does.
     dev = CorpusUnion(out, "dev", ["chem"], tmp_path / "table.yml")
     assert all(e.label_ == "DRUG" for eg in dev(nlp) for e in eg.reference.ents)

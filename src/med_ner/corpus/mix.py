@@ -101,6 +101,18 @@ def mix_known_mentions(names: List[str], rows: Dict[str, CorpusLabels], paths: D
     return known_mentions(doc for name in full for doc in harmonised_docs(paths[name], rows[name], vocab))
 
 
+def _check_silver(key: str, names: List[str], rows: Dict[str, CorpusLabels], paths: Dict[str, Path]) -> None:
+    """A named span group that no partial corpus holds would train on gold alone, silently."""
+    vocab = Vocab()
+    for name in names:
+        if rows[name].partial:
+            first = next(iter(DocBin(store_user_data=True).from_disk(paths[name]).get_docs(vocab)), None)
+            if first is not None and key in first.spans:
+                return
+    raise MixError(f"silver_spans_key {key!r}: no partially annotated corpus of the mix has doc.spans[{key!r}] "
+                   "(run `med-ner teacher-fill` and point paths.corpus_dir at its output)")
+
+
 def shuffled(docs: Iterator[Doc], rng: random.Random, buffer: int) -> Iterator[Doc]:
     """A stream in a random order, holding at most `buffer` docs."""
     pool: List[Doc] = []
@@ -129,6 +141,8 @@ class CorpusMix:
         self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
         self.known = mix_known_mentions(self.names, self.rows, self.paths, self.outside)
         self.silver_spans_key = silver_spans_key or None
+        if self.silver_spans_key:
+            _check_silver(self.silver_spans_key, self.names, self.rows, self.paths)
         self.seed = seed
         self.epoch_size = epoch_size
         self.shuffle_buffer = max(1, shuffle_buffer)
