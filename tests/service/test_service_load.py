@@ -59,5 +59,6 @@ def test_load(pipeline, tmp_path, record_property):
     assert result.answers == [1] * REQUESTS
     assert [response["documents"][0]["entities"] for response in result.responses] == expected
     assert result.percentile(50) <= result.percentile(95) <= result.percentile(99)
-    assert result.documents_per_s >= 0.7 * offline, report
+    # Throughput against offline nlp.pipe is printed and recorded, not asserted: a speed target belongs in
+    # `benchmark-service` (spacy project run service-benchmark), run alone on the machine.
     assert abs(rss_after - rss_warm) <= 0.1 * rss_warm, report
