@@ -215,16 +215,26 @@ def unannotated_mentions(doc: Doc, known: KnownMentions, annotates: Iterable[str
     return spans
 
 
+def silver_rejection(span: Span, taken: set, annotates: Iterable[str]) -> Optional[str]:
+    """Why a silver mention may not join the gold entities, or None when it may:
+    the corpus annotates its label (its own "no" is gold), or it shares a token
+    with `taken` (the gold entities, and any silver mention kept before it)."""
+    if span.label_ in annotates:
+        return "label annotated by the corpus"
+    if any(i in taken for i in range(span.start, span.end)):
+        return "overlaps a gold entity"
+    return None
+
+
 def silver_entities(silver: Iterable[Span], gold: List[Span], labels: CorpusLabels) -> List[Span]:
-    """The silver spans that may join the gold entities: a release label the
-    corpus does not annotate, no token shared with gold or with an earlier one."""
+    """The silver spans that join the gold entities in training: release labels
+    that silver_rejection lets through, left to right."""
     taken = {i for span in gold for i in range(span.start, span.end)}
     kept = []
     for span in sorted(silver, key=lambda s: (s.start, -len(s))):
-        tokens = set(range(span.start, span.end))
-        if span.label_ in labels.release_labels and span.label_ not in labels.annotates and not tokens & taken:
+        if span.label_ in labels.release_labels and silver_rejection(span, taken, labels.annotates) is None:
             kept.append(Span(span.doc, span.start, span.end, label=span.label_))
-            taken |= tokens
+            taken.update(range(span.start, span.end))
     return kept
 
 

@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
-from med_ner.corpus.harmonise import CorpusLabels
+from med_ner.corpus.harmonise import CorpusLabels, silver_rejection
 
 TEACHER_SPANS_KEY = "teacher"
 
@@ -44,10 +44,9 @@ def silver_spans(gold: Doc, predicted: Doc, annotates: Iterable[str]) -> Tuple[L
     taken = {i for ent in gold.ents for i in range(ent.start, ent.end)}
     kept, tally = [], Counter()
     for ent in predicted.ents:
-        if ent.label_ in annotated:
-            tally[f"dropped, label annotated by the corpus: {ent.label_}"] += 1
-        elif any(i in taken for i in range(ent.start, ent.end)):
-            tally[f"dropped, overlaps a gold entity: {ent.label_}"] += 1
+        reason = silver_rejection(ent, taken, annotated)
+        if reason:
+            tally[f"dropped, {reason}: {ent.label_}"] += 1
         else:
             kept.append(Span(gold, ent.start, ent.end, label=ent.label_))
             tally[f"kept: {ent.label_}"] += 1
