@@ -20,6 +20,10 @@
 (med_ner.corpus.teacher) put a teacher's mentions of the labels a corpus does
 not annotate; they join that corpus's gold entities in training. None: gold only.
 
+`mention_replacement` (train reader only): an `en_med_ner.MentionReplacement.v1`
+(med_ner.corpus.augment) that swaps a share of gold mentions for other names of
+the same label. None: the docs as they are.
+
 A corpus's split is <corpus_dir>/<corpus>/<split>.spacy, as `convert-corpus` writes it.
 """
 import random
@@ -34,6 +38,7 @@ from spacy.training import Corpus, Example
 
 from spacy.vocab import Vocab
 
+from med_ner.corpus.augment import MentionReplacement
 from med_ner.corpus.harmonise import (OUTSIDE_CHOICES, CorpusLabels, KnownMentions, harmonise_doc, known_mentions,
                                       load_harmonisation)
 
@@ -127,7 +132,8 @@ def shuffled(docs: Iterator[Doc], rng: random.Random, buffer: int) -> Iterator[D
 class CorpusMix:
     def __init__(self, corpus_dir: Path, split: str, weights: Dict[str, float], harmonisation: Path, seed: int = 0,
                  outside: Optional[Dict[str, str]] = None, epoch_size: int = 0, shuffle_buffer: int = 256,
-                 max_length: int = 0, silver_spans_key: Optional[str] = None):
+                 max_length: int = 0, silver_spans_key: Optional[str] = None,
+                 mention_replacement: Optional[MentionReplacement] = None):
         if not weights:
             raise MixError("the mix has no corpora: give weights, e.g. {\"MACCROBAT\": 1.0}")
         bad = {name: w for name, w in weights.items() if not isinstance(w, (int, float)) or w <= 0}
@@ -143,6 +149,7 @@ class CorpusMix:
         self.silver_spans_key = silver_spans_key or None
         if self.silver_spans_key:
             _check_silver(self.silver_spans_key, self.names, self.rows, self.paths)
+        self.mention_replacement = mention_replacement
         self.seed = seed
         self.epoch_size = epoch_size
         self.shuffle_buffer = max(1, shuffle_buffer)
@@ -174,8 +181,13 @@ class CorpusMix:
     def docs(self, vocab, epoch: int) -> Iterator[Doc]:
         n = self.epoch_size or sum(self.sizes().values())
         streams = {name: self.corpus_stream(name, vocab, epoch) for name in self.names}
+        replace = self.mention_replacement
+        if replace is not None:
+            replace.seen.clear()  # so that epoch k stays a function of (seed, k)
+            rng = random.Random(f"{self.seed}/{epoch}/replacement")
         for name in self.draws(epoch, n):
-            yield next(streams[name])
+            doc = next(streams[name])
+            yield replace(doc, rng) if replace is not None else doc
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         epoch = self.calls
@@ -215,10 +227,11 @@ class CorpusUnion:
 @spacy.registry.readers("en_med_ner.CorpusMix.v1")
 def create_corpus_mix(corpus_dir: str, split: str, weights: Dict[str, float], harmonisation: str, seed: int = 0,
                       outside: Dict[str, str] = {}, epoch_size: int = 0, shuffle_buffer: int = 256,
-                      max_length: int = 0, silver_spans_key: Optional[str] = None
+                      max_length: int = 0, silver_spans_key: Optional[str] = None,
+                      mention_replacement: Optional[MentionReplacement] = None
                       ) -> Callable[[Language], Iterator[Example]]:
     return CorpusMix(Path(corpus_dir), split, dict(weights), Path(harmonisation), seed, dict(outside), epoch_size,
-                     shuffle_buffer, max_length, silver_spans_key)
+                     shuffle_buffer, max_length, silver_spans_key, mention_replacement)
 
 
 @spacy.registry.readers("en_med_ner.CorpusUnion.v1")
