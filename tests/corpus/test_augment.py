@@ -18,7 +18,7 @@ IOB = ["O", "O", "O", "B-DRUG", "O", "B-DISEASE", "I-DISEASE", "I-DISEASE", "O",
 def terms(tmp_path):
     rows = [{"term": "sitagliptin", "type": "DRUG"}, {"term": "chronic kidney disease", "type": "DISEASE"},
             {"term": "Malignant neoplasm of the upper lobe of the left lung", "type": "DISEASE"},
-            {"term": "''quoted''", "type": "DRUG"}]
+            {"term": "''quoted''", "type": "DRUG"}, {"term": "siderosis of eye, bilateral", "type": "DISEASE"}]
     path = tmp_path / "terms.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf8")
     return path
@@ -28,7 +28,7 @@ def doc_of(vocab):
     return Doc(vocab, words=WORDS, ents=IOB)
 
 
-def test_term_names_leave_out_long_and_quoted_names(terms):
+def test_term_names_leave_out_long_quoted_and_qualified_names(terms):
     names = load_term_names(terms, max_words=4)
     assert names == {"DRUG": ["sitagliptin"], "DISEASE": ["chronic kidney disease"]}
 

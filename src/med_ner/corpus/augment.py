@@ -29,7 +29,7 @@ class AugmentError(ValueError):
 
 def load_term_names(path: Path, max_words: int) -> Dict[str, List[str]]:
     """Names per label from a `med-ner vocab` terms file (JSONL with "term" and "type").
-    Names longer than `max_words` words, or holding quotes or brackets, are left out:
+    Names longer than `max_words` words, or holding quotes, brackets or commas, are left out:
     a vocabulary's long descriptive titles are not how text names things."""
     if not path.is_file():
         raise AugmentError(f"{path}: terms file not found (build it with `python -m med_ner vocab --output vocab`)")
@@ -45,10 +45,10 @@ def load_term_names(path: Path, max_words: int) -> Dict[str, List[str]]:
                 raise AugmentError(f"{path}:{number}: not a terms row with \"term\" and \"type\" ({err})") from None
             term = " ".join(str(term).split())
             if term and len(term.split()) <= max_words \
-                    and not any(c in term for c in "'\"()[]{}<>;"):
+                    and not any(c in term for c in "'\",()[]{}<>;"):
                 names[label].add(term)
     if not names:
-        raise AugmentError(f"{path}: no names (rows of at most {max_words} words, without quotes or brackets)")
+        raise AugmentError(f"{path}: no names (rows of at most {max_words} words, without quotes, brackets or commas)")
     return {label: sorted(found) for label, found in names.items()}
 
 
