@@ -109,3 +109,48 @@ def test_evaluate_mix_rejects_an_unknown_runtime_before_scoring(tmp_path, tiny_t
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: ") and "'fast'" in proc.stderr and "onnx-int8" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "metrics").exists()
+
+
+def train_tiny_mix(tmp_path, tiny_transformer, config, *extra):
+    corpus_dir = tmp_path / "corpus"
+    write_chem_corpus(corpus_dir)
+    srsly.write_yaml(tmp_path / "table.yml", {"release_labels": RELEASE, "corpora": {"chem": TABLE["corpora"]["chem"]}})
+    return med_ner(
+        "train", config, "--output", tmp_path / "training", "--paths.corpus_dir", corpus_dir,
+        "--paths.harmonisation", tmp_path / "table.yml", "--paths.transformer", tiny_transformer,
+        "--corpora.dev.corpora", json.dumps(["chem"]), "--corpora.train.outside", "{}",
+        "--training.max_steps", "2", "--training.eval_frequency", "2",
+        "--training.optimizer.learn_rate.warmup_steps", "1", *extra)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--corpora.train.weights", '{"chem": -1}'], "weights must be positive numbers"),
+    (["--corpora.train.outside", '{"chem": "nothing"}'], "outside['chem'] must be one of"),
+])
+def test_bad_mix_settings_are_an_error_before_training(tmp_path, tiny_transformer, extra, message):
+    proc = train_tiny_mix(tmp_path, tiny_transformer, ROOT / "configs/ner_transformer_mix.cfg",
+                          "--corpora.train.weights", '{"chem": 1}', *extra)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and message in proc.stderr and "[corpora]" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "training" / "model-best").exists()
+
+
+MENTION_REPLACEMENT_CONFIG = ROOT / "benchmarks/release/mention-replacement/mix-replacement.cfg"
+
+
+def test_mention_replacement_config_names_a_missing_terms_file(tmp_path, tiny_transformer):
+    proc = train_tiny_mix(tmp_path, tiny_transformer, MENTION_REPLACEMENT_CONFIG, "--corpora.train.weights",
+                          '{"chem": 1}', "--paths.terms", tmp_path / "absent.jsonl")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and "absent.jsonl: terms file not found" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow  # about half a minute on 2 shared cores
+def test_mention_replacement_config_trains(tmp_path, tiny_transformer):
+    terms = tmp_path / "terms.jsonl"
+    srsly.write_jsonl(terms, [{"term": "ibuprofen", "type": "DRUG"}, {"term": "naproxen", "type": "DRUG"}])
+    proc = train_tiny_mix(tmp_path, tiny_transformer, MENTION_REPLACEMENT_CONFIG, "--corpora.train.weights",
+                          '{"chem": 1}', "--paths.terms", terms)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert spacy.load(tmp_path / "training" / "model-best").get_pipe("ner").labels == ("DRUG",)

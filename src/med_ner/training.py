@@ -51,4 +51,12 @@ def train(config_path: Path, output_path: Path, overrides: Dict, gpu_id: int = -
         if note:
             say(f"note: {note}")
         say(f"transformer weights: {resolved}")
-    spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
+    from med_ner.corpus.augment import AugmentError
+    from med_ner.corpus.conversion import ConversionError
+    from med_ner.corpus.mix import MixError
+
+    try:
+        spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
+    except (MixError, AugmentError, ConversionError) as err:
+        # The readers check their settings when spaCy builds them, before the first step.
+        raise TrainingError(f"{config_path}: [corpora]: {err}") from None
