@@ -33,7 +33,8 @@ def test_entry_points_register_every_function_without_importing_med_ner():
         "    ('architectures', 'en_med_ner.TransformerModel.v1'), ('misc', 'en_med_ner.transformer_name.v1'),\n"
         "    ('optimizers', 'en_med_ner.SplitRateAdam.v1'), ('loggers', 'en_med_ner.training_curve.v1'),\n"
         "    ('readers', 'en_med_ner.CorpusMix.v1'), ('readers', 'en_med_ner.CorpusUnion.v1'),\n"
-        "    ('scorers', 'en_med_ner.annotated_labels_ner_scorer.v1'))}\n"
+        "    ('scorers', 'en_med_ner.annotated_labels_ner_scorer.v1'),\n"
+        "    ('misc', 'en_med_ner.MentionReplacement.v1'))}\n"
         "nlp = spacy.blank('en'); nlp.add_pipe('clinical_context')\n"
         "found['clinical_context'] = type(nlp.get_pipe('clinical_context')).__module__\n"
         "print(json.dumps(found))\n"
@@ -50,4 +51,5 @@ def test_entry_points_register_every_function_without_importing_med_ner():
         "en_med_ner.CorpusMix.v1": "med_ner.corpus.mix",
         "en_med_ner.CorpusUnion.v1": "med_ner.corpus.mix",
         "en_med_ner.annotated_labels_ner_scorer.v1": "med_ner.pipeline.mix_scorer",
+        "en_med_ner.MentionReplacement.v1": "med_ner.corpus.augment",
     }
