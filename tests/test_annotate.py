@@ -10,7 +10,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from med_ner import annotate
+from med_ner.prediction import annotate
 from conftest import ROOT
 
 CODE = str(ROOT / "tests" / "slow_component.py")

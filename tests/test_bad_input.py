@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from bad_input_cases import CASES, Case, jsonl, render_table
 from conftest import ROOT
-from med_ner import annotate as annotate_module
+from med_ner.prediction import annotate as annotate_module
 from med_ner.cli import app
 
 runner = CliRunner()

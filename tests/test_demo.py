@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import spacy
 
-from med_ner import demo
+from med_ner.service import demo
 from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

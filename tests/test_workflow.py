@@ -66,7 +66,7 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     assert "whose lowercased text is a training mention" in (project / "metrics/sample/test.md").read_text()
 
     # model-final (and so the wheel) predicts with the release CPU runtime, and its test scores are that runtime's.
-    from med_ner.pipeline.transformer import RELEASE_INFERENCE, RELEASE_INFERENCE_WINDOW
+    from med_ner.inference.transformer import RELEASE_INFERENCE, RELEASE_INFERENCE_WINDOW
 
     final = spacy.util.load_config(project / "training/sample/model-final/config.cfg")
     assert final["components"]["transformer"]["model"]["inference"] == RELEASE_INFERENCE == "onnx-int8"
@@ -115,10 +115,10 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     # wheel ships no copy of the registered code, so no E004 "factory already exists").
     both = dict(env, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(project / "packages/installed")]))
     mixed = (
-        "import json, spacy, med_ner.pipeline.clinical_context, med_ner.pipeline.transformer; "
-        "from med_ner.loading import load_pipeline; "
+        "import json, spacy, med_ner.components.clinical_context, med_ner.inference.transformer; "
+        "from med_ner.inference.loading import load_pipeline; "
         "nlp = load_pipeline('en_med_ner', code=sys.argv[1]); "
-        "print(json.dumps({'lib': med_ner.pipeline.clinical_context.__file__, 'model': spacy.util.get_package_path('en_med_ner').as_posix(), "
+        "print(json.dumps({'lib': med_ner.components.clinical_context.__file__, 'model': spacy.util.get_package_path('en_med_ner').as_posix(), "
         "'pipe': nlp.pipe_names}))"
     )
     proc = subprocess.run([sys.executable, "-c", "import sys; " + mixed, str(ROOT / "tests" / "slow_component.py")],

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from conftest import ROOT
 from med_ner.cli import app
-from med_ner.corpus.harmonise import CorpusLabels, TextRule, harmonise_doc
-from med_ner.corpus.mix import CorpusMix, CorpusUnion, MixError
+from med_ner.training.harmonise import CorpusLabels, TextRule, harmonise_doc
+from med_ner.training.mix import CorpusMix, CorpusUnion, MixError
 from med_ner.corpus.teacher import TEACHER_SPANS_KEY, TeacherError, check_teacher, silver_spans
 
 RELEASE = ["DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"]

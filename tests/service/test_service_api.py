@@ -8,7 +8,7 @@ import pytest
 import spacy
 from service_helpers import ServerThread, ruler_pipeline, sample_texts
 
-from med_ner.records import entity_records
+from med_ner.prediction.records import entity_records
 from med_ner.service import ServiceSettings
 from med_ner.service.schemas import EntitiesResponse
 
@@ -118,7 +118,7 @@ def test_api_key(pipeline):
 
 
 def test_demo_mounted_at_demo(pipeline):
-    from med_ner import demo
+    from med_ner.service import demo
     from med_ner.service.app import QueuedPipeline
 
     nlp = spacy.load(pipeline)

@@ -19,7 +19,7 @@ from service_helpers import ROOT, SLOW_COMPONENT, ServerProcess, ServerThread, r
 
 from spacy.language import Language
 
-from med_ner.records import entity_records
+from med_ner.prediction.records import entity_records
 from med_ner.service import ServiceSettings
 
 

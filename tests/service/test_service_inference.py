@@ -5,8 +5,8 @@ import pytest
 from conftest import save_tiny_bert
 from service_helpers import ServerThread, sample_texts, transformer_pipeline
 
-from med_ner.loading import load_pipeline
-from med_ner.records import entity_records
+from med_ner.inference.loading import load_pipeline
+from med_ner.prediction.records import entity_records
 from med_ner.service.settings import ServiceSettings
 
 pytest.importorskip("onnxruntime")

@@ -12,8 +12,8 @@ from conftest import save_tiny_bert
 from service_helpers import ServerProcess, sample_texts, transformer_pipeline
 
 from med_ner.benchmark.service import mixed_texts, offline_documents_per_s, rss_mb, run_load
-from med_ner.loading import load_pipeline
-from med_ner.records import entity_records
+from med_ner.inference.loading import load_pipeline
+from med_ner.prediction.records import entity_records
 
 CLIENTS = 16
 REQUESTS = 2000

@@ -35,7 +35,7 @@ def bootstrap_f1(gold: set, predicted: set, n_docs: int) -> List[float]:
     """95% interval of F1 over resampled documents (keys start with the doc index)."""
     import numpy
 
-    from med_ner.metrics.ner import bootstrap_f1 as bootstrap
+    from med_ner.evaluation.metrics import bootstrap_f1 as bootstrap
 
     counts = numpy.zeros((n_docs, 3))
     for column, keys in enumerate((gold & predicted, predicted - gold, gold - predicted)):
@@ -49,7 +49,7 @@ def with_sentences(doc, vocab, ents):
     boundaries clinical_context would use, so all systems see the same ones."""
     from spacy.tokens import Doc, Span
 
-    from med_ner.pipeline.clinical_context import sentence_ids
+    from med_ner.components.clinical_context import sentence_ids
 
     sent_of = sentence_ids(doc)
     starts = [bool(i == 0 or sent_of[i] != sent_of[i - 1]) for i in range(len(doc))]
@@ -117,7 +117,7 @@ def run_ours(nlp, docs) -> List[List[Tuple[bool, bool]]]:
 
 
 def score_setting(gold_docs, flagged_docs, systems: Dict[str, Optional[List]]) -> Dict:
-    from med_ner.pipeline.clinical_context import gold_flags
+    from med_ner.components.clinical_context import gold_flags
 
     gold = {flag: set() for flag in FLAGS}
     for i, doc in enumerate(gold_docs):

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from med_ner.memory import current_rss_mb, peak_rss_mb
+from med_ner.inference.memory import current_rss_mb, peak_rss_mb
 
 START = time.perf_counter()  # before spaCy or torch is imported: load time includes the imports
 
@@ -70,8 +70,8 @@ def spacy_row(model: str, texts: List[str], runtime: str, window: int, batch_siz
     """Load `model` with the runtime, tag `texts` `passes` times; spans of the first pass."""
     import spacy
 
-    from med_ner.loading import offline
-    from med_ner.pipeline.transformer import inference_config
+    from med_ner.inference.loading import offline
+    from med_ner.inference.transformer import inference_config
 
     offline()
     nlp = spacy.load(model, config=inference_config(runtime, window))
@@ -156,8 +156,8 @@ def annotate_row(model: str, input_dir: Path, option: str, work: Path, dask_work
     # runtime into model-final: annotate then loads it as a user's pipeline.
     configured = work / f"model-{option}"
     if not configured.exists():
-        from med_ner.loading import load_pipeline
-        from med_ner.pipeline.add_context import set_prediction_runtime
+        from med_ner.inference.loading import load_pipeline
+        from med_ner.packaging.add_context import set_prediction_runtime
 
         load_pipeline(model).to_disk(configured)  # a directory or an installed package, saved as it loads
         set_prediction_runtime(configured, runtime, window)
@@ -200,7 +200,7 @@ def hf_speed_model(corpus_dir: Path, out: Path, transformer: str = "gt-all-minil
     depends only on the weights' shape (its F1 is then meaningless)."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from med_ner.pipeline.transformer import transformer_name
+    from med_ner.inference.transformer import transformer_name
 
     if (out / "config.json").exists():
         return out

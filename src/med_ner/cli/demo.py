@@ -5,8 +5,8 @@ from typing import Optional
 import typer
 
 from med_ner.cli.app import app, fail, inference_option
-from med_ner.demo import build_app
-from med_ner.loading import PipelineError, load_pipeline
+from med_ner.service.demo import build_app
+from med_ner.inference.loading import PipelineError, load_pipeline
 
 
 @app.command("demo")

@@ -7,8 +7,8 @@ import typer
 
 from med_ner.cli.app import app, check_output_file, fail, inference_option
 from med_ner.corpus.conversion import ConversionError
-from med_ner.loading import PipelineError
-from med_ner.metrics.evaluate import evaluate_model, markdown_table
+from med_ner.inference.loading import PipelineError
+from med_ner.evaluation.evaluate import evaluate_model, markdown_table
 
 
 @app.command("evaluate")

@@ -11,10 +11,10 @@ import typer
 
 from med_ner.cli.app import app, fail, inference_option
 from med_ner.corpus.conversion import ConversionError
-from med_ner.corpus.harmonise import label_evidence, majority_texts, normalise_text
-from med_ner.corpus.mix import MixError, mix_corpora
-from med_ner.loading import PipelineError
-from med_ner.metrics.evaluate import evaluate_mix, markdown_table, mix_markdown
+from med_ner.training.harmonise import label_evidence, majority_texts, normalise_text
+from med_ner.training.mix import MixError, mix_corpora
+from med_ner.inference.loading import PipelineError
+from med_ner.evaluation.evaluate import evaluate_mix, markdown_table, mix_markdown
 
 
 def _mentions(paths: List[Path]):
@@ -141,10 +141,10 @@ def teacher_fill_command(
     Train on them with --corpora.train.silver_spans_key teacher --paths.corpus_dir <output>."""
     import shutil
 
-    from med_ner.corpus.harmonise import load_harmonisation
-    from med_ner.corpus.mix import split_path
+    from med_ner.training.harmonise import load_harmonisation
+    from med_ner.training.mix import split_path
     from med_ner.corpus.teacher import TeacherError, check_teacher, teacher_fill
-    from med_ner.loading import load_pipeline
+    from med_ner.inference.loading import load_pipeline
 
     names = [name.strip() for name in corpora.split(",") if name.strip()]
     if not names:

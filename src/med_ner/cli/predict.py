@@ -6,8 +6,8 @@ import typer
 
 from med_ner.cli.app import app, fail, inference_option
 from med_ner.corpus.conversion import ConversionError
-from med_ner.loading import PipelineError, load_pipeline
-from med_ner.predict import format_entities, read_texts
+from med_ner.inference.loading import PipelineError, load_pipeline
+from med_ner.prediction.predict import format_entities, read_texts
 
 
 @app.command("predict")

@@ -51,7 +51,7 @@ def serve_command(
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error"),
 ):
     """Serve a pipeline over HTTP until SIGTERM/Ctrl-C (then in-flight requests finish, new ones get 503)."""
-    from med_ner.loading import PipelineError
+    from med_ner.inference.loading import PipelineError
     from med_ner.service import serve
 
     try:
@@ -97,7 +97,7 @@ def benchmark_service_command(
     import srsly
 
     from med_ner.benchmark.service import benchmark_service
-    from med_ner.loading import PipelineError
+    from med_ner.inference.loading import PipelineError
 
     try:
         levels = [int(level) for level in concurrency.split(",") if level.strip()]

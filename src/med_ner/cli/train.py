@@ -5,8 +5,8 @@ from typing import Optional
 import typer
 
 from med_ner.cli.app import app, fail
-from med_ner.pipeline.add_context import add_context
-from med_ner.training import TrainingError, parse_overrides, train
+from med_ner.packaging.add_context import add_context
+from med_ner.training.train import TrainingError, parse_overrides, train
 
 
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -42,7 +42,7 @@ def add_context_command(
                               "terminology_linker, so entities get vocabulary ids (empty: no linking)"),
 ):
     """Fit clinical_context on a training corpus and save the extended pipeline."""
-    from med_ner.pipeline.fast_inference import unknown_runtime
+    from med_ner.inference.runtimes import unknown_runtime
 
     if inference is not None and unknown_runtime(inference):
         fail(f"--inference: {unknown_runtime(inference)}")

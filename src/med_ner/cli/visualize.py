@@ -5,8 +5,8 @@ from typing import Optional
 import typer
 
 from med_ner.cli.app import app, fail
-from med_ner.loading import PipelineError, load_pipeline
-from med_ner.visualize import write_views
+from med_ner.inference.loading import PipelineError, load_pipeline
+from med_ner.prediction.visualize import write_views
 
 
 @app.command("visualize")

@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 
 from med_ner.cli.app import app, fail
-from med_ner.terminology.vocab import VocabError, write_vocab
+from med_ner.components.terminology_vocab import VocabError, write_vocab
 
 
 @app.command("vocab")

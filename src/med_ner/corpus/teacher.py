@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
-from med_ner.corpus.harmonise import CorpusLabels, silver_rejection
+from med_ner.training.harmonise import CorpusLabels, silver_rejection
 
 TEACHER_SPANS_KEY = "teacher"
 

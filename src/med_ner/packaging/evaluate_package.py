@@ -19,8 +19,8 @@ from typing import Callable, List
 import srsly
 from packaging.requirements import Requirement
 
-from med_ner.loading import OFFLINE_ENV
-from med_ner.metrics.evaluate import same_scores
+from med_ner.inference.loading import OFFLINE_ENV
+from med_ner.evaluation.evaluate import same_scores
 
 # The import name of the library wheel, which the model wheel requires.
 LIBRARY = "med_ner"

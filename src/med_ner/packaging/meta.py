@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 
 import srsly
 
-from med_ner.pipeline.transformer import OFFLINE_TRANSFORMERS, transformer_name
+from med_ner.inference.transformer import OFFLINE_TRANSFORMERS, transformer_name
 
 # Where an offline alias's weights come from, for the meta's sources.
 HUB_IDS = {alias: "sentence-transformers/all-MiniLM-L6-v2" for alias in OFFLINE_TRANSFORMERS}
@@ -93,7 +93,7 @@ def test_scores(metrics: Dict) -> Dict:
 
 def mix_corpora_meta(mix: Dict, corpora: Dict, harmonisation: Path) -> List[Dict]:
     """Every corpus of a mix: its source and licence, the label map used and its test scores."""
-    from med_ner.corpus.harmonise import load_harmonisation
+    from med_ner.training.harmonise import load_harmonisation
 
     table = load_harmonisation(harmonisation)
     rows = []

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from med_ner.loading import load_pipeline
+from med_ner.inference.loading import load_pipeline
 from med_ner.service.batching import BatchWorker, DocumentFailed, QueueFull, WorkerClosed
 from med_ner.service.schemas import (ApiError, EntitiesRequest, EntitiesResponse, ErrorResponse, ModelInfo, Status,
                                      parse_entities_request)
@@ -128,7 +128,7 @@ def mount_demo(app: FastAPI, service: Service) -> None:
 
     import gradio
 
-    from med_ner.demo import build_app
+    from med_ner.service.demo import build_app
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     s = service.settings

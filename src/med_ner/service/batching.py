@@ -9,7 +9,7 @@ from collections import deque
 from concurrent.futures import Future
 from typing import Callable, Deque, List, Sequence, Tuple
 
-from med_ner.records import entity_records
+from med_ner.prediction.records import entity_records
 
 log = logging.getLogger("med_ner.service")
 

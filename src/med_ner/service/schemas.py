@@ -77,7 +77,7 @@ class EntitiesRequest(BaseModel):
 
 
 class Entity(BaseModel):
-    """One entity, as med_ner.records.entity_record makes it: character offsets into
+    """One entity, as med_ner.prediction.records.entity_record makes it: character offsets into
     the text; negated/uncertain where the pipeline has clinical_context; id where
     a component linked the entity."""
     start: int

@@ -4,7 +4,7 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from med_ner.pipeline.fast_inference import unknown_runtime
+from med_ner.inference.runtimes import unknown_runtime
 
 
 class ServiceSettings(BaseModel):
@@ -40,7 +40,7 @@ class ServiceSettings(BaseModel):
 
     # Off by default: any client that reaches the port may call /v1/*.
     api_key: Optional[str] = Field(None, min_length=1)
-    # The Gradio demo (med_ner.demo) at /demo, its model calls queued like any request's.
+    # The Gradio demo (med_ner.service.demo) at /demo, its model calls queued like any request's.
     demo: bool = False
     # Clinical text is PHI: submitted text is never logged unless this is set.
     log_text: bool = False

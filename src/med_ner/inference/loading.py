@@ -1,0 +1,84 @@
+"""Loading a pipeline: the one place that turns a model name or path (and
+optional extra code) into an `nlp` object, offline, with the inference options."""
+import os
+from pathlib import Path
+from typing import Optional
+
+
+class PipelineError(Exception):
+    """A pipeline that cannot be loaded, with a message for the user."""
+
+
+# Never reach the Hugging Face hub: every weight this project uses is on disk.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def offline() -> None:
+    """Set OFFLINE_ENV in this process, unless the user set those variables
+    (HF_HUB_OFFLINE=0 before starting allows downloads)."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def import_code(paths: Optional[str]) -> None:
+    """Import Python files with registered functions and factories, given
+    comma-separated as for `spacy package --code`. The project's own functions
+    need none: the med_ner package registers them through entry points."""
+    if not paths:
+        return
+    from spacy.util import import_file
+
+    files = [Path(item.strip()) for item in paths.split(",") if item.strip()]
+    for path in files:
+        if not path.is_file():
+            raise PipelineError(f"--code: {path} is not a file")
+    for path in files:
+        try:
+            import_file(path.stem, path)
+        except Exception as err:  # the user's file may raise anything while it imports
+            raise PipelineError(f"--code: {path} does not import: {type(err).__name__}: {err}") from None
+
+
+def inference_overrides(cpu_int8: bool = False, inference: Optional[str] = None, window: int = 0) -> dict:
+    """spacy.load config overrides for the transformer's inference options:
+    `inference` names a runtime (med_ner.inference.runtimes.RUNTIMES),
+    `cpu_int8` is the older spelling of inference="int8", `window` > 0 reads
+    documents in non-overlapping windows of that many tokens when predicting.
+    None and 0 keep what the pipeline's config says."""
+    if inference is None and not cpu_int8 and window <= 0:
+        return {}
+    from med_ner.inference.transformer import inference_config
+
+    runtime = inference or ("int8" if cpu_int8 else "float32")
+    try:
+        return inference_config(runtime, window)
+    except ValueError as err:
+        raise PipelineError(str(err)) from None
+
+
+def load_pipeline(model: str, code: Optional[str] = None, cpu_int8: bool = False, threads: int = 0,
+                  inference: Optional[str] = None, window: int = 0):
+    """spacy.load after importing `code`, offline, with the inference options
+    of inference_overrides; `threads` > 0 sets torch's (and so ONNX Runtime's)
+    thread count. A pipeline that is not there, or needs code that is not
+    registered, raises PipelineError."""
+    import catalogue
+    import spacy
+
+    offline()
+    import_code(code)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        return spacy.load(model, config=inference_overrides(cpu_int8, inference, window))
+    except OSError as err:
+        raise PipelineError(f"cannot load pipeline {model!r}: install the en_med_ner wheel or pass --model "
+                            f"<pipeline directory> ({err})") from None
+    except ImportError as err:  # spaCy's E048: no spacy.lang module for the config's `lang`
+        raise PipelineError(f"cannot load pipeline {model!r}: its config names a language spaCy does not have "
+                            f"({err})") from None
+    except (catalogue.RegistryError, ValueError, KeyError) as err:
+        raise PipelineError(f"cannot load pipeline {model!r}: it names code that is not registered or a config "
+                            f"that does not resolve; pass its functions with --code ({err})") from None

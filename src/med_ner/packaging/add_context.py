@@ -1,0 +1,85 @@
+"""Add the clinical_context component (negation and uncertainty flags) to a
+trained pipeline, fitted on the gold flags of a training DocBin.
+
+It needs none of the NER's weights, so it is fitted in seconds after NER
+training instead of inside it; the saved pipeline's config.cfg describes it
+like any other component. A corpus without polarity annotations gives a
+rules-only component. The saved transformer gets the CPU prediction runtime
+(`inference`, `inference_spans`; RELEASE_INFERENCE unless told otherwise),
+which never changes its weights or training.
+"""
+from pathlib import Path
+from typing import Optional
+
+
+def add_context(model: str, train_path: Path, output: Path, triggers: Optional[Path], window: int,
+                use_model: bool, inference: Optional[str] = None, inference_window: Optional[int] = None,
+                terms: Optional[Path] = None) -> dict:
+    """`terms` (the `vocab` step's terms.jsonl) also adds terminology_matcher and
+    terminology_linker last, so the pipeline links entities offline (ent.kb_id_)."""
+    import spacy
+    from spacy.training import Corpus
+
+    from med_ner.components import clinical_context
+
+    nlp = spacy.load(model)
+    if "clinical_context" in nlp.pipe_names:
+        nlp.remove_pipe("clinical_context")
+    component = nlp.add_pipe("clinical_context", config={"window": window, "use_model": use_model})
+    triggers = triggers or Path("assets/context") / f"{nlp.lang}.json"
+    corpus = Corpus(str(train_path))
+    component.initialize(lambda: corpus(nlp), nlp=nlp, triggers=str(triggers))
+    if terms is not None:
+        add_linking(nlp, Path(terms))
+    nlp.to_disk(output)
+    runtime = set_prediction_runtime(output, inference, inference_window)
+    annotated = sum(1 for eg in corpus(nlp) if clinical_context.has_gold_flags(eg.reference))
+    return {"triggers": str(triggers), "annotated_documents": annotated, "inference": runtime,
+            "linking": terms is not None,
+            "classifiers": {flag: {"features": len(m.weights), "threshold": m.threshold}
+                            for flag, m in component.models.items()}}
+
+
+def set_prediction_runtime(path: Path, inference: Optional[str] = None, window: Optional[int] = None) -> Optional[str]:
+    """Write the transformer's CPU prediction runtime into a saved pipeline's
+    config: `inference` (default RELEASE_INFERENCE), over non-overlapping windows
+    of `window` tokens (default RELEASE_INFERENCE_WINDOW; 0 keeps the config's
+    own strided spans). A TransformerModel.v3 becomes en_med_ner.TransformerModel.v1,
+    whose arguments extend it, so the weights and training are unchanged.
+    Returns the runtime, or None for a pipeline without a transformer."""
+    from spacy.util import load_config
+
+    from med_ner.inference.transformer import RELEASE_INFERENCE, RELEASE_INFERENCE_WINDOW, inference_config
+
+    inference = RELEASE_INFERENCE if inference is None else inference
+    window = RELEASE_INFERENCE_WINDOW if window is None else window
+    overrides = inference_config(inference, window)  # validates the runtime
+    config = load_config(path / "config.cfg", interpolate=False)
+    model = config["components"].get("transformer", {}).get("model", {})
+    if model.get("@architectures") not in ("spacy-transformers.TransformerModel.v3", "en_med_ner.TransformerModel.v1"):
+        return None
+    for key, value in overrides.items():
+        *sections, name = key.split(".")
+        section = config
+        for part in sections:
+            section = section[part]
+        section[name] = value
+    model.setdefault("cpu_int8", False)
+    config.to_disk(path / "config.cfg")
+    return inference
+
+
+def add_linking(nlp, terms: Path) -> None:
+    """terminology_linker last, reading terminology_matcher's table. A matcher
+    before the NER (a config whose NER reads the term tags) stays where it is,
+    with the table it was trained with; otherwise the matcher goes last too,
+    its table read from `terms`."""
+    names = nlp.pipe_names
+    feeds_ner = "terminology_matcher" in names and "ner" in names and names.index("terminology_matcher") < names.index("ner")
+    if "terminology_linker" in names:
+        nlp.remove_pipe("terminology_linker")
+    if not feeds_ner:
+        if "terminology_matcher" in nlp.pipe_names:
+            nlp.remove_pipe("terminology_matcher")
+        nlp.add_pipe("terminology_matcher", last=True).initialize(nlp=nlp, terms_path=terms)
+    nlp.add_pipe("terminology_linker", last=True, config={"matcher": "terminology_matcher"})

@@ -1,0 +1,73 @@
+"""A Gradio app to try a NER pipeline: type clinical text, see the entities
+highlighted and listed, with negation/uncertainty flags when the pipeline has
+clinical_context, and vocabulary ids and names when it has terminology_linker.
+
+Text is only ever shown as text (HighlightedText and a table), so HTML or
+script tags in the input are displayed, never run. Input over `--max-chars`
+gets a message instead of being processed.
+"""
+from typing import List, Optional, Tuple
+
+from med_ner.prediction.records import context_flags, link_fields
+
+EXAMPLES = [
+    "she was suffering from Malaria and fits so to cure she used amodiaquine and she has slightly fever and pain on hip",
+    "The patient denies chest pain. A CT scan of the abdomen showed no evidence of appendicitis.",
+    "Metformin was discontinued after she developed lactic acidosis; pneumonia was suspected on chest X-ray.",
+]
+COLUMNS = ["text", "label", "start", "end", "negated", "uncertain", "id", "name"]
+
+
+def analyse(nlp, text: str, max_chars: int) -> Tuple[List[Tuple[str, Optional[str]]], List[list], str]:
+    """Highlighted segments, table rows and a status message for one input."""
+    if not text or not text.strip():
+        return [], [], "Type or paste some text."
+    if len(text) > max_chars:
+        return [], [], (f"The text has {len(text):,} characters; this demo takes at most {max_chars:,}. "
+                        "Use `med-ner annotate` for long documents and corpora.")
+    doc = nlp(text)
+    segments, rows, pos = [], [], 0
+    for ent in doc.ents:
+        flags = context_flags(ent)
+        if ent.start_char > pos:
+            segments.append((text[pos:ent.start_char], None))
+        shown = [name for name, on in (flags or {}).items() if on]
+        segments.append((ent.text, ent.label_ + (f" ({', '.join(shown)})" if shown else "")))
+        pos = ent.end_char
+        link = link_fields(ent)
+        rows.append([ent.text, ent.label_, ent.start_char, ent.end_char,
+                     "" if flags is None else str(flags["negated"]).lower(),
+                     "" if flags is None else str(flags["uncertain"]).lower(),
+                     link.get("id", "ambiguous: " + " | ".join(link["candidates"]) if "candidates" in link else ""),
+                     link.get("name", "")])
+    if pos < len(text):
+        segments.append((text[pos:], None))
+    return segments, rows, f"{len(rows)} entities."
+
+
+def build_app(nlp, max_chars: int, title: str):
+    import gradio as gr
+
+    # System fonts: the default theme would fetch Google Fonts, which an offline machine cannot reach.
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])
+    with gr.Blocks(title=title, theme=theme, analytics_enabled=False) as app:
+        gr.Markdown(f"## {title}\nEntities found by `{nlp.meta.get('name', 'pipeline')}` "
+                    f"({', '.join(nlp.pipe_names)}). Up to {max_chars:,} characters.")
+        text = gr.Textbox(label="Clinical text", lines=5, elem_id="input-text", max_length=None)
+        button = gr.Button("Find entities", variant="primary", elem_id="submit")
+        status = gr.Markdown(elem_id="status")
+        highlighted = gr.HighlightedText(label="Entities", elem_id="highlighted", combine_adjacent=False,
+                                         show_legend=True)
+        table = gr.Dataframe(headers=COLUMNS, label="Entity table", elem_id="entity-table", interactive=False)
+        gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[text])
+
+        def run(value):
+            import pandas
+
+            segments, rows, message = analyse(nlp, value, max_chars)
+            return segments, pandas.DataFrame(rows, columns=COLUMNS), message
+
+        button.click(run, inputs=[text], outputs=[highlighted, table, status])
+        text.submit(run, inputs=[text], outputs=[highlighted, table, status])
+    return app

@@ -1,1 +1,0 @@
-"""Medical vocabularies from installed PyPI packages: term lists, a token matcher and linking."""

