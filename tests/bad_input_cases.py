@@ -1,9 +1,9 @@
 """The bad inputs of issue 16 and the answer each gets, as data.
 
 tests/test_bad_input.py runs every case through the CLI (in process, with
-typer's CliRunner) and checks the answer; README.md's "Bad input" table is
+typer's CliRunner) and checks the answer; the "Bad input" table of docs/data.md is
 rendered from this list (`python tests/bad_input_cases.py` prints it) and a
-test checks that the README holds exactly that table
+test checks that the page holds exactly that table
 (`python tests/bad_input_cases.py --write` puts it there).
 
 A case writes `files` (text or bytes; a name ending in "/" is a folder) into a
@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Union
 @dataclass
 class Case:
     id: str
-    bad_input: str  # what a user gave, in words, for the README
+    bad_input: str  # what a user gave, in words, for the docs
     args: List[str]
     answer: str  # a fragment of the message the user gets
     files: Dict[str, Union[str, bytes]] = field(default_factory=dict)
@@ -234,7 +234,7 @@ def printable(text: str) -> str:
 
 
 def render_table(cases=CASES) -> str:
-    """The README's table of bad inputs."""
+    """The docs' table of bad inputs."""
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
@@ -246,20 +246,28 @@ def render_table(cases=CASES) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_readme(readme: Path) -> None:
-    """Replace the table in the README's "Bad input" section with the rendered one."""
-    lines = readme.read_text(encoding="utf-8").split("\n")
-    header = render_table().split("\n")[0]
-    start = lines.index(header)
-    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
-    lines[start:end] = render_table().rstrip("\n").split("\n")
-    readme.write_text("\n".join(lines), encoding="utf-8")
+DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "data.md"
+START, END = "<!-- bad-input:start -->", "<!-- bad-input:end -->"
+
+
+def docs_section(page: Path = DOCS_PAGE) -> str:
+    """What the page holds between its bad-input markers."""
+    text = page.read_text(encoding="utf-8")
+    return text.split(START, 1)[1].split(END, 1)[0].strip("\n") + "\n"
+
+
+def write_docs(page: Path = DOCS_PAGE) -> None:
+    """Put the rendered table between the page's bad-input markers."""
+    text = page.read_text(encoding="utf-8")
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    page.write_text(f"{head}{START}\n{render_table()}{END}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] == ["--write"]:
-        write_readme(Path(__file__).resolve().parents[1] / "README.md")
+        write_docs()
     else:
         print(render_table(), end="")

@@ -13,7 +13,7 @@ import srsly
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from bad_input_cases import CASES, Case, jsonl, render_table
+from bad_input_cases import CASES, Case, docs_section, jsonl, render_table
 from conftest import ROOT
 from med_ner.prediction import annotate as annotate_module
 from med_ner.cli import app
@@ -99,9 +99,8 @@ def test_case(case, tmp_path, models):
         assert not (tmp_path / path).exists(), path
 
 
-def test_readme_table_is_the_cases():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert render_table() in readme, "README's bad input table is stale: python tests/bad_input_cases.py --write"
+def test_docs_table_is_the_cases():
+    assert docs_section() == render_table(), "docs/data.md's bad input table is stale: python tests/bad_input_cases.py --write"
 
 
 # What a message cannot show.

@@ -1,5 +1,6 @@
 """Every bad input tried on POST /v1/entities and the answer it gets: the same
-table is in the README ("HTTP service"), and a test checks the two agree.
+table is in docs/usage.md ("Errors"), and a test checks the two agree
+(`python tests/service/test_service_bad_input.py --write` rewrites it).
 Nothing submitted reaches the log, and the service serves on afterwards."""
 import json
 import logging
@@ -88,7 +89,7 @@ CASES = [
 ]
 
 
-def readme_table() -> str:
+def docs_table() -> str:
     rows = ["| bad input | status | answer |", "|---|---:|---|"]
     for case in CASES:
         answer = case.answer if case.status == 200 else f'`{{"error": "{case.answer}"}}`'
@@ -156,7 +157,24 @@ def test_submitted_text_is_never_logged(server, caplog):
     assert not [r for r in caplog.records if "Zebrafish" in r.getMessage()]
 
 
-def test_readme_lists_every_bad_input():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme_table()
-    assert table in readme, f"README.md's bad-input table is out of date; it should read:\n{table}"
+DOCS_PAGE = ROOT / "docs" / "usage.md"
+START, END = "<!-- service-errors:start -->", "<!-- service-errors:end -->"
+
+
+def test_docs_list_every_bad_input():
+    section = DOCS_PAGE.read_text(encoding="utf-8").split(START, 1)[1].split(END, 1)[0].strip("\n") + "\n"
+    assert section == docs_table(), "docs/usage.md's bad-input table is stale: python tests/service/test_service_bad_input.py --write"
+
+
+def write_docs() -> None:
+    head, rest = DOCS_PAGE.read_text(encoding="utf-8").split(START, 1)
+    DOCS_PAGE.write_text(f"{head}{START}\n{docs_table()}{END}{rest.split(END, 1)[1]}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--write"]:
+        write_docs()
+    else:
+        print(docs_table(), end="")
