@@ -1,10 +1,10 @@
-"""Negation and uncertainty side by side: our clinical_context, negspacy
+"""Negation and uncertainty side by side: en_med_ner's clinical_context, negspacy
 (NegEx, en_clinical termset) and medspaCy's ConText (default rules), on the
 same test documents with the same sentence boundaries.
 
 Two settings:
 - gold: every system flags the gold entities;
-- end to end: our pipeline finds the entities; negspacy and medspaCy flag
+- end to end: the pipeline finds the entities; negspacy and medspaCy flag
   those same predicted entities, so the rows differ only in the context step.
   A flagged entity counts when its span and label match a gold entity.
 
@@ -145,7 +145,7 @@ def markdown(result: Dict) -> str:
         "Gold `POLARITY` attributes: NEG = negated; UNCERTAIN, MAYBE_NEG, MAYBE_POS = uncertain. "
         "Same sentence boundaries for every system; 95% intervals from 1,000 bootstrap resamples of documents.",
     ]
-    for setting, title in (("gold", "Gold entities"), ("end_to_end", "End to end (entities predicted by our NER)")):
+    for setting, title in (("gold", "Gold entities"), ("end_to_end", "End to end (entities predicted by the NER)")):
         if setting not in result:
             continue
         block = result[setting]

@@ -169,7 +169,7 @@ def benchmark_context_command(
     end_to_end: bool = typer.Option(True, "--end-to-end/--gold-only", help="Also score on predicted entities"),
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
 ):
-    """Score our negation/uncertainty flags next to negspacy and medspaCy."""
+    """Score the pipeline's negation/uncertainty flags next to negspacy and medspaCy."""
     if medspacy_python is not None and not medspacy_python.exists():
         fail(f"{medspacy_python} not found: run `spacy project run setup-medspacy` first, "
              "or leave out --medspacy-python to skip the medspaCy row")
