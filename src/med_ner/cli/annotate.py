@@ -1,12 +1,11 @@
 """`annotate`: batch annotation to JSONL (and a DocBin), locally or on Dask."""
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from med_ner.prediction.annotate import InputError, annotate
-from med_ner.cli.app import app, check_output_file, fail, inference_option
+from med_ner.prediction.annotate import InputError, annotate, summary
+from med_ner.cli.app import app, fail, inference_option
 from med_ner.inference.loading import PipelineError
 
 
@@ -28,16 +27,10 @@ def annotate_command(
     inference: Optional[str] = inference_option(),
 ):
     """Annotate documents; every input id comes out exactly once, and a rerun resumes."""
-    for path, what in ((output, "output"), (docbin, "--docbin output"), (stats, "--stats output")):
-        check_output_file(path, what)
-    try:
-        result = annotate(input_path, output, model, code=code, batch_size=batch_size, threads=threads,
+    try:  # outputs are checked (and the stats written) in annotate()
+        result = annotate(input_path, output, model, stats=stats, code=code, batch_size=batch_size, threads=threads,
                           partition_size=partition_size, dask=dask or None, workers=workers, docbin=docbin, lang=lang,
                           cpu_int8=cpu_int8, inference=inference)
     except (InputError, PipelineError) as err:  # ConversionErrors of the input arrive as InputError
         fail(str(err))
-    if stats is not None:
-        stats.parent.mkdir(parents=True, exist_ok=True)
-        stats.write_text(json.dumps(result, indent=2))
-    typer.echo(f"{result['documents_in']} documents in, {result['documents_out']} out ({result['resumed_documents']} "
-               f"from an earlier run); {result['docs_per_second']} docs/s -> {output}")
+    typer.echo(summary(result, output))

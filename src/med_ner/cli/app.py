@@ -16,8 +16,17 @@ def fail(message: str) -> NoReturn:
 
 def check_output_file(path: Optional[Path], what: str = "output") -> None:
     """Before any work: an output that names a folder would fail only when written."""
-    if path is not None and Path(path).is_dir():
-        fail(f"{path}: is a directory, but the {what} is a file")
+    check_paths([(what, path)])
+
+
+def check_paths(outputs, inputs=()) -> None:
+    """Before any work: every output of a command (med_ner.outputs.check_outputs)."""
+    from med_ner.outputs import OutputError, check_outputs
+
+    try:
+        check_outputs(outputs, inputs)
+    except OutputError as err:
+        fail(str(err))
 
 
 def inference_option():

@@ -5,7 +5,7 @@ from typing import Callable, Optional, Tuple
 
 import typer
 
-from med_ner.cli.app import app, check_output_file, fail
+from med_ner.cli.app import app, check_paths, fail
 from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.conversion import ConversionError, ConversionReport, LabelMap, default_report_path
 from med_ner.corpus.corpora import SPLITS, CorpusTable, convert_split
@@ -19,13 +19,13 @@ from med_ner.corpus.split import SPLITS as SPLIT_NAMES
 def convert_and_report(convert: Callable[..., ConversionReport], input_path: Path, output_path: Path,
                        label_map_path: Optional[Path], report_path: Optional[Path], **options) -> None:
     """The body of every converter command: convert, write the report, print its summary."""
-    check_output_file(output_path)
-    check_output_file(report_path, "report")
+    check_paths([("output", output_path), ("--report", report_path or default_report_path(output_path))],
+                [("input", input_path), ("--label-map", label_map_path), ("--ids", options.get("ids_path"))])
     try:
         report = convert(input_path, output_path, LabelMap.from_file(label_map_path), **options)
+        report.write(report_path or default_report_path(output_path))
     except ConversionError as err:
         fail(str(err))
-    report.write(report_path or default_report_path(output_path))
     typer.echo(report.summary())
 
 

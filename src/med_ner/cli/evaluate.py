@@ -2,13 +2,12 @@
 from pathlib import Path
 from typing import Optional
 
-import srsly
 import typer
 
-from med_ner.cli.app import app, check_output_file, fail, inference_option
+from med_ner.cli.app import app, check_paths, fail, inference_option
 from med_ner.corpus.conversion import ConversionError
 from med_ner.inference.loading import PipelineError
-from med_ner.evaluation.evaluate import evaluate_model, markdown_table
+from med_ner.evaluation.evaluate import evaluate_model, write_outputs
 
 
 @app.command("evaluate")
@@ -27,8 +26,7 @@ def evaluate_command(
     inference: Optional[str] = inference_option(),
 ):
     """Evaluate a pipeline with spaCy's scorer (JSON + markdown, rewritten each run)."""
-    check_output_file(output)
-    check_output_file(markdown, "--markdown output")
+    check_paths([("--output", output), ("--markdown output", markdown)], [("data", data_path), ("--train", train_path)])
     try:
         metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path, code=code, inference=inference)
     except (PipelineError, ConversionError, ValueError) as err:
@@ -37,10 +35,8 @@ def evaluate_command(
     metrics["inference"] = inference
     if errors_view:
         metrics["errors_view"] = errors_view
-    output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, metrics)
-    table = markdown_table(metrics)
-    if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(table, encoding="utf-8")
+    try:
+        table = write_outputs(metrics, output, markdown)
+    except ConversionError as err:
+        fail(str(err))
     typer.echo(table)

@@ -7,7 +7,8 @@ import typer
 from med_ner.cli.app import app, fail, inference_option
 from med_ner.corpus.conversion import ConversionError
 from med_ner.inference.loading import PipelineError, load_pipeline
-from med_ner.prediction.predict import format_entities, read_texts
+from med_ner.outputs import echo_lines
+from med_ner.prediction.predict import check_lengths, format_entities, read_texts
 
 
 @app.command("predict")
@@ -25,7 +26,7 @@ def predict_command(
     try:
         texts = read_texts(text, file, lines)
         nlp = load_pipeline(model, code, cpu_int8, inference=inference)
+        check_lengths(texts, nlp.max_length, lines)
+        echo_lines(format_entities(nlp.pipe(texts), as_json))  # a full disk or closed pipe: OutputError
     except (ValueError, ConversionError, PipelineError) as err:
         fail(str(err))
-    for line in format_entities(nlp.pipe(texts), as_json):
-        typer.echo(line)

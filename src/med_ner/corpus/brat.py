@@ -74,6 +74,8 @@ from med_ner.corpus.conversion import (
     read_text,
     folder_files as shared_folder_files,
     line_spans,
+    check_options,
+    check_length,
     remove_overlaps,
     write_docbin,
 )
@@ -341,6 +343,8 @@ def convert_brat(
 ) -> ConversionReport:
     if annotated_lines_only and not one_doc_per_line:
         raise ValueError("annotated_lines_only needs one_doc_per_line")
+    check_options(misaligned=misaligned, split_sentences=split_sentences, one_doc_per_line=one_doc_per_line,
+                  annotated_lines_only=annotated_lines_only)
     nlp = blank_nlp(lang)
     sources = [str(input_path)] + ([str(ids_path)] if ids_path is not None else [])
     report = ConversionReport("convert_brat", sources=sources, output=str(output_path))
@@ -400,6 +404,7 @@ def convert_brat(
                 skipped_lines += 1
                 continue
             report.documents_in += 1
+            check_length(seg_text, nlp.max_length, txt_path, doc_id=doc_id)
             doc = nlp.make_doc(seg_text)
             spans = make_spans(doc, per_segment.get(seg, []), ann_path, report, misaligned)
             carried: List[SourceSpan] = []

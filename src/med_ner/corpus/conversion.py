@@ -171,16 +171,64 @@ def check_encodable(text: str, source, line: Optional[int] = None) -> str:
     return text
 
 
-def read_docbin(path: Path, vocab) -> List[Doc]:
-    """The Docs of a .spacy file; a file that is missing or not a DocBin is an error."""
+def read_docbin(path: Path, vocab, data: Optional[bytes] = None) -> List[Doc]:
+    """The Docs of a .spacy file (or of its bytes `data`, already read); a
+    file that is missing or not a DocBin is an error."""
     path = Path(path)
-    if path.is_dir():
-        raise ConversionError(path, "is a directory, not a DocBin")
-    data = read_bytes(path)  # a FIFO too, as predict reads one
+    if data is None:
+        if path.is_dir():
+            raise ConversionError(path, "is a directory, not a DocBin")
+        data = read_bytes(path)  # a FIFO too, as predict reads one
     try:
         return list(DocBin(store_user_data=True).from_bytes(data).get_docs(vocab))
     except Exception as err:  # zlib, msgpack and DocBin's own checks each raise their own kind
         raise ConversionError(path, f"not a spaCy DocBin ({type(err).__name__}: {err})") from None
+
+
+# The values each converter option takes, one home for the CLI's checks and
+# the corpus table's (configs/corpora.yml).
+OPTION_CHOICES = {
+    "misaligned": ("expand", "contract", "error"),
+    "scheme": ("auto", "iob1", "iob2"),
+    "sep": ("auto", "tab", "space"),
+}
+BOOL_OPTIONS = ("split_sentences", "one_doc_per_line", "annotated_lines_only")
+INT_OPTIONS = {"n_sents": 1, "token_column": None, "tag_column": None}  # name: least value (None: any)
+
+
+def option_problem(name: str, value) -> Optional[str]:
+    """Why `value` is not a value of converter option `name`, or None."""
+    if name in OPTION_CHOICES and value not in OPTION_CHOICES[name]:
+        return f"{name} must be {', '.join(OPTION_CHOICES[name][:-1])} or {OPTION_CHOICES[name][-1]}, not {value!r}"
+    if name in BOOL_OPTIONS and not isinstance(value, bool):
+        return f"{name} must be true or false, not {value!r}"
+    if name in INT_OPTIONS:
+        least = INT_OPTIONS[name]
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"{name} must be an integer, not {value!r}"
+        if least is not None and value < least:
+            return f"{name} must be at least {least}, not {value}"
+    return None
+
+
+def check_options(**options) -> None:
+    """Converter options checked by value before any work; an error names the
+    option as the command line spells it."""
+    for name, value in options.items():
+        problem = option_problem(name, value)
+        if problem is not None:
+            raise ConversionError(f"--{name.replace('_', '-')}", problem.split(" ", 1)[1])
+
+
+def check_length(text: str, max_length: int, source, line: Optional[int] = None, doc_id=None) -> None:
+    """A text longer than the pipeline's max_length (spaCy's 1,000,000
+    characters by default) is refused before any work, naming the document,
+    rather than failing in spaCy (E088) once outputs exist."""
+    if len(text) > max_length:
+        which = f"document {doc_id!r}: " if doc_id is not None else ""
+        raise ConversionError(source, f"{which}text of {len(text):,} characters is longer than the pipeline's "
+                                      f"max_length of {max_length:,} characters; split it into shorter documents",
+                              line=line)
 
 
 def blank_nlp(lang: str):

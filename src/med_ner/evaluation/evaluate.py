@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from med_ner.corpus.conversion import ConversionError, read_docbin
+from med_ner.corpus.conversion import ConversionError, read_bytes, read_docbin
 from med_ner.inference.loading import load_pipeline
 from med_ner.evaluation import metrics as ner_metrics
 
@@ -20,13 +20,35 @@ SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
 CONTEXT_KEYS = tuple(f"{flag}_{k}" for flag in ("negated", "uncertain") for k in ("p", "r", "f"))
 
 
-def check_docbins(data_path: Path, train_path: Optional[Path] = None) -> None:
-    """The data is checked before the (slow) model load: a DocBin, with documents."""
+def check_docbins(data_path: Path, train_path: Optional[Path] = None) -> Dict[Path, bytes]:
+    """The data is checked before the (slow) model load: a DocBin, with
+    documents that carry entity annotation. Returns the bytes read, so that a
+    FIFO (read once) is read once, as predict reads one."""
     import spacy
+    from spacy.tokens import DocBin
 
+    data = {}
     for path in (data_path, train_path):
-        if path is not None and not read_docbin(path, spacy.blank("xx").vocab):
+        if path is None:
+            continue
+        data[path] = read_bytes(path)
+        docs = read_docbin(path, spacy.blank("xx").vocab, data[path])
+        if not docs:
             raise ConversionError(path, "no documents to evaluate" if path == data_path else "no training documents")
+        if path == data_path and not any(doc.has_annotation("ENT_IOB") for doc in docs):
+            raise ConversionError(path, "its documents carry no entity annotation (a DocBin saved without ENT_IOB "
+                                        "and ENT_TYPE), so there is nothing to score against")
+    return data
+
+
+def read_examples(nlp, path: Path, data: bytes) -> List:
+    """Examples as spacy.training.Corpus makes them (the reference's text
+    tokenised by the pipeline), from bytes already read."""
+    from spacy.tokens import DocBin
+    from spacy.training import Example
+
+    docs = DocBin(store_user_data=True).from_bytes(data).get_docs(nlp.vocab)
+    return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
 
 
 def _load(model: str, code: Optional[str], cpu_int8: bool, gpu_id: int, inference: Optional[str] = None):
@@ -40,12 +62,10 @@ def _load(model: str, code: Optional[str], cpu_int8: bool, gpu_id: int, inferenc
 def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False,
                    train_path: Optional[Path] = None, code: Optional[str] = None,
                    inference: Optional[str] = None) -> Dict:
-    from spacy.training import Corpus
-
-    check_docbins(data_path, train_path)
+    data = check_docbins(data_path, train_path)
     nlp = _load(model, code, cpu_int8, gpu_id, inference)
-    examples = list(Corpus(str(data_path))(nlp))
-    train_docs = [eg.reference for eg in Corpus(str(train_path))(nlp)] if train_path is not None else None
+    examples = read_examples(nlp, data_path, data[data_path])
+    train_docs = [eg.reference for eg in read_examples(nlp, train_path, data[train_path])] if train_path else None
     return score_pipeline(nlp, model, examples, data_path, split, train_docs)
 
 
@@ -93,7 +113,7 @@ def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
     pred = [ner_metrics.doc_spans(eg.predicted) for eg in examples]
     support = Counter(ent.label_ for eg in examples for ent in eg.reference.ents)
     per_type = scores.get("ents_per_type") or {}
-    model_labels = set(nlp.get_pipe("ner").labels)
+    model_labels = set(nlp.get_pipe("ner").labels) if "ner" in nlp.pipe_names else set()
     annotated = examples[0].reference.user_data.get(ANNOTATES_KEY)
     if annotated is not None:
         model_labels &= set(annotated)
@@ -125,6 +145,19 @@ def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
         "words_per_second": sum(len(eg.predicted) for eg in examples) / seconds,
         **seen_unseen,
     }
+
+
+def write_outputs(metrics: Dict, output: Path, markdown: Optional[Path]) -> str:
+    """Write the metrics JSON and the markdown table (each atomically: a failed
+    write leaves the old file); returns the table. The table is made before
+    anything is written, so a failure there leaves no half set of outputs."""
+    from med_ner.outputs import write_json, write_text
+
+    table = markdown_table(metrics)
+    write_json(output, metrics, "--output")
+    if markdown is not None:
+        write_text(markdown, table, "--markdown output")
+    return table
 
 
 def markdown_table(metrics: Dict) -> str:

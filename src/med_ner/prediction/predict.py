@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from med_ner.corpus.conversion import ConversionError, check_encodable, decode_utf8, read_bytes, split_lines
+from med_ner.corpus.conversion import ConversionError, check_encodable, check_length, decode_utf8, read_bytes, split_lines
 from med_ner.prediction.records import context_flags, entity_records, link_fields
 
 
@@ -41,6 +41,12 @@ def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[s
     if not texts:
         raise ConversionError(source, "no lines to tag")
     return texts
+
+
+def check_lengths(texts: List[str], max_length: int, lines: bool) -> None:
+    """Every text fits the pipeline's max_length, checked before any is tagged."""
+    for i, text in enumerate(texts, start=1):
+        check_length(text, max_length, "input", line=i if lines else None)
 
 
 def format_entities(docs: Iterable, as_json: bool) -> Iterable[str]:
