@@ -46,7 +46,11 @@ def write_files(folder: Path, files) -> None:
             path.mkdir(parents=True, exist_ok=True)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        if content in ("DOCBIN", "EMPTY_DOCBIN"):
+        if content == "DOCBIN_NO_ENTS":
+            db = DocBin(attrs=["ORTH"])
+            db.add(spacy.blank("en")("fever today"))
+            db.to_disk(path)
+        elif content in ("DOCBIN", "EMPTY_DOCBIN"):
             db = DocBin()
             if content == "DOCBIN":
                 doc = spacy.blank("en")("fever today")
