@@ -5,6 +5,7 @@ input is refused with a ConversionError / `error:` naming the file and line,
 or nothing is lost: entities in = out + dropped, every entity not written as
 given is listed in the report, one output per input, and text round-trips."""
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -175,12 +176,13 @@ def test_brat_reader(tmp_path_factory, doc, one_doc_per_line):
         assert err.line is None or err.line >= 1
         # A text that is not blank, with spans inside it whose quotes fit on their .ann line, is never refused.
         assert not (text.strip() and all(0 <= s < e <= len(text) and "\n" not in text[s:e] for s, e, _ in spans)
-                    and (not one_doc_per_line or any(line.strip() for line in text.split("\n")))), str(err)
+                    and (not one_doc_per_line or any(line.strip() for line in re.split(r"\r\n|\r|\n", text)))), str(err)
         return
     docs = read_docs(folder / "out.spacy")
     if one_doc_per_line:
         report.check()
-        assert [d.text for d in docs] == [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
+        # Lines end at \n, \r\n or a lone \r (issue 37: old Mac files are one document per line too).
+        assert [d.text for d in docs] == [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
         return
     [out] = docs
     assert out.text == text
@@ -222,9 +224,9 @@ line_text = texts.map(lambda t: t.replace("\n", "").rstrip("\r"))
 def test_predict_lines(ruler, lines, crlf, final_break):
     end = "\r\n" if crlf else "\n"
     data = end.join(lines) + (end if final_break else "")
-    expected = list(lines)
-    expected[0] = expected[0].removeprefix("\ufeff")  # a BOM at the start of the input is not text
-    if not final_break and expected[-1] == "":
+    # Lines end at \n, \r\n or a lone \r (old Mac files; issue 37), never at U+2028 and the like.
+    expected = re.split(r"\r\n|\r|\n", data.removeprefix("\ufeff"))  # a BOM at the start is not text
+    if expected[-1] == "":
         expected.pop()  # "a\n" is one line: a final line break ends a line, it does not start one
     result = invoke(["predict", "--model", ruler, "--lines", "--json"], data.encode("utf-8"))
     if not expected:
