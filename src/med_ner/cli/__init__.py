@@ -3,6 +3,7 @@ library's plain functions. `python -m med_ner --help` lists them."""
 from med_ner.cli import (  # noqa: F401  (each module registers its commands on the app)
     annotate,
     benchmark,
+    calibrate,
     convert,
     demo,
     evaluate,
