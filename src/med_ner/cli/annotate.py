@@ -26,6 +26,8 @@ def annotate_command(
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (same as --inference int8)"),
     inference: Optional[str] = inference_option(),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Drop entities whose confidence is below "
+                                              "this (0-1; default: the pipeline's entity_confidence threshold)"),
 ):
     """Annotate documents; every input id comes out exactly once, and a rerun resumes."""
     for path, what in ((output, "output"), (docbin, "--docbin output"), (stats, "--stats output")):
@@ -33,7 +35,7 @@ def annotate_command(
     try:
         result = annotate(input_path, output, model, code=code, batch_size=batch_size, threads=threads,
                           partition_size=partition_size, dask=dask or None, workers=workers, docbin=docbin, lang=lang,
-                          cpu_int8=cpu_int8, inference=inference)
+                          cpu_int8=cpu_int8, inference=inference, threshold=threshold)
     except (InputError, PipelineError) as err:  # ConversionErrors of the input arrive as InputError
         fail(str(err))
     if stats is not None:

@@ -5,6 +5,7 @@ from typing import Optional
 import typer
 
 from med_ner.cli.app import app, fail, inference_option
+from med_ner.components.entity_confidence import check_threshold, set_threshold
 from med_ner.corpus.conversion import ConversionError
 from med_ner.inference.loading import PipelineError, load_pipeline
 from med_ner.prediction.predict import format_entities, read_texts
@@ -20,11 +21,16 @@ def predict_command(
     code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (same as --inference int8)"),
     inference: Optional[str] = inference_option(),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Drop entities whose confidence is below "
+                                              "this (0-1; default: the pipeline's entity_confidence threshold)"),
 ):
     """Tag text with a NER pipeline: `Entity: <text>, Label: <LABEL>` lines, or one JSON object per text."""
     try:
+        if threshold is not None:
+            check_threshold(threshold, "--threshold")
         texts = read_texts(text, file, lines)
         nlp = load_pipeline(model, code, cpu_int8, inference=inference)
+        set_threshold(nlp, threshold)
     except (ValueError, ConversionError, PipelineError) as err:
         fail(str(err))
     for line in format_entities(nlp.pipe(texts), as_json):
