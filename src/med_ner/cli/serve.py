@@ -27,6 +27,8 @@ def serve_command(
     cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU"),
     inference: Optional[str] = inference_option(),
     threads: int = typer.Option(DEFAULT.threads, "--threads", help="torch threads (0: torch's default)"),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Drop entities whose confidence is below "
+                                              "this (0-1; default: the pipeline's entity_confidence threshold)"),
     max_batch_size: int = typer.Option(DEFAULT.max_batch_size, "--max-batch-size",
                                        help="Most documents in one nlp.pipe batch"),
     max_wait_ms: float = typer.Option(DEFAULT.max_wait_ms, "--max-wait-ms",
@@ -57,7 +59,7 @@ def serve_command(
     try:
         settings = ServiceSettings(
             model=model, host=host, port=port, code=code, cpu_int8=cpu_int8, inference=inference, threads=threads,
-            max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queued_documents=max_queued,
+            threshold=threshold, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queued_documents=max_queued,
             max_chars_per_text=max_chars_per_text, max_chars_per_request=max_chars_per_request,
             max_texts_per_request=max_texts_per_request, request_timeout_s=request_timeout,
             drain_timeout_s=drain_timeout, api_key=api_key, demo=demo, log_text=log_text)

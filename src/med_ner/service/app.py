@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from med_ner.inference.loading import load_pipeline
+from med_ner.components.entity_confidence import set_threshold
+from med_ner.inference.loading import PipelineError, load_pipeline
 from med_ner.service.batching import BatchWorker, DocumentFailed, QueueFull, WorkerClosed
 from med_ner.service.schemas import (ApiError, EntitiesRequest, EntitiesResponse, ErrorResponse, ModelInfo, Status,
                                      parse_entities_request)
@@ -50,6 +51,7 @@ class Service:
             if self.nlp is None:
                 s = self.settings
                 self.nlp = load_pipeline(s.model, s.code, s.cpu_int8, s.threads, inference=s.inference)
+            set_threshold(self.nlp, self.settings.threshold)
             worker = BatchWorker(self.nlp, self.settings.max_batch_size, self.settings.max_wait_ms,
                                  self.settings.max_queued_documents)
             worker.start()
@@ -134,6 +136,10 @@ def mount_demo(app: FastAPI, service: Service) -> None:
     s = service.settings
     if service.nlp is None:
         service.nlp = load_pipeline(s.model, s.code, s.cpu_int8, s.threads, inference=s.inference)
+    try:
+        set_threshold(service.nlp, s.threshold)
+    except ValueError as err:
+        raise PipelineError(str(err)) from None
     demo = build_app(QueuedPipeline(service), s.max_chars_per_text, "en_med_ner demo")
     gradio.mount_gradio_app(app, demo, path="/demo")
 

@@ -17,6 +17,8 @@ class ServiceSettings(BaseModel):
     # Transformer runtime (float32, int8, bf16, onnx, onnx-int8); None keeps the pipeline's own.
     inference: Optional[str] = None
     threads: int = Field(0, ge=0, description="torch threads; 0 keeps torch's default")
+    # Entities below this confidence are dropped; None keeps the pipeline's entity_confidence threshold.
+    threshold: Optional[float] = Field(None, ge=0, le=1)
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
