@@ -8,7 +8,7 @@ import typer
 from med_ner.cli.app import app, check_output_file, fail, inference_option
 from med_ner.corpus.conversion import ConversionError
 from med_ner.inference.loading import PipelineError
-from med_ner.evaluation.evaluate import evaluate_model, markdown_table
+from med_ner.evaluation.evaluate import evaluate_model, markdown_table, write_reliability_diagram
 
 
 @app.command("evaluate")
@@ -38,6 +38,7 @@ def evaluate_command(
     if errors_view:
         metrics["errors_view"] = errors_view
     output.parent.mkdir(parents=True, exist_ok=True)
+    write_reliability_diagram(metrics, output, markdown)
     srsly.write_json(output, metrics)
     table = markdown_table(metrics)
     if markdown is not None:

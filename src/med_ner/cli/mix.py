@@ -14,7 +14,7 @@ from med_ner.corpus.conversion import ConversionError
 from med_ner.training.harmonise import label_evidence, majority_texts, normalise_text
 from med_ner.training.mix import MixError, mix_corpora
 from med_ner.inference.loading import PipelineError
-from med_ner.evaluation.evaluate import evaluate_mix, markdown_table, mix_markdown
+from med_ner.evaluation.evaluate import evaluate_mix, markdown_table, mix_markdown, write_reliability_diagram
 
 
 def _mentions(paths: List[Path]):
@@ -116,6 +116,7 @@ def evaluate_mix_command(
         metrics["cpu_int8"] = cpu_int8
         metrics["inference"] = inference
         (output / name).mkdir(parents=True, exist_ok=True)
+        write_reliability_diagram(metrics, output / name / f"{split}.json")
         srsly.write_json(output / name / f"{split}.json", metrics)
         (output / name / f"{split}.md").write_text(markdown_table(metrics), encoding="utf-8")
     srsly.write_json(output / f"{split}.json", result)

@@ -1,7 +1,8 @@
 """Score a pipeline on a DocBin with spaCy's scorer: overall and per-label
 precision, recall and F1 (the headline), plus a bootstrap interval of F1,
-nervaluate's partial-match modes and an error breakdown (med_ner.evaluation.metrics),
-written as JSON and as a markdown report.
+nervaluate's partial-match modes, an error breakdown (med_ner.evaluation.metrics)
+and, where the pipeline has entity_confidence, the calibration of its
+confidences (med_ner.evaluation.calibration), written as JSON and as a markdown report.
 
 The outputs are rewritten on every run, never appended to.
 """
@@ -12,6 +13,7 @@ from typing import Dict, List, Optional
 
 from med_ner.corpus.conversion import ConversionError, read_docbin
 from med_ner.inference.loading import load_pipeline
+from med_ner.evaluation import calibration as ner_calibration
 from med_ner.evaluation import metrics as ner_metrics
 
 SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
@@ -124,7 +126,25 @@ def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
                             if scores.get(f"{flag}_support") is not None},
         "words_per_second": sum(len(eg.predicted) for eg in examples) / seconds,
         **seen_unseen,
+        # ECE, reliability bins and the threshold table; None without entity_confidence.
+        "calibration": ner_calibration.calibration_report(((eg.predicted, eg.reference) for eg in examples),
+                                                          sum(support.values())),
     }
+
+
+def write_reliability_diagram(metrics: Dict, output: Path, markdown: Optional[Path] = None) -> Optional[Path]:
+    """<output stem>.reliability.png beside the metrics JSON, linked from the
+    markdown (metrics["reliability_diagram"], relative to it); None without calibration."""
+    import os
+
+    report = metrics.get("calibration")
+    if not report:
+        return None
+    path = Path(output).with_suffix(".reliability.png")
+    ner_calibration.reliability_diagram(report, path, title=f"{metrics.get('split', '')}:")
+    base = Path(markdown).parent if markdown is not None else Path(output).parent
+    metrics["reliability_diagram"] = Path(os.path.relpath(path, base)).as_posix()
+    return path
 
 
 def markdown_table(metrics: Dict) -> str:
@@ -159,6 +179,8 @@ def markdown_table(metrics: Dict) -> str:
         lines += ner_metrics.markdown_sections(metrics["partial_match"], metrics["errors"])
     if metrics.get("errors_view"):
         lines += ["", f"Documents with errors, gold beside predicted: [{metrics['errors_view']}]({metrics['errors_view']})."]
+    if metrics.get("calibration"):
+        lines += ner_calibration.markdown_section(metrics["calibration"], metrics.get("reliability_diagram"))
     context = metrics.get("context") or {}
     if context:
         lines += [
@@ -182,6 +204,9 @@ def same_scores(a: Dict, b: Dict) -> List[str]:
     diffs = [f"{k}: {a[k]} != {b[k]}" for k in SCORE_KEYS if a[k] != b[k]]
     ca, cb = a.get("context", {}), b.get("context", {})
     diffs += [f"{k}: {ca.get(k)} != {cb.get(k)}" for k in CONTEXT_KEYS if ca.get(k) != cb.get(k)]
+    ece_a, ece_b = ((m.get("calibration") or {}).get("ece") for m in (a, b))
+    if ece_a != ece_b:
+        diffs.append(f"confidence ECE: {ece_a} != {ece_b}")
     for label in sorted(set(a["ents_per_type"]) | set(b["ents_per_type"])):
         sa, sb = a["ents_per_type"].get(label, {}), b["ents_per_type"].get(label, {})
         diffs += [f"{label} {k}: {sa.get(k)} != {sb.get(k)}" for k in ("p", "r", "f", "support") if sa.get(k) != sb.get(k)]
@@ -195,8 +220,9 @@ def mix_markdown(result: Dict) -> str:
         f"`{result['harmonisation']}`; each corpus is scored on the labels it annotates. Seen/unseen: whether the "
         "lowercased mention text occurs in any training split of the mix.",
         "",
-        "| corpus | labels scored | P | R | F1 | F1 95% CI | recall seen | recall unseen | gold entities |",
-        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+        "| corpus | labels scored | P | R | F1 | F1 95% CI | recall seen | recall unseen | gold entities | "
+        "confidence ECE | P at 80% kept |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def pct(value) -> str:
@@ -204,11 +230,17 @@ def mix_markdown(result: Dict) -> str:
 
     for name, m in result["corpora"].items():
         lo, hi = m["ents_f_ci95"]
+        cal = m.get("calibration") or {}
+        ece = f"{cal['ece']:.4f}" if cal else ""
         lines.append(f"| {name} | {', '.join(m['ents_per_type'])} | {pct(m['ents_p'])} | {pct(m['ents_r'])} | "
                      f"{pct(m['ents_f'])} | {lo * 100:.2f}–{hi * 100:.2f} | {pct(m.get('recall_seen'))} | "
-                     f"{pct(m.get('recall_unseen'))} | {m['entities']} |")
+                     f"{pct(m.get('recall_unseen'))} | {m['entities']} | "
+                     f"{ece} | {pct(cal.get('precision_at_80'))} |")
     for name, m in result["corpora"].items():
         lines += ["", f"### {name}", "", "| label | P | R | F1 | gold entities |", "| --- | ---: | ---: | ---: | ---: |"]
         for label, s in m["ents_per_type"].items():
             lines.append(f"| {label} | {pct(s['p'])} | {pct(s['r'])} | {pct(s['f'])} | {s['support']} |")
+        if m.get("calibration"):
+            diagram = m.get("reliability_diagram")
+            lines += ner_calibration.markdown_section(m["calibration"], f"{name}/{diagram}" if diagram else None)
     return "\n".join(lines) + "\n"
