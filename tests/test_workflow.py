@@ -96,7 +96,8 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert loaded["pipe"] == ["transformer", "ner", "clinical_context", "terminology_matcher", "terminology_linker"]
+    assert loaded["pipe"] == ["transformer", "ner", "entity_confidence", "clinical_context", "terminology_matcher",
+                              "terminology_linker"]
     # The negation component ships in the wheel with its trigger list (rules only: the sample has no polarity).
     assert loaded["negated"] is True and loaded["cues"] == ["negation<denies"]
     # So does the term table (`vocab` step, link_terms): a SYMPTOM links to its HPO entry offline.
@@ -127,11 +128,16 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     mixed_out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert mixed_out["lib"].startswith(str(ROOT / "src"))
     assert mixed_out["model"].startswith((project / "packages/installed").as_posix())
-    assert mixed_out["pipe"] == ["transformer", "ner", "clinical_context", "terminology_matcher", "terminology_linker"]
+    assert mixed_out["pipe"] == ["transformer", "ner", "entity_confidence", "clinical_context", "terminology_matcher",
+                                 "terminology_linker"]
     proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", "She denies chest pain.", "--model", "en_med_ner",
                            "--json"], capture_output=True, text=True, env=both, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["text"] == "She denies chest pain."
+    # The wheel's entity_confidence, calibrated on dev, scores every entity; the report has its calibration.
+    assert metrics["calibration"]["entities"] > 0 and 0.0 <= metrics["calibration"]["ece"] <= 1.0
+    assert (project / "metrics/sample/test.reliability.png").exists() and "| threshold |" in report
+    assert package_metrics["calibration"]["ece"] == metrics["calibration"]["ece"]
     # Both wheels that `package` leaves in packages/ are what a fresh environment installs.
     assert (project / "packages/med_ner-0.1.0-py3-none-any.whl").exists()
     assert (project / "packages/installed/med_ner/pipeline/clinical_context.py").exists()
@@ -140,7 +146,7 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
 
     # A second run finds everything up to date.
     again = run_project(project, "all", *overrides)
-    for step in ("vocab", "convert", "train", "context", "evaluate", "package", "evaluate-package"):
+    for step in ("vocab", "convert", "train", "context", "confidence", "evaluate", "package", "evaluate-package"):
         assert f"Skipping '{step}': nothing changed" in again
 
     # predict and visualize run on the trained pipeline.
