@@ -61,6 +61,8 @@ class EntityConfidence:
         names = [moves.get_class_name(i) for i in range(moves.n_moves)]
         index = {name: i for i, name in enumerate(names)}
         docs = [doc for doc in docs]
+        if not any(len(doc) for doc in docs):
+            return [[] for _ in docs]
         saved = [(list(doc.ents), doc.to_array(["ENT_IOB", "ENT_TYPE", "ENT_KB_ID"])) for doc in docs]
         tags = [biluo_tags(doc) for doc in docs]
         steps: List[List] = [[None] * len(doc) for doc in docs]

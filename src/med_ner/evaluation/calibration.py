@@ -33,7 +33,8 @@ def _logit(p) -> numpy.ndarray:
 
 
 def _sigmoid(z) -> numpy.ndarray:
-    return 1.0 / (1.0 + numpy.exp(-numpy.asarray(z, dtype="float64")))
+    z = numpy.clip(numpy.asarray(z, dtype="float64"), -500, 500)
+    return 1.0 / (1.0 + numpy.exp(-z))
 
 
 def fit_platt(raw: Sequence[float], correct: Sequence[bool], l2: float = 1e-3) -> Tuple[float, float]:
@@ -41,7 +42,14 @@ def fit_platt(raw: Sequence[float], correct: Sequence[bool], l2: float = 1e-3) -
     loss (a small L2 on a - 1 and b keeps it finite on separable data)."""
     x = _logit(raw)
     y = numpy.asarray(correct, dtype="float64")
+
+    def loss(a: float, b: float) -> float:
+        z = a * x + b
+        # log(1 + e^z) - y z, stable for large |z|
+        return float(numpy.sum(numpy.logaddexp(0.0, z) - y * z) + 0.5 * l2 * ((a - 1) ** 2 + b ** 2))
+
     a, b = 1.0, 0.0
+    current = loss(a, b)
     for _ in range(100):
         p = _sigmoid(a * x + b)
         w = p * (1 - p)
@@ -51,8 +59,15 @@ def fit_platt(raw: Sequence[float], correct: Sequence[bool], l2: float = 1e-3) -
             step = numpy.linalg.solve(hess, grad)
         except numpy.linalg.LinAlgError:
             break
-        a, b = a - step[0], b - step[1]
-        if numpy.max(numpy.abs(step)) < 1e-9:
+        # Damped Newton: halve the step until the loss goes down.
+        scale = 1.0
+        while scale > 1e-6 and loss(a - scale * step[0], b - scale * step[1]) > current:
+            scale /= 2
+        if scale <= 1e-6:
+            break
+        a, b = a - scale * step[0], b - scale * step[1]
+        previous, current = current, loss(a, b)
+        if previous - current < 1e-10:
             break
     return float(a), float(b)
 
