@@ -145,3 +145,25 @@ def test_onnx_int8_confidences_match_float32(calibrated):
     assert len(common) >= 0.8 * sum(map(len, float32.values()))
     worst = max(abs(float32[i][key] - int8[i][key]) for i, key in common)
     assert worst <= 0.02, worst
+
+
+def test_service_entities_carry_confidence_and_threshold(calibrated):
+    """/v1/entities over loopback HTTP: records with "confidence"; the service's threshold setting drops entities."""
+    import httpx
+
+    sys.path.insert(0, str(ROOT / "tests" / "service"))
+    from service_helpers import ServerThread
+
+    from med_ner.service import ServiceSettings
+    from med_ner.service.schemas import EntitiesResponse
+
+    body = {"texts": TEXTS[:3]}
+    with ServerThread(ServiceSettings(model=str(calibrated))) as running:
+        response = httpx.post(f"{running.url}/v1/entities", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    EntitiesResponse.model_validate(response.json())
+    found = [e for d in response.json()["documents"] for e in d["entities"]]
+    assert found and all(0.0 <= e["confidence"] <= 1.0 for e in found)
+    with ServerThread(ServiceSettings(model=str(calibrated), threshold=1.0)) as running:
+        response = httpx.post(f"{running.url}/v1/entities", json=body, timeout=60)
+    assert [d["entities"] for d in response.json()["documents"]] == [[], [], []]
