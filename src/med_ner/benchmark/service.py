@@ -200,7 +200,7 @@ def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[
         except subprocess.TimeoutExpired:
             process.kill()
     # Offline after the service stopped, so the two never share the CPU.
-    nlp = load_pipeline(model, code, cpu_int8, threads, inference=inference)
+    nlp = load_pipeline(model, code, threads=threads, inference=inference or ("int8" if cpu_int8 else None))
     offline_documents_per_s(nlp, load_texts[:200], batch_size)  # warm-up
     offline = offline_documents_per_s(nlp, load_texts, batch_size)
     for row in rows:

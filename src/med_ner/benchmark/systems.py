@@ -105,7 +105,7 @@ def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, s
 
 
 def predict_spacy(model: Path, test_docs, cpu_int8: bool = False) -> Dict:
-    nlp = load_pipeline(str(model), cpu_int8=cpu_int8)
+    nlp = load_pipeline(str(model), inference="int8" if cpu_int8 else None)
     texts = [d.text for d in test_docs]
     start = time.perf_counter()
     predicted = [ner_metrics.doc_spans(doc) for doc in nlp.pipe(texts, batch_size=32)]

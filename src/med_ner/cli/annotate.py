@@ -33,7 +33,7 @@ def annotate_command(
     try:
         result = annotate(input_path, output, model, code=code, batch_size=batch_size, threads=threads,
                           partition_size=partition_size, dask=dask or None, workers=workers, docbin=docbin, lang=lang,
-                          cpu_int8=cpu_int8, inference=inference)
+                          inference=inference or ("int8" if cpu_int8 else None))
     except (InputError, PipelineError) as err:  # ConversionErrors of the input arrive as InputError
         fail(str(err))
     if stats is not None:

@@ -30,7 +30,7 @@ def evaluate_command(
     check_output_file(output)
     check_output_file(markdown, "--markdown output")
     try:
-        metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path, code=code, inference=inference)
+        metrics = evaluate_model(model, data_path, split, gpu_id, train_path=train_path, code=code, inference=inference or ("int8" if cpu_int8 else None))
     except (PipelineError, ConversionError, ValueError) as err:
         fail(str(err))
     metrics["cpu_int8"] = cpu_int8

@@ -108,8 +108,8 @@ def evaluate_mix_command(
     try:
         if config is not None:
             names = mix_corpora(config)
-        result = evaluate_mix(model, corpus_dir, names, harmonisation, split, train_split or None, gpu_id, cpu_int8,
-                              code, inference)
+        result = evaluate_mix(model, corpus_dir, names, harmonisation, split, train_split or None, gpu_id,
+                              code=code, inference=inference or ("int8" if cpu_int8 else None))
     except (PipelineError, MixError, ConversionError, ValueError) as err:
         fail(str(err))
     for name, metrics in result["corpora"].items():

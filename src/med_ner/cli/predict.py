@@ -24,7 +24,7 @@ def predict_command(
     """Tag text with a NER pipeline: `Entity: <text>, Label: <LABEL>` lines, or one JSON object per text."""
     try:
         texts = read_texts(text, file, lines)
-        nlp = load_pipeline(model, code, cpu_int8, inference=inference)
+        nlp = load_pipeline(model, code, inference=inference or ("int8" if cpu_int8 else None))
     except (ValueError, ConversionError, PipelineError) as err:
         fail(str(err))
     for line in format_entities(nlp.pipe(texts), as_json):

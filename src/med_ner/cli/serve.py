@@ -56,7 +56,7 @@ def serve_command(
 
     try:
         settings = ServiceSettings(
-            model=model, host=host, port=port, code=code, cpu_int8=cpu_int8, inference=inference, threads=threads,
+            model=model, host=host, port=port, code=code, inference=inference or ("int8" if cpu_int8 else None), threads=threads,
             max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queued_documents=max_queued,
             max_chars_per_text=max_chars_per_text, max_chars_per_request=max_chars_per_request,
             max_texts_per_request=max_texts_per_request, request_timeout_s=request_timeout,

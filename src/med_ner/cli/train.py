@@ -30,7 +30,7 @@ def add_context_command(
     model: str = typer.Argument(..., help="Trained pipeline (directory or package)"),
     train_path: Path = typer.Argument(..., help="Training DocBin; BRAT POLARITY attributes give the gold flags", exists=True),
     output: Path = typer.Argument(..., help="Directory for the pipeline with clinical_context"),
-    triggers: Optional[Path] = typer.Option(None, "--triggers", help="Trigger JSON (default assets/context/<lang>.json)", exists=True),
+    triggers: Optional[Path] = typer.Option(None, "--triggers", help="Trigger JSON (default: the shipped triggers of the pipeline's language)", exists=True),
     window: int = typer.Option(8, "--window", help="Scope of a trigger, in tokens"),
     use_model: bool = typer.Option(True, "--model/--rules-only", help="Fit classifiers where gold flags exist"),
     inference: Optional[str] = typer.Option(None, "--inference", help="CPU prediction runtime written into the saved "

@@ -49,7 +49,7 @@ class Service:
         try:
             if self.nlp is None:
                 s = self.settings
-                self.nlp = load_pipeline(s.model, s.code, s.cpu_int8, s.threads, inference=s.inference)
+                self.nlp = load_pipeline(s.model, s.code, threads=s.threads, inference=s.inference)
             worker = BatchWorker(self.nlp, self.settings.max_batch_size, self.settings.max_wait_ms,
                                  self.settings.max_queued_documents)
             worker.start()
@@ -81,7 +81,7 @@ class Service:
         return ModelInfo(name=self.name, version=nlp.meta.get("version", ""), spacy_version=spacy.__version__,
                          pipeline=nlp.pipe_names, labels=sorted(labels),
                          performance=nlp.meta.get("performance") or {}, evaluation=nlp.meta.get("evaluation"),
-                         inference={"cpu_int8": s.cpu_int8, "runtime": s.inference, "threads": s.threads, "max_batch_size": s.max_batch_size,
+                         inference={"runtime": s.inference, "threads": s.threads, "max_batch_size": s.max_batch_size,
                                     "max_wait_ms": s.max_wait_ms})
 
     def check_limits(self, texts: List[str], fields: List[str]) -> None:
@@ -133,7 +133,7 @@ def mount_demo(app: FastAPI, service: Service) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     s = service.settings
     if service.nlp is None:
-        service.nlp = load_pipeline(s.model, s.code, s.cpu_int8, s.threads, inference=s.inference)
+        service.nlp = load_pipeline(s.model, s.code, threads=s.threads, inference=s.inference)
     demo = build_app(QueuedPipeline(service), s.max_chars_per_text, "en_med_ner demo")
     gradio.mount_gradio_app(app, demo, path="/demo")
 
