@@ -3,6 +3,7 @@ serialisation, and the gold flags the BRAT converter carries."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
@@ -12,7 +13,7 @@ from spacy.training import Example
 from med_ner.components import clinical_context
 from conftest import ROOT, corpus_dir
 
-TRIGGERS_EN = ROOT / "assets" / "context" / "en.json"
+TRIGGERS_EN = clinical_context.default_triggers("en")
 
 
 def make_doc(nlp, text, ents, attrs=None):
@@ -99,10 +100,33 @@ def test_cues_are_reported(rules_nlp):
 def test_spanish_triggers():
     nlp = spacy.blank("es")
     nlp.add_pipe("clinical_context", config={"use_model": False}).initialize(
-        lambda: [], nlp=nlp, triggers=str(ROOT / "assets" / "context" / "es.json"))
+        lambda: [], nlp=nlp, triggers=str(clinical_context.default_triggers("es")))
     assert flags(nlp, "El paciente niega fiebre pero refiere tos.", [("fiebre", "Concept"), ("tos", "Concept")]) == [
         ("fiebre", True, False), ("tos", False, False)]
     assert flags(nlp, "Sin dolor abdominal.", [("dolor abdominal", "Concept")]) == [("dolor abdominal", True, False)]
+
+
+def test_shipped_triggers_are_the_default_and_match_the_project_assets(tmp_path, monkeypatch):
+    """The library reads its triggers from package data, never from the checkout
+    (any working directory does); assets/context (which project.yml passes)
+    holds the same lists."""
+    monkeypatch.chdir(tmp_path)
+    nlp = spacy.blank("es")
+    component = nlp.add_pipe("clinical_context", config={"use_model": False})
+    component.initialize(lambda: [], nlp=nlp)
+    assert component.triggers == clinical_context.load_triggers(clinical_context.default_triggers("es"))
+    assert "niega" in component.triggers["negation_preceding"]
+    for lang in ("en", "es"):
+        shipped = clinical_context.default_triggers(lang)
+        assert Path(str(shipped)).parent.parent == Path(clinical_context.__file__).parent
+        assert json.loads(shipped.read_text(encoding="utf-8")) == json.loads(
+            (ROOT / "assets" / "context" / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+def test_a_language_without_shipped_triggers_names_the_setting():
+    nlp = spacy.blank("de")
+    with pytest.raises(ValueError, match="de.json not found.*triggers"):
+        nlp.add_pipe("clinical_context").initialize(lambda: [], nlp=nlp)
 
 
 def test_bad_trigger_file_names_the_problem(tmp_path):
