@@ -32,6 +32,7 @@ def mean_error(exact, other):
     return numpy.abs(exact - other).mean() / numpy.abs(exact).mean()
 
 
+@pytest.mark.parametrize("runtime,tolerance", [("int8", 0.05), ("onnx", 1e-4), ("onnx-int8", 0.05), ("bf16", 0.03)])
 def test_runtime_is_honoured_by_spacy_load_and_stays_near_float32(trained, runtime, tolerance):
     if runtime == "bf16" and not runtimes.cpu_has_bf16():
         pytest.skip("no bfloat16 instructions on this CPU")
