@@ -123,10 +123,6 @@ def test_a_spacy_transformers_v3_pipeline_takes_the_options(tiny_trained_pipelin
     proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", TEXT, "--model", str(old), "--json",
                            "--inference", "int8"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("{"), proc.stderr[-2000:]
-    # an older saved config's cpu_int8 key (no longer an argument) is dropped on the way
-    cfg = (old / "config.cfg").read_text(encoding="utf-8")
-    (old / "config.cfg").write_text(cfg.replace("mixed_precision = false\n", "mixed_precision = false\ncpu_int8 = false\n"),
-                                    encoding="utf-8")
     assert set_prediction_runtime(old, "float32", 0) == "float32"
     assert model_config(spacy.load(old))["@architectures"] == "en_med_ner.TransformerModel.v1"
     assert numpy.array_equal(hidden(spacy.load(old)), exact)
@@ -195,3 +191,17 @@ def test_no_removed_switch_is_read_from_the_environment():
         source = path.read_text(encoding="utf-8")
         read.update(re.findall(r"""(?:environ\.get|getenv|environ\[)\(?\s*["'](MED_NER_\w+)""", source))
     assert read <= {"MED_NER_CACHE", "MED_NER_API_KEY"}, read
+
+
+def test_a_config_with_the_removed_cpu_int8_key_gets_a_clear_error(tiny_trained_pipeline, tmp_path):
+    """`cpu_int8` is no longer an argument (inference = "int8" is); a pipeline
+    saved with it fails to load with an error that names the key."""
+    from med_ner.inference.loading import PipelineError, load_pipeline
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_trained_pipeline, old)
+    cfg = (old / "config.cfg").read_text(encoding="utf-8")
+    (old / "config.cfg").write_text(cfg.replace("mixed_precision = false\n", "mixed_precision = false\ncpu_int8 = false\n"),
+                                    encoding="utf-8")
+    with pytest.raises(PipelineError, match="cpu_int8"):
+        load_pipeline(str(old))

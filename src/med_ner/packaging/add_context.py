@@ -64,7 +64,6 @@ def set_prediction_runtime(path: Path, inference: Optional[str] = None, window: 
         for part in sections:
             section = section[part]
         section[name] = value
-    model.pop("cpu_int8", None)  # the older spelling of inference = "int8", no longer an argument
     config.to_disk(path / "config.cfg")
     return inference
 
