@@ -72,7 +72,7 @@ def _corpus_rows(harmonisation: Path, names: List[str], corpus_dir: Path, split:
               if not split_path(corpus_dir, name, split).exists()]
     if absent:
         raise MixError(f"not found: {', '.join(absent)} (convert the corpora first: "
-                       "`python -m med_ner convert-corpus <corpus> --output corpus/<corpus>`)")
+                       "`python -m med_ner convert corpus <corpus> --output corpus/<corpus>`)")
     return {name: table[name] for name in names}
 
 

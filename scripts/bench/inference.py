@@ -5,7 +5,7 @@ same texts.
 Both sides are given the test documents' texts (for BC5CDR, 10-sentence
 documents), in the same order, `batch_size` texts per call (nlp.pipe's
 batch_size; the HF pipeline's batch_size). Each row runs in a fresh process
-(`python -m med_ner.benchmark.inference row ...`), so its load time, RSS after
+(`scripts/benchmark.py inference row ...`), so its load time, RSS after
 load and peak RSS are its own. The texts go through `passes` times; the first
 pass gives the predictions that are scored, and the RSS at the end of each pass
 shows whether memory keeps growing with the documents processed.
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from bench import benchmark_command
 from med_ner.inference.memory import current_rss_mb, peak_rss_mb
 
 START = time.perf_counter()  # before spaCy or torch is imported: load time includes the imports
@@ -58,7 +59,7 @@ class InferenceBenchmarkError(Exception):
 
 
 def load_test(corpus_dir: Path, lang: str = "en"):
-    from med_ner.benchmark import systems
+    from bench import systems
 
     path = corpus_dir / "test.spacy"
     if not path.exists():
@@ -122,8 +123,7 @@ def hf_row(model: str, texts: List[str], batch_size: int, passes: int) -> Dict:
 def run_row(kind: str, model: str, texts: Path, option: str, batch_size: int, passes: int, cache: Path,
             env: Optional[Dict[str, str]] = None) -> Dict:
     """One row in a fresh process; returns its measurements and predictions."""
-    cmd = [sys.executable, "-m", "med_ner.benchmark.inference", kind, model, str(texts), option,
-           str(batch_size), str(passes)]
+    cmd = benchmark_command("inference", "row", kind, model, str(texts), option, str(batch_size), str(passes))
     proc = subprocess.run(cmd, capture_output=True, text=True,
                           env={**os.environ, "MED_NER_CACHE": str(cache), "HF_HUB_OFFLINE": "1", **(env or {})})
     if proc.returncode != 0:
@@ -215,7 +215,7 @@ def hf_speed_model(corpus_dir: Path, out: Path, transformer: str = "gt-all-minil
 
 
 def score_row(test_docs, predicted: Sequence[List[CharSpan]]) -> Dict:
-    from med_ner.benchmark import systems
+    from bench import systems
 
     result = systems.score(test_docs, predicted)
     return {"p": result["p"], "r": result["r"], "f": result["f"], "f_ci95": result["f_ci95"]}
@@ -236,7 +236,7 @@ def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], outp
                       batch_size: int = 32, passes: int = 1, work: Optional[Path] = None) -> Dict:
     """Every option of `options` (keys of OPTIONS, "hf" for the HF pipeline)
     measured one after another; writes `output` (JSON) and returns it."""
-    from med_ner.benchmark import systems
+    from bench import systems
 
     unknown = [o for o in options if o not in OPTIONS and o != "hf"]
     if unknown:
@@ -297,7 +297,7 @@ def compare_pipelines(models: Sequence[str], corpus_dir: Path, option: str, outp
     row in a fresh process, so a slower spell of the machine falls on both.
     A model's words/s is its fastest pass over all rounds; the ratio is to the
     first model. Writes `output` (JSON) and returns it."""
-    from med_ner.benchmark import systems
+    from bench import systems
 
     if option not in OPTIONS:
         raise InferenceBenchmarkError(f"unknown inference option {option!r}: choose from {', '.join(OPTIONS)}")
@@ -360,7 +360,7 @@ def pipelines_table(result: Dict) -> str:
 
 def compare_annotate(model: str, input_dir: Path, options: Sequence[str], output: Path, dask_workers: int = 2) -> Dict:
     """annotate_row for each option, locally and (dask_workers > 0) on Dask; writes `output`."""
-    from med_ner.benchmark import systems
+    from bench import systems
 
     unknown = [o for o in options if o not in OPTIONS]
     if unknown:
@@ -391,8 +391,8 @@ def annotate_table(result: Dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row_main(argv: List[str]) -> None:
-    kind, model, texts_path, option, batch_size, passes = argv
+def row_main(kind: str, model: str, texts_path: str, option: str, batch_size: str, passes: str) -> None:
+    """One row, printed as the last line of JSON (run by run_row in a fresh process)."""
     texts = json.loads(Path(texts_path).read_text(encoding="utf-8"))
     if kind == "hf":
         row = hf_row(model, texts, int(batch_size), int(passes))
@@ -401,6 +401,3 @@ def _row_main(argv: List[str]) -> None:
         row = spacy_row(model, texts, runtime, window, int(batch_size), int(passes))
     print(json.dumps(row))
 
-
-if __name__ == "__main__":
-    _row_main(sys.argv[1:])
