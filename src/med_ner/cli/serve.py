@@ -1,6 +1,5 @@
 """`serve`: the HTTP service (POST /v1/entities, /health, /ready, /v1/model, /docs)."""
 import logging
-from pathlib import Path
 from typing import Optional
 
 import typer
