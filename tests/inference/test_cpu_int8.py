@@ -16,7 +16,7 @@ from med_ner.training.optimizer import split_rate_adam
 def trained(tmp_path_factory, tiny_transformer):
     """configs/ner_transformer.cfg trained briefly on the sample with the tiny BERT."""
     corpus = tmp_path_factory.mktemp("corpus")
-    subprocess.run([sys.executable, "-m", "med_ner", "convert-corpus", "sample", "--output", str(corpus)],
+    subprocess.run([sys.executable, "-m", "med_ner", "convert", "corpus", "sample", "--output", str(corpus)],
                    check=True, capture_output=True, cwd=str(ROOT))
     out = tmp_path_factory.mktemp("model")
     proc = subprocess.run(
@@ -87,7 +87,7 @@ def test_predict_cli_int8_on_a_pipeline_trained_with_spacy_transformers_v3(train
     (old / "config.cfg").write_text(cfg, encoding="utf-8")
     assert spacy.load(old).config["components"]["transformer"]["model"]["@architectures"].endswith(".v3")
     outputs = []
-    for flags in ([], ["--cpu-int8"]):
+    for flags in ([], ["--inference", "int8"]):
         proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", TEXT, "--model", str(old), "--json", *flags],
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-2000:]

@@ -36,7 +36,7 @@ def test_score_expands_foreign_spans_and_counts_them():
 @pytest.mark.slow
 def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transformer):
     corpus = tmp_path / "corpus" / "sample"
-    proc = subprocess.run([sys.executable, "-m", "med_ner", "convert-corpus", "sample", "--output", str(corpus)],
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "convert", "corpus", "sample", "--output", str(corpus)],
                           capture_output=True, text=True, cwd=str(ROOT))
     assert proc.returncode == 0, proc.stderr
     # A small train split keeps the four trainings short.
@@ -63,7 +63,7 @@ def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transform
     by_name = {r["system"]: r for r in result["systems"]}
     # The int8 row scores the spacy-transformer model, not a second training.
     assert by_name["spacy-transformer-int8"]["train_seconds"] == by_name["spacy-transformer"]["train_seconds"]
-    assert by_name["spacy-transformer-int8"]["settings"]["cpu_int8"] is True
+    assert by_name["spacy-transformer-int8"]["settings"]["inference"] == "int8"
     assert result["machine"]["cpu_count"] >= 1
     table = (out / "sample.md").read_text()
     assert table.count("\n| ") == 2 + len(SYSTEMS)
