@@ -1,6 +1,6 @@
 """The bad inputs of issue 16 and the answer each gets, as data.
 
-tests/test_bad_input.py runs every case through the CLI (in process, with
+tests/cli/test_bad_input.py runs every case through the CLI (in process, with
 typer's CliRunner) and checks the answer; README.md's "Bad input" table is
 rendered from this list (`python tests/bad_input_cases.py` prints it) and a
 test checks that the README holds exactly that table
