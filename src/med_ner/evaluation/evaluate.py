@@ -31,35 +31,35 @@ def check_docbins(data_path: Path, train_path: Optional[Path] = None) -> None:
             raise ConversionError(path, "no documents to evaluate" if path == data_path else "no training documents")
 
 
-def _load(model: str, code: Optional[str], cpu_int8: bool, gpu_id: int, inference: Optional[str] = None):
+def _load(model: str, code: Optional[str], gpu_id: int, inference: Optional[str] = None):
     import spacy
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    return load_pipeline(model, code, cpu_int8, inference=inference)
+    return load_pipeline(model, code, inference=inference)
 
 
-def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False,
+def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, *,
                    train_path: Optional[Path] = None, code: Optional[str] = None,
                    inference: Optional[str] = None) -> Dict:
     from spacy.training import Corpus
 
     check_docbins(data_path, train_path)
-    nlp = _load(model, code, cpu_int8, gpu_id, inference)
+    nlp = _load(model, code, gpu_id, inference)
     examples = list(Corpus(str(data_path))(nlp))
     train_docs = [eg.reference for eg in Corpus(str(train_path))(nlp)] if train_path is not None else None
     return score_pipeline(nlp, model, examples, data_path, split, train_docs)
 
 
 def evaluate_mix(model: str, corpus_dir: Path, corpora: List[str], harmonisation: Path, split: str = "test",
-                 train_split: Optional[str] = "train", gpu_id: int = -1, cpu_int8: bool = False,
+                 train_split: Optional[str] = "train", gpu_id: int = -1, *,
                  code: Optional[str] = None, inference: Optional[str] = None) -> Dict:
     """Score one pipeline on each corpus's split, gold labels mapped through the
     harmonisation table and only the labels that corpus annotates scored. Seen
     mentions are those of every corpus's training split (what a mix model saw)."""
     from med_ner.training.mix import CorpusUnion, split_path
 
-    nlp = _load(model, code, cpu_int8, gpu_id, inference)
+    nlp = _load(model, code, gpu_id, inference)
     train_docs = None
     if train_split:
         train_docs = [eg.reference for eg in CorpusUnion(corpus_dir, train_split, corpora, harmonisation)(nlp)]

@@ -247,13 +247,11 @@ def _manifest_key(manifest: Path) -> Optional[str]:
 
 def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] = None, batch_size: int = 32,
              threads: int = 0, partition_size: int = 200, dask: Optional[str] = None, workers: int = 2,
-             docbin: Optional[Path] = None, lang: str = "en", cpu_int8: bool = False,
+             docbin: Optional[Path] = None, lang: str = "en",
              inference: Optional[str] = None, threshold: Optional[float] = None) -> Dict:
     """`inference`: a transformer runtime (med_ner.inference.runtimes.RUNTIMES;
-    None keeps the pipeline's own); `cpu_int8` is the older spelling of "int8";
-    `threshold`: drop entities below this confidence (None keeps the
-    pipeline's entity_confidence threshold)."""
-    inference = inference or ("int8" if cpu_int8 else None)
+    None keeps the pipeline's own); `threshold`: drop entities below this
+    confidence (None keeps the pipeline's entity_confidence threshold)."""
     # Everything that can be wrong with the arguments is found before any output exists.
     for name, value in (("--batch-size", batch_size), ("--partition-size", partition_size), ("--workers", workers)):
         if value < 1:

@@ -50,7 +50,7 @@ class Service:
         try:
             if self.nlp is None:
                 s = self.settings
-                self.nlp = load_pipeline(s.model, s.code, s.cpu_int8, s.threads, inference=s.inference)
+                self.nlp = load_pipeline(s.model, s.code, threads=s.threads, inference=s.inference)
             set_threshold(self.nlp, self.settings.threshold)
             worker = BatchWorker(self.nlp, self.settings.max_batch_size, self.settings.max_wait_ms,
                                  self.settings.max_queued_documents)
@@ -83,7 +83,7 @@ class Service:
         return ModelInfo(name=self.name, version=nlp.meta.get("version", ""), spacy_version=spacy.__version__,
                          pipeline=nlp.pipe_names, labels=sorted(labels),
                          performance=nlp.meta.get("performance") or {}, evaluation=nlp.meta.get("evaluation"),
-                         inference={"cpu_int8": s.cpu_int8, "runtime": s.inference, "threads": s.threads, "max_batch_size": s.max_batch_size,
+                         inference={"runtime": s.inference, "threads": s.threads, "max_batch_size": s.max_batch_size,
                                     "max_wait_ms": s.max_wait_ms})
 
     def check_limits(self, texts: List[str], fields: List[str]) -> None:
@@ -135,7 +135,7 @@ def mount_demo(app: FastAPI, service: Service) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     s = service.settings
     if service.nlp is None:
-        service.nlp = load_pipeline(s.model, s.code, s.cpu_int8, s.threads, inference=s.inference)
+        service.nlp = load_pipeline(s.model, s.code, threads=s.threads, inference=s.inference)
     try:
         set_threshold(service.nlp, s.threshold)
     except ValueError as err:

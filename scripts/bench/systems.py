@@ -8,7 +8,7 @@ tokenization, plus a bootstrap 95% interval over documents). Systems run one
 after another, each in its own process, and training and inference run in
 different processes, so each peak RSS belongs to one system and one phase
 (except the CRF, which is small). `spacy-transformer-int8` is the model that
-`spacy-transformer` trained, loaded with `cpu_int8` on. Writes
+`spacy-transformer` trained, loaded with the int8 inference runtime. Writes
 benchmarks/<corpus>.json and .md with the machine described.
 """
 import json
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from bench import benchmark_command
 from med_ner.corpus.iob import decode_iob
 from med_ner.inference.loading import load_pipeline, offline
 from med_ner.inference.memory import children_peak_rss_mb
@@ -32,7 +33,7 @@ SYSTEMS = ("spacy-transformer", "spacy-transformer-int8", "hf-trainer", "crf", "
 # the bc5cdr and ncbi-disease commands) runs only when named in --systems.
 SPACY_CONFIGS = {"spacy-transformer": "ner_transformer.cfg", "spacy-transformer-features": "ner_transformer_features.cfg",
                  "spacy-cnn": "ner_cnn.cfg"}
-# Scores the model that spacy-transformer trained, loaded with the cpu_int8 option.
+# Scores the model that spacy-transformer trained, loaded with the int8 inference runtime.
 REUSES = {"spacy-transformer-int8": "spacy-transformer"}
 CharSpan = Tuple[int, int, str]
 
@@ -104,8 +105,8 @@ def run_spacy(config: str, corpus_dir: Path, work: Path, test_docs, lang: str, s
     return result
 
 
-def predict_spacy(model: Path, test_docs, cpu_int8: bool = False) -> Dict:
-    nlp = load_pipeline(str(model), cpu_int8=cpu_int8)
+def predict_spacy(model: Path, test_docs, inference: Optional[str] = None) -> Dict:
+    nlp = load_pipeline(str(model), inference=inference)
     texts = [d.text for d in test_docs]
     start = time.perf_counter()
     predicted = [ner_metrics.doc_spans(doc) for doc in nlp.pipe(texts, batch_size=32)]
@@ -162,8 +163,8 @@ def run_hf(corpus_dir: Path, work: Path, test_docs, lang: str, epochs: float, tr
 
 def predict_hf(work: Path, corpus_dir: Path, lang: str) -> Dict:
     """Inference in a fresh process, so its peak RSS is not the training one."""
-    cmd = [sys.executable, "-m", "med_ner", "benchmark", "hf-predict", str(work / "hf-model"),
-           str(corpus_dir / "test.spacy"), str(work / "hf-predictions.json"), "--lang", lang]
+    cmd = benchmark_command("systems", "hf-predict", str(work / "hf-model"), str(corpus_dir / "test.spacy"),
+                            str(work / "hf-predictions.json"), "--lang", lang)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"HF inference failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -339,9 +340,9 @@ def train_and_predict(system: str, corpus_dir: Path, output: Path, work: Path, t
         base = output.parent / f"{REUSES[system]}.json"
         if not base.exists():
             raise BenchmarkError(f"{system} scores the model of {REUSES[system]}: run that first ({base} is missing)")
-        result = predict_spacy(output.parent / f"{REUSES[system]}.work" / "model" / "model-best", test_docs, cpu_int8=True)
+        result = predict_spacy(output.parent / f"{REUSES[system]}.work" / "model" / "model-best", test_docs, inference="int8")
         training = earlier_training(base)
-        result.update(training, settings={**training["settings"], "cpu_int8": True, "trained_by": REUSES[system]})
+        result.update(training, settings={**training["settings"], "inference": "int8", "trained_by": REUSES[system]})
         return result
     if system in SPACY_CONFIGS:
         return run_spacy(config or SPACY_CONFIGS[system], corpus_dir, work, test_docs, lang, steps, transformer,
@@ -372,7 +373,7 @@ def markdown(result: Dict) -> str:
              f"({m['torch_threads']} threads), GPU {m['gpu'] or 'none'}. Exact-match scores from spaCy's scorer on the gold "
              "tokenization; 95% interval from 1,000 bootstrap resamples of documents. Training and inference run in "
              "separate processes (the CRF in one); `spacy-transformer-int8` is the `spacy-transformer` model loaded "
-             f"with `cpu_int8`, so it repeats that row's training columns.{seen_note}", "",
+             f"with the int8 runtime, so it repeats that row's training columns.{seen_note}", "",
              "| system | P | R | F1 (95% CI) | R seen / unseen | train s | train words/s | inference words/s | "
              "train peak RSS MB | inference peak RSS MB |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -405,8 +406,8 @@ def compare(corpus: str, output_dir: Path, systems: Sequence[str], lang: str, tr
             say(f"== {system}: reusing {path}")
             results.append(json.loads(path.read_text(encoding="utf-8")))
             continue
-        cmd = [sys.executable, "-m", "med_ner", "benchmark", "system", system, str(corpus_root / corpus), "--output",
-               str(path), "--lang", lang, "--transformer", transformer, "--epochs", str(epochs)]
+        cmd = benchmark_command("systems", "system", system, str(corpus_root / corpus), "--output", str(path),
+                                "--lang", lang, "--transformer", transformer, "--epochs", str(epochs))
         say(f"== {system}")
         proc = subprocess.run(cmd)
         if proc.returncode != 0:

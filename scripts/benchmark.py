@@ -1,23 +1,37 @@
-"""Benchmark commands: the side-by-side NER benchmark (`benchmark compare`,
-`benchmark system`) and the negation/uncertainty benchmark (`benchmark-context`)."""
+"""The project's benchmarks (not part of the med_ner wheel), one group each:
+
+    python scripts/benchmark.py systems compare|system      side-by-side NER systems on one corpus
+    python scripts/benchmark.py inference runtimes|pipelines|annotate   CPU inference runtimes
+    python scripts/benchmark.py quantization                onnx-int8 quantization recipes
+    python scripts/benchmark.py context                     negation/uncertainty next to negspacy, medspaCy
+    python scripts/benchmark.py service                     the HTTP service under load
+"""
+import sys
 from pathlib import Path
 from typing import List, Optional
 
 import srsly
 import typer
 
-from med_ner.benchmark import context as context_benchmark
-from med_ner.benchmark import inference as inference_benchmark
-from med_ner.benchmark import quantization as quantization_benchmark
-from med_ner.benchmark import systems
-from med_ner.cli.app import app, fail
-from med_ner.inference.loading import PipelineError, load_pipeline
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench package beside this script
 
-benchmark_app = typer.Typer(add_completion=False, no_args_is_help=True, help=systems.__doc__)
-app.add_typer(benchmark_app, name="benchmark")
+from bench import context as context_benchmark  # noqa: E402
+from bench import inference as inference_benchmark  # noqa: E402
+from bench import quantization as quantization_benchmark  # noqa: E402
+from bench import systems  # noqa: E402
+from med_ner.cli.app import CODE_OPTION, INFERENCE_OPTION, fail  # noqa: E402
+from med_ner.inference.loading import PipelineError, load_pipeline  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="The project's benchmarks (not part of the med_ner wheel).")
+systems_app = typer.Typer(no_args_is_help=True, help="Side-by-side NER systems on one corpus: this pipeline, the HF "
+                          "Trainer recipe, a CRF and spaCy's CNN NER.")
+inference_app = typer.Typer(no_args_is_help=True, help="CPU inference runtimes of a trained pipeline.")
+app.add_typer(systems_app, name="systems")
+app.add_typer(inference_app, name="inference")
 
 
-@benchmark_app.command("system")
+@systems_app.command("system")
 def system_command(
     system: str = typer.Argument(..., help=f"One of {', '.join(systems.SYSTEMS)}, spacy-transformer-features"),
     corpus_dir: Path = typer.Argument(..., help="Directory with train/dev/test.spacy", exists=True),
@@ -46,7 +60,7 @@ def system_command(
                f"inference {out['infer_peak_rss_mb']} MB")
 
 
-@benchmark_app.command("compare")
+@systems_app.command("compare")
 def compare_command(
     corpus: str = typer.Argument(..., help="Corpus name: reads corpus/<corpus>/"),
     output_dir: Path = typer.Option(Path("benchmarks"), "--output-dir"),
@@ -67,7 +81,7 @@ def compare_command(
     typer.echo(table)
 
 
-@benchmark_app.command("inference")
+@inference_app.command("runtimes")
 def inference_command(
     model: str = typer.Argument(..., help="Trained pipeline (directory or installed name)"),
     corpus_dir: Path = typer.Argument(..., help="Directory with test.spacy", exists=True),
@@ -91,7 +105,7 @@ def inference_command(
     typer.echo(table)
 
 
-@benchmark_app.command("pipelines")
+@inference_app.command("pipelines")
 def pipelines_command(
     models: List[str] = typer.Argument(..., help="Two or more trained pipelines (directories or installed names)"),
     corpus_dir: Path = typer.Option(..., "--corpus-dir", help="Directory with test.spacy", exists=True),
@@ -111,7 +125,7 @@ def pipelines_command(
     typer.echo(table)
 
 
-@benchmark_app.command("annotate")
+@inference_app.command("annotate")
 def annotate_benchmark_command(
     model: str = typer.Argument(..., help="Trained pipeline (directory or installed name)"),
     input_dir: Path = typer.Argument(..., help="Folder of .txt documents (e.g. the 200 MACCROBAT texts)", exists=True),
@@ -131,7 +145,7 @@ def annotate_benchmark_command(
     typer.echo(table)
 
 
-@benchmark_app.command("quantization")
+@app.command("quantization")
 def quantization_command(
     model: str = typer.Argument(..., help="Trained pipeline (directory or installed name)"),
     corpus_dir: Path = typer.Argument(..., help="Directory with <split>.spacy", exists=True),
@@ -153,13 +167,19 @@ def quantization_command(
     typer.echo(table)
 
 
-@benchmark_app.command("hf-predict", hidden=True)
+@systems_app.command("hf-predict", hidden=True)
 def hf_predict_command(model: Path, test: Path, output: Path, lang: str = typer.Option("en", "--lang")):
     """HF token-classification pipeline over the test sentences (run by `system hf-trainer`)."""
     systems.hf_predict(model, test, output, lang)
 
 
-@app.command("benchmark-context")
+@inference_app.command("row", hidden=True)
+def inference_row_command(kind: str, model: str, texts: str, option: str, batch_size: str, passes: str):
+    """One row of `inference runtimes` in a fresh process (run by it)."""
+    inference_benchmark.row_main(kind, model, texts, option, batch_size, passes)
+
+
+@app.command("context")
 def benchmark_context_command(
     model: Path = typer.Argument(..., help="Pipeline with clinical_context (e.g. training/MACCROBAT/model-final)", exists=True),
     data_path: Path = typer.Argument(..., help="Test DocBin with gold entities and BRAT polarity", exists=True),
@@ -167,9 +187,9 @@ def benchmark_context_command(
     medspacy_python: Optional[Path] = typer.Option(None, "--medspacy-python",
                                                    help="Python of a venv with medspacy==1.3.1 (`spacy project run setup-medspacy`)"),
     end_to_end: bool = typer.Option(True, "--end-to-end/--gold-only", help="Also score on predicted entities"),
-    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
+    code: Optional[str] = CODE_OPTION,
 ):
-    """Score our negation/uncertainty flags next to negspacy and medspaCy."""
+    """Score clinical_context's negation/uncertainty flags next to negspacy and medspaCy."""
     if medspacy_python is not None and not medspacy_python.exists():
         fail(f"{medspacy_python} not found: run `spacy project run setup-medspacy` first, "
              "or leave out --medspacy-python to skip the medspaCy row")
@@ -184,3 +204,42 @@ def benchmark_context_command(
     table = context_benchmark.markdown(result)
     output.with_suffix(".md").write_text(table, encoding="utf-8")
     typer.echo(table)
+
+
+@app.command("service")
+def service_command(
+    model: str = typer.Option("en_med_ner", "--model", "-m", help="Pipeline directory or installed package"),
+    texts: Path = typer.Option(Path("assets/sample/train.jsonl"), "--texts", exists=True,
+                               help="JSONL with a \"text\" field a line; the load cuts texts of mixed length from it"),
+    concurrency: str = typer.Option("1,4,16", "--concurrency", help="Client counts, comma-separated"),
+    requests: int = typer.Option(1000, "--requests", min=1, help="Single-text requests at each concurrency"),
+    max_batch_size: int = typer.Option(32, "--max-batch-size", min=1, help="The service's and offline nlp.pipe's"),
+    threads: int = typer.Option(0, "--threads", help="torch threads in the service and offline (0: torch's default)"),
+    inference: Optional[str] = INFERENCE_OPTION,
+    code: Optional[str] = CODE_OPTION,
+    output: Path = typer.Option(Path("benchmarks/service.json"), "--output",
+                                help="Results JSON; the table goes beside it (.md)"),
+):
+    """Latency and throughput of `med-ner serve` at a few concurrency levels, against offline nlp.pipe (not a
+    test: run it alone on the machine)."""
+    from bench.service import benchmark_service
+
+    try:
+        levels = [int(level) for level in concurrency.split(",") if level.strip()]
+    except ValueError:
+        fail(f"--concurrency: {concurrency!r} is not a comma-separated list of numbers")
+    try:
+        sample = [record["text"] for record in srsly.read_jsonl(texts)]
+    except (ValueError, KeyError, TypeError) as err:
+        fail(f"{texts}: not JSONL with a \"text\" field on every line ({err})")
+    try:
+        result = benchmark_service(model, sample, levels, requests, output, code=code, inference=inference,
+                                   threads=threads, batch_size=max_batch_size)
+    except (RuntimeError, PipelineError) as err:
+        fail(str(err))
+    typer.echo(output.with_suffix(".md").read_text(encoding="utf-8"))
+    typer.echo(f"wrote {output} and {output.with_suffix('.md')} ({len(result['levels'])} levels)")
+
+
+if __name__ == "__main__":
+    app(prog_name="benchmark.py")

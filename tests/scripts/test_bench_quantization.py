@@ -1,4 +1,4 @@
-"""The onnx-int8 recipe benchmark (med_ner.benchmark.quantization) on a tiny
+"""The onnx-int8 recipe benchmark (bench.quantization) on a tiny
 trained pipeline and a few sample documents."""
 import json
 
@@ -8,8 +8,8 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from conftest import ROOT
-from med_ner.benchmark.quantization import RECIPES, QuantizationBenchmarkError, compare_recipes, markdown_table
-from med_ner.cli import app
+from bench.quantization import RECIPES, QuantizationBenchmarkError, compare_recipes, markdown_table
+from benchmark import app
 
 SHIPPED = "smoothed + uint8 embeddings, first FFN output float32 (shipped)"
 
@@ -42,7 +42,7 @@ def test_recipes_are_measured_against_float32_on_the_split_windows(tiny_trained_
 def test_unknown_recipes_and_missing_splits_are_rejected_before_any_work(tiny_trained_pipeline, dev_dir, tmp_path):
     with pytest.raises(QuantizationBenchmarkError, match="unknown recipes"):
         compare_recipes(str(tiny_trained_pipeline), dev_dir, "dev", tmp_path / "q.json", ["fp4"])
-    result = CliRunner().invoke(app, ["benchmark", "quantization", str(tiny_trained_pipeline), str(dev_dir),
+    result = CliRunner().invoke(app, ["quantization", str(tiny_trained_pipeline), str(dev_dir),
                                       "--output", str(tmp_path / "q.json"), "--split", "test"])
     assert result.exit_code != 0 and "error:" in result.output and "test.spacy" in result.output
     assert not (tmp_path / "q.json").exists()

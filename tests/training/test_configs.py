@@ -12,7 +12,7 @@ from conftest import ROOT
 @pytest.fixture(scope="module")
 def sample_corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample_corpus")
-    subprocess.run([sys.executable, "-m", "med_ner", "convert-corpus", "sample", "--output", str(out)],
+    subprocess.run([sys.executable, "-m", "med_ner", "convert", "corpus", "sample", "--output", str(out)],
                    check=True, capture_output=True, cwd=str(ROOT))
     return out
 

@@ -7,7 +7,7 @@ import pytest
 import spacy
 
 from conftest import ROOT
-from med_ner.benchmark.inference import InferenceBenchmarkError, compare_annotate
+from bench.inference import InferenceBenchmarkError, compare_annotate
 
 
 def test_annotate_rows_load_each_option_from_the_config(tiny_trained_pipeline, tmp_path, monkeypatch):
@@ -35,7 +35,7 @@ def test_pipelines_alternate_and_compare_as_ratios(tiny_trained_pipeline, tmp_pa
 
     from spacy.tokens import DocBin
 
-    from med_ner.benchmark.inference import compare_pipelines, pipelines_table
+    from bench.inference import compare_pipelines, pipelines_table
 
     monkeypatch.setenv("MED_NER_CACHE", str(tmp_path / "cache"))
     nlp = spacy.blank("en")

@@ -72,7 +72,7 @@ def build_recipe(plain: Path, target: Path, recipe: str, tokenizer, work: Path) 
     """`recipe` applied to the float32 graph `plain`, as fast_inference.build_onnx does for the shipped one."""
     import onnx
 
-    from med_ner.inference import runtimes as fast_inference
+    from med_ner.inference import int8_recipe as fast_inference
 
     smooth, embeddings, keep = RECIPES[recipe]
     graph = onnx.load(str(plain))
@@ -104,7 +104,8 @@ def compare_recipes(model: str, corpus_dir: Path, split: str, output: Path, reci
     from spacy.tokens import DocBin
 
     from med_ner.inference.loading import load_pipeline
-    from med_ner.inference import runtimes as fast_inference
+    from med_ner.inference import int8_recipe as fast_inference
+    from med_ner.inference.onnx_export import build_onnx
 
     nlp = load_pipeline(model, inference="float32")
     docs = [nlp.make_doc(d.text) for d in DocBin().from_disk(path).get_docs(nlp.vocab)]
@@ -116,7 +117,7 @@ def compare_recipes(model: str, corpus_dir: Path, split: str, output: Path, reci
         shim._model.save_pretrained(work / "hf")
         shim._hfmodel.tokenizer.save_pretrained(work / "hf")
         plain = work / "plain.onnx"
-        fast_inference.build_onnx(work / "hf", plain, quantized=False)
+        build_onnx(work / "hf", plain, quantized=False)
         exact, float_seconds = _hidden(_session(plain), windows)
         for recipe in recipes:
             target = work / "recipe.onnx"

@@ -41,7 +41,9 @@ def run_project(project: Path, command: str, *overrides: str) -> str:
 @pytest.mark.slow
 def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     project = copy_project(tmp_path / "project")
-    overrides = ["--vars.transformer", str(tiny_transformer), "--vars.max_steps", "6", "--vars.warmup_steps", "2", "--vars.eval_frequency", "3"]
+    budgets = tmp_path / "budgets.yml"
+    budgets.write_text("sample: {max_steps: 6, warmup_steps: 2, eval_frequency: 3}\n", encoding="utf-8")
+    overrides = ["--vars.transformer", str(tiny_transformer), "--vars.budgets", str(budgets)]
     out = run_project(project, "all", *overrides)
 
     metrics = srsly.read_json(project / "metrics/sample/test.json")

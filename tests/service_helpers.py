@@ -12,9 +12,9 @@ from typing import List, Optional
 
 import spacy
 
-from med_ner.benchmark.service import free_port, wait_ready
+from bench.service import free_port, wait_ready
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "sample"
 TRIGGERS = ROOT / "assets" / "context" / "en.json"
 SLOW_COMPONENT = ROOT / "tests" / "slow_component.py"

@@ -11,7 +11,7 @@ import pytest
 from conftest import save_tiny_bert
 from service_helpers import ServerProcess, sample_texts, transformer_pipeline
 
-from med_ner.benchmark.service import mixed_texts, offline_documents_per_s, rss_mb, run_load
+from bench.service import mixed_texts, offline_documents_per_s, rss_mb, run_load
 from med_ner.inference.loading import load_pipeline
 from med_ner.prediction.records import entity_records
 
@@ -60,5 +60,5 @@ def test_load(pipeline, tmp_path, record_property):
     assert [response["documents"][0]["entities"] for response in result.responses] == expected
     assert result.percentile(50) <= result.percentile(95) <= result.percentile(99)
     # Throughput against offline nlp.pipe is printed and recorded, not asserted: a speed target belongs in
-    # `benchmark-service` (spacy project run service-benchmark), run alone on the machine.
+    # `scripts/benchmark.py service` (spacy project run service-benchmark), run alone on the machine.
     assert abs(rss_after - rss_warm) <= 0.1 * rss_warm, report
