@@ -306,7 +306,7 @@ def test_annotated_lines_only_needs_one_doc_per_line(tmp_path):
 
 def test_cli_writes_report_and_exits_cleanly_on_error(tmp_path):
     write_pair(tmp_path / "in", "doc1", TEXT, good_ann())
-    script = "-m", "med_ner", "convert-brat"
+    script = "-m", "med_ner", "convert", "brat"
     run = subprocess.run([sys.executable, *script, str(tmp_path / "in"), str(tmp_path / "c" / "train.spacy"),
                           "--label-map", str(MACCROBAT_MAP)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

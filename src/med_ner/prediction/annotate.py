@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Tuple
 from med_ner.corpus.conversion import (ConversionError, blank_nlp, check_length, folder_files, read_docbin, read_jsonl,
                                       read_text, split_lines)
 from med_ner.outputs import atomic_path, check_outputs, write_json
+from med_ner.components.entity_confidence import check_threshold, set_threshold
 from med_ner.inference.loading import load_pipeline as load_new_pipeline
 from med_ner.prediction.records import entity_records
 
@@ -99,25 +100,35 @@ def _read_records(path: Path, left_out: List[Dict[str, str]]) -> List[Record]:
 
 
 def fingerprint(records: List[Record], *, model: str, code: Optional[str], inference: Optional[str],
-                partition_size: int) -> str:
+                partition_size: int, threshold: Optional[float] = None) -> str:
     """What the finished parts were made from: the input and every setting that
     changes the output or its partitioning (batch size and threads do not)."""
-    settings = json.dumps({"model": model, "code": code or "", "inference": inference, "partition_size": partition_size})
+    settings = {"model": model, "code": code or "", "inference": inference, "partition_size": partition_size}
+    if threshold is not None:
+        settings["threshold"] = threshold
+    settings = json.dumps(settings)
     digest = hashlib.sha256(settings.encode() + b"\0")
     for doc_id, text in records:
         digest.update(doc_id.encode() + b"\0" + text.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()
 
 
-_PIPELINES: Dict[Tuple[str, str], object] = {}
+_PIPELINES: Dict[Tuple, object] = {}
 
 
-def load_pipeline(model: str, code: str, threads: int, inference: Optional[str] = None):
+def load_pipeline(model: str, code: str, threads: int, inference: Optional[str] = None,
+                  threshold: Optional[float] = None):
     """Load once per process (a Dask worker keeps it between partitions);
-    `inference` None keeps the pipeline's own runtime."""
-    key = (model, code or "", inference)
+    `inference` None keeps the pipeline's own runtime, `threshold` None the
+    entity_confidence component's own threshold."""
+    key = (model, code or "", inference, threshold)
     if key not in _PIPELINES:
-        _PIPELINES[key] = load_new_pipeline(model, code, threads=threads, inference=inference)
+        nlp = load_new_pipeline(model, code, threads=threads, inference=inference)
+        try:
+            set_threshold(nlp, threshold)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        _PIPELINES[key] = nlp
     return _PIPELINES[key]
 
 
@@ -126,9 +137,9 @@ def part_path(parts_dir: Path, index: int) -> Path:
 
 
 def annotate_partition(index: int, records: List[Record], model: str, code: str, batch_size: int, threads: int,
-                       inference: Optional[str], parts_dir: str) -> Tuple[int, int]:
+                       inference: Optional[str], parts_dir: str, threshold: Optional[float] = None) -> Tuple[int, int]:
     """Annotate one partition and write it atomically; returns (index, documents)."""
-    nlp = load_pipeline(model, code, threads, inference)
+    nlp = load_pipeline(model, code, threads, inference, threshold)
     out = part_path(Path(parts_dir), index)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     with tmp.open("w", encoding="utf-8", newline="\n") as f:
@@ -165,8 +176,8 @@ class Progress:
 
 def run_partitions(partitions: List[List[Record]], todo: List[int], model: str, code: str, batch_size: int,
                    threads: int, inference: Optional[str], parts_dir: Path, progress: Progress, dask: Optional[str],
-                   workers: int) -> None:
-    args = (model, code or "", batch_size, threads, inference, str(parts_dir))
+                   workers: int, threshold: Optional[float] = None) -> None:
+    args = (model, code or "", batch_size, threads, inference, str(parts_dir), threshold)
     if dask is None:
         for i in todo:
             _, n = annotate_partition(i, partitions[i], *args)
@@ -296,15 +307,20 @@ def annotate(input_path: Path, output: Path, model: str, *, stats: Optional[Path
 
 def _annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] = None, batch_size: int = 32,
               threads: int = 0, partition_size: int = 200, dask: Optional[str] = None, workers: int = 2,
-              docbin: Optional[Path] = None, lang: str = "en", cpu_int8: bool = False,
-              inference: Optional[str] = None) -> Dict:
+              docbin: Optional[Path] = None, lang: str = "en",
+              inference: Optional[str] = None, threshold: Optional[float] = None) -> Dict:
     """`inference`: a transformer runtime (med_ner.inference.runtimes.RUNTIMES;
-    None keeps the pipeline's own); `cpu_int8` is the older spelling of "int8"."""
-    inference = inference or ("int8" if cpu_int8 else None)
+    None keeps the pipeline's own); `threshold`: drop entities below this
+    confidence (None keeps the pipeline's entity_confidence threshold)."""
     # Everything that can be wrong with the arguments is found before any output exists.
     for name, value in (("--batch-size", batch_size), ("--partition-size", partition_size), ("--workers", workers)):
         if value < 1:
             raise InputError(f"{name} must be at least 1, not {value}")
+    if threshold is not None:
+        try:
+            threshold = check_threshold(threshold, "--threshold")
+        except ValueError as err:
+            raise InputError(str(err)) from None
     if docbin is not None:
         try:
             blank_nlp(lang)
@@ -317,7 +333,7 @@ def _annotate(input_path: Path, output: Path, model: str, *, code: Optional[str]
     if threads <= 0:
         cores = os.cpu_count() or 1
         threads = cores if dask is None else max(1, cores // max(workers, 1))
-    nlp = load_pipeline(model, code, threads, inference)
+    nlp = load_pipeline(model, code, threads, inference, threshold)
     for doc_id, text in records:
         check_length(text, nlp.max_length, input_path, doc_id=doc_id)
     if dask not in (None, "local"):
@@ -327,7 +343,8 @@ def _annotate(input_path: Path, output: Path, model: str, *, code: Optional[str]
     parts_dir = output.with_name(output.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
     manifest = parts_dir / "manifest.json"
-    key = fingerprint(records, model=model, code=code, inference=inference, partition_size=partition_size)
+    key = fingerprint(records, model=model, code=code, inference=inference, partition_size=partition_size,
+                      threshold=threshold)
     if _manifest_key(manifest) != key:
         # Another input, model or setting: earlier parts are not ours.
         for stale in parts_dir.glob("part-*"):
@@ -341,7 +358,8 @@ def _annotate(input_path: Path, output: Path, model: str, *, code: Optional[str]
           f"{threads} torch threads per process", file=sys.stderr)
     progress = Progress(len(records), skipped_docs)
     start = time.perf_counter()
-    run_partitions(partitions, todo, model, code, batch_size, threads, inference, parts_dir, progress, dask, workers)
+    run_partitions(partitions, todo, model, code, batch_size, threads, inference, parts_dir, progress, dask, workers,
+                   threshold)
     seconds = time.perf_counter() - start
     progress.update(0, force=True)
     n_out = merge(records, len(partitions), parts_dir, output)
