@@ -1,11 +1,15 @@
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+# The project's scripts (the benchmark harness) are not installed: their tests import them from scripts/.
+BENCHMARK = str(ROOT / "scripts" / "benchmark.py")
+sys.path.insert(0, str(ROOT / "scripts"))
 
 
 @pytest.fixture(scope="session", autouse=True)

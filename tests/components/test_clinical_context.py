@@ -3,6 +3,7 @@ serialisation, and the gold flags the BRAT converter carries."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
@@ -12,7 +13,7 @@ from spacy.training import Example
 from med_ner.components import clinical_context
 from conftest import ROOT, corpus_dir
 
-TRIGGERS_EN = ROOT / "assets" / "context" / "en.json"
+TRIGGERS_EN = clinical_context.default_triggers("en")
 
 
 def make_doc(nlp, text, ents, attrs=None):
@@ -99,10 +100,33 @@ def test_cues_are_reported(rules_nlp):
 def test_spanish_triggers():
     nlp = spacy.blank("es")
     nlp.add_pipe("clinical_context", config={"use_model": False}).initialize(
-        lambda: [], nlp=nlp, triggers=str(ROOT / "assets" / "context" / "es.json"))
+        lambda: [], nlp=nlp, triggers=str(clinical_context.default_triggers("es")))
     assert flags(nlp, "El paciente niega fiebre pero refiere tos.", [("fiebre", "Concept"), ("tos", "Concept")]) == [
         ("fiebre", True, False), ("tos", False, False)]
     assert flags(nlp, "Sin dolor abdominal.", [("dolor abdominal", "Concept")]) == [("dolor abdominal", True, False)]
+
+
+def test_shipped_triggers_are_the_default_and_match_the_project_assets(tmp_path, monkeypatch):
+    """The library reads its triggers from package data, never from the checkout
+    (any working directory does); assets/context (which project.yml passes)
+    holds the same lists."""
+    monkeypatch.chdir(tmp_path)
+    nlp = spacy.blank("es")
+    component = nlp.add_pipe("clinical_context", config={"use_model": False})
+    component.initialize(lambda: [], nlp=nlp)
+    assert component.triggers == clinical_context.load_triggers(clinical_context.default_triggers("es"))
+    assert "niega" in component.triggers["negation_preceding"]
+    for lang in ("en", "es"):
+        shipped = clinical_context.default_triggers(lang)
+        assert Path(str(shipped)).parent.parent == Path(clinical_context.__file__).parent
+        assert json.loads(shipped.read_text(encoding="utf-8")) == json.loads(
+            (ROOT / "assets" / "context" / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+def test_a_language_without_shipped_triggers_names_the_setting():
+    nlp = spacy.blank("de")
+    with pytest.raises(ValueError, match="de.json not found.*triggers"):
+        nlp.add_pipe("clinical_context").initialize(lambda: [], nlp=nlp)
 
 
 def test_bad_trigger_file_names_the_problem(tmp_path):
@@ -177,31 +201,3 @@ def test_maccrobat_polarity_reaches_gold_flags(tmp_path):
     docs = list(DocBin().from_disk(out).get_docs(nlp.vocab))
     negated = sum(1 for d in docs for e in d.ents if "negated" in clinical_context.gold_flags(d, e))
     assert 0 < negated <= ann_neg
-
-
-def test_benchmark_scores_ours_and_negspacy_on_the_same_entities(tmp_path):
-    pytest.importorskip("negspacy")
-    nlp = spacy.blank("en")
-    nlp.add_pipe("clinical_context", config={"use_model": False}).initialize(lambda: [], nlp=nlp, triggers=str(TRIGGERS_EN))
-    nlp.to_disk(tmp_path / "pipeline")
-    docs = [
-        make_doc(nlp, "She denies chest pain. Pneumonia was suspected.", [("chest pain", "SYMPTOM"), ("Pneumonia", "DISEASE")],
-                 ["NEG", "UNCERTAIN"]),
-        make_doc(nlp, "Steroids were discontinued and the rash resolved.", [("Steroids", "DRUG"), ("rash", "SYMPTOM")],
-                 ["NEG", "NEG"]),
-        make_doc(nlp, "No evidence of tumour in the liver.", [("tumour", "DISEASE"), ("liver", "BODY_PART")], ["NEG", None]),
-    ]
-    DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "test.spacy")
-    out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, "-m", "med_ner", "benchmark-context", str(tmp_path / "pipeline"),
-                           str(tmp_path / "test.spacy"), "--output", str(out), "--gold-only"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
-    assert result["gold"]["gold_support"] == {"negated": 4, "uncertain": 1}
-    ours = result["gold"]["systems"]["en_med_ner clinical_context"]
-    negex = result["gold"]["systems"]["negspacy 1.1.0 (en_clinical)"]
-    # Rules: all four negations found, plus the liver (a false positive under MACCROBAT's convention).
-    assert (ours["negated"]["tp"], ours["negated"]["fp"], ours["negated"]["fn"]) == (4, 1, 0)
-    assert ours["uncertain"]["tp"] == 1
-    assert negex["uncertain"] is None and negex["negated"]["tp"] + negex["negated"]["fn"] == 4
-    assert "| negspacy 1.1.0 (en_clinical) |" in out.with_suffix(".md").read_text()

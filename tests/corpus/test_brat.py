@@ -249,13 +249,15 @@ def test_ids_select_documents(tmp_path):
         convert_brat(tmp_path / "in", tmp_path / "out.spacy", LABELS, ids_path=ids)
 
 
-def test_empty_ann_is_a_document_without_entities_but_empty_txt_is_an_error(tmp_path):
+def test_empty_ann_and_empty_txt_are_documents_without_entities(tmp_path):
     write_pair(tmp_path / "in", "d", "No findings.", [])
     report, (doc,) = convert(tmp_path, tmp_path / "in")
     assert doc.ents == () and report.documents_out == 1
+    # Issue 37: an empty .txt is accepted as an empty .ann is, not a stop of the whole conversion.
     write_pair(tmp_path / "in2", "e", "  \n", [])
-    with pytest.raises(ConversionError, match=r"e\.txt: file is empty"):
-        convert_brat(tmp_path / "in2", tmp_path / "out.spacy", LABELS)
+    write_pair(tmp_path / "in2", "f", "", [])
+    report, docs = convert(tmp_path, tmp_path / "in2")
+    assert [d.text for d in docs] == ["  \n", ""] and report.documents_out == 2
     (tmp_path / "in2" / "e.txt").write_bytes(b"caf\xe9")
     with pytest.raises(ConversionError, match=r"e\.txt:1: not valid UTF-8"):
         convert_brat(tmp_path / "in2", tmp_path / "out.spacy", LABELS)
@@ -304,7 +306,7 @@ def test_annotated_lines_only_needs_one_doc_per_line(tmp_path):
 
 def test_cli_writes_report_and_exits_cleanly_on_error(tmp_path):
     write_pair(tmp_path / "in", "doc1", TEXT, good_ann())
-    script = "-m", "med_ner", "convert-brat"
+    script = "-m", "med_ner", "convert", "brat"
     run = subprocess.run([sys.executable, *script, str(tmp_path / "in"), str(tmp_path / "c" / "train.spacy"),
                           "--label-map", str(MACCROBAT_MAP)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

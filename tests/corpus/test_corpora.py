@@ -8,7 +8,7 @@ from spacy.tokens import DocBin
 
 from conftest import ROOT, corpus_dir
 
-SCRIPT = "-m", "med_ner", "convert-corpus"
+SCRIPT = "-m", "med_ner", "convert", "corpus"
 
 
 def run(*args, cwd=ROOT):

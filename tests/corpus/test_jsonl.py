@@ -143,7 +143,7 @@ def test_cli_writes_report_and_exits_cleanly_on_error(tmp_path):
     from conftest import ROOT
 
     good = write_jsonl(tmp_path / "good.jsonl", [{"text": TEXT, "spans": [span(TEXT, "fits", "SYMPTOM")]}])
-    script = "-m", "med_ner", "convert-jsonl"
+    script = "-m", "med_ner", "convert", "jsonl"
     run = subprocess.run([sys.executable, *script, str(good), str(tmp_path / "c" / "good.spacy"), "--label-map",
                           str(ROOT / "assets" / "labels" / "med_ner.json")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

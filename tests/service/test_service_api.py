@@ -95,7 +95,7 @@ def test_health_ready_model_and_docs(server):
     assert info["labels"] == ["BODY_PART", "DISEASE", "DRUG", "PROCEDURE", "SYMPTOM", "TEST"]
     assert info["pipeline"] == ["entity_ruler", "clinical_context"]
     assert info["performance"] == {"ents_f": 0.5} and info["evaluation"] == {"split": "test"}
-    assert info["inference"]["cpu_int8"] is False and info["inference"]["max_batch_size"] == 8
+    assert info["inference"]["runtime"] is None and info["inference"]["max_batch_size"] == 8
     assert httpx.get(f"{server.url}/docs").status_code == 200
     schema = httpx.get(f"{server.url}/openapi.json").json()
     body = schema["paths"]["/v1/entities"]["post"]["requestBody"]["content"]["application/json"]["schema"]

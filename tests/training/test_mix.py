@@ -10,8 +10,7 @@ from spacy.training import Example
 
 from conftest import ROOT
 from med_ner.corpus.conversion import ConversionError
-from med_ner.training.harmonise import (ANNOTATES_KEY, CORPUS_KEY, CorpusLabels, TextRule, harmonise_doc,
-                                      load_harmonisation)
+from med_ner.training.harmonise import (ANNOTATES_KEY, CORPUS_KEY, load_harmonisation)
 from med_ner.training.mix import CorpusMix, CorpusUnion, MixError
 from med_ner.training.scorer import score_annotated_labels
 
@@ -151,16 +150,6 @@ def test_partial_corpora_are_missing_outside_their_entities(mix_dir):
         CorpusMix(mix_dir / "corpus", "train", {"chem": 1}, mix_dir / "table.yml", outside={"chem": "none"})
 
 
-def test_missing_but_sentence_ends_keeps_o_at_sentence_final_punctuation():
-    vocab = spacy.blank("en").vocab
-    doc = Doc(vocab, words=["took", "aspirin", ".", "then", "pain", ".", "dose", "x"],
-              sent_starts=[True, False, False, True, False, False, True, False])
-    doc.set_ents([Span(doc, 1, 2, label="Chemical")], default="outside")
-    table = {"chem": CorpusLabels("chem", ["DRUG"], ["DRUG", "SYMPTOM"], {"Chemical": TextRule("DRUG")})}
-    harmonise_doc(doc, table["chem"], "missing-but-sentence-ends")
-    assert [t.ent_iob_ for t in doc] == ["", "B", "O", "", "", "O", "", ""]
-
-
 def test_known_mentions_missing_marks_only_other_labels_mentions(tmp_path):
     """O outside a partial corpus's entities, except texts the fully annotated
     corpus labels with a label the partial corpus does not annotate."""
@@ -220,35 +209,3 @@ def test_union_keeps_o_and_the_scorer_scores_only_annotated_labels(mix_dir):
     full = Example(chem.predicted, chem.reference.copy())
     del full.reference.user_data[ANNOTATES_KEY]
     assert score_annotated_labels([full])["ents_p"] == pytest.approx(1 / 3)
-
-
-def test_label_evidence_classes_mentions_and_writes_the_rule_list(tmp_path):
-    import json
-    import subprocess
-    import sys
-
-    import srsly
-
-    vocab = spacy.blank("en").vocab
-    write_docbin(tmp_path / "source.spacy", [
-        make_doc(vocab, ["pain", "and", "stroke", "and", "toxicity"], [(0, 1, "Disease"), (2, 3, "Disease"), (4, 5, "Disease")], "s1"),
-        make_doc(vocab, ["pain", "again"], [(0, 1, "Disease")], "s2"),
-    ])
-    write_docbin(tmp_path / "reference.spacy", [
-        make_doc(vocab, ["pain", "after", "stroke", "with", "Pain"], [(0, 1, "SYMPTOM"), (2, 3, "DISEASE"), (4, 5, "SYMPTOM")], "r1"),
-    ])
-    (tmp_path / "terms.jsonl").write_text("\n".join(json.dumps(t) for t in [
-        {"term": "pain", "type": "SYMPTOM"}, {"term": "stroke", "type": "SYMPTOM"}, {"term": "stroke", "type": "DISEASE"},
-    ]) + "\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "med_ner", "label-evidence", "--source", str(tmp_path / "source.spacy"),
-                           "--label", "Disease", "--reference", str(tmp_path / "reference.spacy"),
-                           "--vocabulary", str(tmp_path / "terms.jsonl"), "--output", str(tmp_path / "evidence.json"),
-                           "--write-list", str(tmp_path / "symptoms.txt")], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    evidence = srsly.read_json(tmp_path / "evidence.json")
-    by_reference = {k: (v["mentions"], v["texts"]) for k, v in evidence["by_reference_labels"].items()}
-    assert by_reference == {"SYMPTOM": (2, 1), "DISEASE": (1, 1), "none": (1, 1)}
-    assert evidence["by_reference_labels"]["SYMPTOM"]["top"] == [["pain", 2, {"SYMPTOM": 2}]]
-    assert {k: v["mentions"] for k, v in evidence["by_vocabulary"].items()} == {"SYMPTOM": 2, "both": 1, "none": 1}
-    assert [line for line in (tmp_path / "symptoms.txt").read_text().splitlines() if not line.startswith("#")] == ["pain"]
-    assert evidence["list"]["source_mentions_listed"] == 2

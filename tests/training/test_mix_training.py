@@ -43,7 +43,7 @@ def med_ner(*args):
 @pytest.mark.slow  # about a minute on 2 shared cores
 def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     corpus_dir = tmp_path / "corpus"
-    proc = med_ner("convert-corpus", "sample", "--output", corpus_dir / "sample")
+    proc = med_ner("convert", "corpus", "sample", "--output", corpus_dir / "sample")
     assert proc.returncode == 0, proc.stderr
     write_chem_corpus(corpus_dir)
     srsly.write_yaml(tmp_path / "table.yml", TABLE)
@@ -67,7 +67,7 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     assert all({"sample_ents_f", "chem_ents_f"} <= set(r["scores"]) for r in rows)
 
     metrics = tmp_path / "metrics"
-    proc = med_ner("evaluate-mix", out / "model-best", "--corpora", "sample,chem", "--corpus-dir", corpus_dir,
+    proc = med_ner("evaluate", "mix", out / "model-best", "--corpora", "sample,chem", "--corpus-dir", corpus_dir,
                    "--harmonisation", tmp_path / "table.yml", "--output", metrics)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = srsly.read_json(metrics / "test.json")
@@ -82,7 +82,7 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     corpora = {"sample": {"source": {"name": "sample corpus", "license": "CC0-1.0"}},
                "chem": {"source": {"name": "drug sentences", "license": "CC BY 4.0"}}}
     srsly.write_yaml(tmp_path / "corpora.yml", corpora)
-    proc = med_ner("package-meta", out / "model-best", metrics / "test.json", tmp_path / "meta.json", "--name", "med_ner",
+    proc = med_ner("package", "meta", out / "model-best", metrics / "test.json", tmp_path / "meta.json", "--name", "med_ner",
                    "--version", "0.0.1", "--table", tmp_path / "corpora.yml", "--harmonisation", tmp_path / "table.yml",
                    "--transformer", tiny_transformer)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -103,7 +103,7 @@ def test_evaluate_mix_names_a_missing_split(tmp_path, tiny_transformer):
     nlp.add_pipe("ner").add_label("DRUG")
     nlp.initialize()
     nlp.to_disk(tmp_path / "model")
-    proc = med_ner("evaluate-mix", tmp_path / "model", "--corpora", "chem", "--corpus-dir", tmp_path / "none",
+    proc = med_ner("evaluate", "mix", tmp_path / "model", "--corpora", "chem", "--corpus-dir", tmp_path / "none",
                    "--harmonisation", tmp_path / "table.yml", "--output", tmp_path / "metrics")
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: not found: ") and "chem/train.spacy" in proc.stderr
@@ -112,7 +112,7 @@ def test_evaluate_mix_names_a_missing_split(tmp_path, tiny_transformer):
 
 def test_evaluate_mix_rejects_an_unknown_runtime_before_scoring(tmp_path, tiny_transformer):
     srsly.write_yaml(tmp_path / "table.yml", TABLE)
-    proc = med_ner("evaluate-mix", tmp_path / "model", "--corpora", "chem", "--corpus-dir", tmp_path / "none",
+    proc = med_ner("evaluate", "mix", tmp_path / "model", "--corpora", "chem", "--corpus-dir", tmp_path / "none",
                    "--harmonisation", tmp_path / "table.yml", "--output", tmp_path / "metrics", "--inference", "fast")
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: ") and "'fast'" in proc.stderr and "onnx-int8" in proc.stderr

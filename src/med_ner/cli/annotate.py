@@ -1,12 +1,11 @@
 """`annotate`: batch annotation to JSONL (and a DocBin), locally or on Dask."""
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from med_ner.prediction.annotate import InputError, annotate
-from med_ner.cli.app import app, check_output_file, fail, inference_option
+from med_ner.prediction.annotate import InputError, annotate, summary
+from med_ner.cli.app import CODE_OPTION, INFERENCE_OPTION, MODEL_OPTION, THRESHOLD_OPTION, app, fail
 from med_ner.inference.loading import PipelineError
 
 
@@ -14,7 +13,7 @@ from med_ner.inference.loading import PipelineError
 def annotate_command(
     input_path: Path = typer.Argument(..., help="Directory of .txt files, a .txt, .jsonl or .spacy file", exists=True),
     output: Path = typer.Argument(..., help="Output JSONL"),
-    model: str = typer.Option("en_med_ner", "--model", "-m", help="Pipeline directory or installed package"),
+    model: str = MODEL_OPTION,
     docbin: Optional[Path] = typer.Option(None, "--docbin", help="Also write a DocBin of the annotated documents"),
     batch_size: int = typer.Option(32, "--batch-size", help="Documents per nlp.pipe batch"),
     threads: int = typer.Option(0, "--threads", help="Torch threads per process (0: cores, shared among workers)"),
@@ -23,21 +22,15 @@ def annotate_command(
     workers: int = typer.Option(2, "--workers", help="Workers of the LocalCluster"),
     lang: str = typer.Option("en", "--lang", help="Language of the DocBin output's tokenizer"),
     stats: Optional[Path] = typer.Option(None, "--stats", help="Write counts and speed as JSON"),
-    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
-    cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Int8 transformer inference on CPU (same as --inference int8)"),
-    inference: Optional[str] = inference_option(),
+    code: Optional[str] = CODE_OPTION,
+    inference: Optional[str] = INFERENCE_OPTION,
+    threshold: Optional[float] = THRESHOLD_OPTION,
 ):
     """Annotate documents; every input id comes out exactly once, and a rerun resumes."""
-    for path, what in ((output, "output"), (docbin, "--docbin output"), (stats, "--stats output")):
-        check_output_file(path, what)
-    try:
-        result = annotate(input_path, output, model, code=code, batch_size=batch_size, threads=threads,
+    try:  # outputs are checked (and the stats written) in annotate()
+        result = annotate(input_path, output, model, stats=stats, code=code, batch_size=batch_size, threads=threads,
                           partition_size=partition_size, dask=dask or None, workers=workers, docbin=docbin, lang=lang,
-                          cpu_int8=cpu_int8, inference=inference)
+                          inference=inference, threshold=threshold)
     except (InputError, PipelineError) as err:  # ConversionErrors of the input arrive as InputError
         fail(str(err))
-    if stats is not None:
-        stats.parent.mkdir(parents=True, exist_ok=True)
-        stats.write_text(json.dumps(result, indent=2))
-    typer.echo(f"{result['documents_in']} documents in, {result['documents_out']} out ({result['resumed_documents']} "
-               f"from an earlier run); {result['docs_per_second']} docs/s -> {output}")
+    typer.echo(summary(result, output))

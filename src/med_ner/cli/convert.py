@@ -1,11 +1,12 @@
-"""Corpus conversion commands: BRAT, CoNLL/IOB and JSONL readers, the corpus
-table dispatcher, and the MACCROBAT document split."""
+"""`med-ner convert ...`: BRAT, CoNLL/IOB and JSONL readers, the corpus table
+dispatcher (one corpus, or every corpus of a mix config), and the document split."""
 from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 import typer
 
-from med_ner.cli.app import app, check_output_file, fail
+from med_ner.cli.app import (ASSETS_OPTION, LABEL_MAP_OPTION, MISALIGNED_OPTION, REPORT_OPTION, TABLE_OPTION,
+                             check_paths, convert_app, fail)
 from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.conversion import ConversionError, ConversionReport, LabelMap, default_report_path
 from med_ner.corpus.corpora import SPLITS, CorpusTable, convert_split
@@ -19,30 +20,28 @@ from med_ner.corpus.split import SPLITS as SPLIT_NAMES
 def convert_and_report(convert: Callable[..., ConversionReport], input_path: Path, output_path: Path,
                        label_map_path: Optional[Path], report_path: Optional[Path], **options) -> None:
     """The body of every converter command: convert, write the report, print its summary."""
-    check_output_file(output_path)
-    check_output_file(report_path, "report")
+    check_paths([("output", output_path), ("--report", report_path or default_report_path(output_path))],
+                [("input", input_path), ("--label-map", label_map_path), ("--ids", options.get("ids_path"))])
     try:
         report = convert(input_path, output_path, LabelMap.from_file(label_map_path), **options)
+        report.write(report_path or default_report_path(output_path))
     except ConversionError as err:
         fail(str(err))
-    report.write(report_path or default_report_path(output_path))
     typer.echo(report.summary())
 
 
 
-@app.command("convert-brat")
+@convert_app.command("brat")
 def convert_brat_command(
     input_path: Path = typer.Argument(..., help="Folder of BRAT .txt/.ann pairs, or one .txt or .ann file"),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
     ids: Optional[Path] = typer.Option(
         None, "--ids", help="Convert only these documents: one stem a line (blank lines and # comments ignored)"
     ),
-    label_map: Optional[Path] = typer.Option(None, "--label-map", help="JSON label map; without it all labels pass"),
-    report_path: Optional[Path] = typer.Option(None, "--report", help="Report JSON (default: reports/ beside output)"),
+    label_map: Optional[Path] = LABEL_MAP_OPTION,
+    report_path: Optional[Path] = REPORT_OPTION,
     lang: str = typer.Option("en", "--lang", help="Language of the tokenizer: en or es"),
-    misaligned: str = typer.Option(
-        "expand", "--misaligned", help="Span edges inside a token: expand, contract (both reported) or error"
-    ),
+    misaligned: str = MISALIGNED_OPTION,
     split_sentences: bool = typer.Option(
         True, "--split-sentences/--no-split-sentences", help="Make each line of the text a sentence (doc.sents)"
     ),
@@ -67,12 +66,12 @@ def convert_brat_command(
     )
 
 
-@app.command("convert-iob")
+@convert_app.command("iob")
 def convert_iob_command(
     input_path: Path = typer.Argument(..., help="IOB file: one token per line, blank line between sentences"),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
-    label_map: Optional[Path] = typer.Option(None, "--label-map", help="JSON label map; without it all labels pass"),
-    report_path: Optional[Path] = typer.Option(None, "--report", help="Report JSON (default: reports/ beside output)"),
+    label_map: Optional[Path] = LABEL_MAP_OPTION,
+    report_path: Optional[Path] = REPORT_OPTION,
     scheme: str = typer.Option("auto", "--scheme", help="auto, iob1 or iob2"),
     sep: str = typer.Option("auto", "--sep", help="Column separator: auto (TAB if the line has one), tab or space"),
     token_column: int = typer.Option(0, "--token-column", help="Column of the token (0-based; negative from the end)"),
@@ -91,16 +90,14 @@ def convert_iob_command(
     )
 
 
-@app.command("convert-jsonl")
+@convert_app.command("jsonl")
 def convert_jsonl_command(
     input_path: Path = typer.Argument(..., help="JSONL file of texts with character-offset spans"),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
-    label_map: Optional[Path] = typer.Option(None, "--label-map", help="JSON label map; without it all labels pass"),
-    report_path: Optional[Path] = typer.Option(None, "--report", help="Report JSON (default: reports/ beside output)"),
+    label_map: Optional[Path] = LABEL_MAP_OPTION,
+    report_path: Optional[Path] = REPORT_OPTION,
     lang: str = typer.Option("en", "--lang", help="Language of the tokenizer"),
-    misaligned: str = typer.Option(
-        "expand", "--misaligned", help="Span edges inside a token: expand, contract (both reported) or error"
-    ),
+    misaligned: str = MISALIGNED_OPTION,
 ):
     """Convert JSONL spans to a DocBin and write a conversion report."""
     if misaligned not in ("expand", "contract", "error"):
@@ -121,24 +118,24 @@ def convert_table_corpus(corpus: str, output: Path, table: Path, assets: Path) -
         fail(str(err))
 
 
-@app.command("convert-corpus")
+@convert_app.command("corpus")
 def convert_corpus_command(
     corpus: str = typer.Argument(..., help="Name of the corpus in the corpus table"),
     output: Path = typer.Option(..., "--output", help="Directory for train.spacy, dev.spacy, test.spacy"),
-    table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
-    assets: Path = typer.Option(Path("assets"), "--assets", help="Folder holding assets/<corpus>/"),
+    table: Path = TABLE_OPTION,
+    assets: Path = ASSETS_OPTION,
 ):
     """Convert every split of one corpus and write a report per file."""
     convert_table_corpus(corpus, output, table, assets)
 
 
-@app.command("convert-corpora")
+@convert_app.command("mix")
 def convert_corpora_command(
     config: Path = typer.Argument(..., help="A corpus-mix config: converts every corpus its train and dev readers name",
                                   exists=True, dir_okay=False),
     output: Path = typer.Option(Path("corpus"), "--output", help="Directory for <corpus>/{train,dev,test}.spacy"),
-    table: Path = typer.Option(Path("configs/corpora.yml"), "--table", help="Corpus table"),
-    assets: Path = typer.Option(Path("assets"), "--assets", help="Folder holding assets/<corpus>/"),
+    table: Path = TABLE_OPTION,
+    assets: Path = ASSETS_OPTION,
 ):
     """Convert every corpus of a mix config, each into <output>/<corpus>/."""
     try:
@@ -150,7 +147,7 @@ def convert_corpora_command(
         convert_table_corpus(name, output / name, table, assets)
 
 
-@app.command("make-split")
+@convert_app.command("split")
 def make_split_command(
     folder: Path = typer.Argument(..., help="Folder of BRAT .txt/.ann pairs"),
     output_dir: Path = typer.Argument(..., help="Where train.txt, dev.txt and test.txt go"),

@@ -1,46 +1,112 @@
-"""`evaluate`: score a pipeline on a DocBin with spaCy's scorer."""
+"""`med-ner evaluate model|mix|package`: score a pipeline with spaCy's scorer on
+one DocBin, on several corpora through the harmonisation table, or installed
+from its wheel."""
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import srsly
 import typer
 
-from med_ner.cli.app import app, check_output_file, fail, inference_option
+from med_ner.cli.app import (CODE_OPTION, GPU_OPTION, HARMONISATION_OPTION, INFERENCE_OPTION, MODEL_ARGUMENT,
+                             check_paths, evaluate_app, fail)
 from med_ner.corpus.conversion import ConversionError
+from med_ner.evaluation.evaluate import (evaluate_mix, evaluate_model, markdown_table, mix_markdown,
+                                        write_outputs, write_reliability_diagram)
 from med_ner.inference.loading import PipelineError
-from med_ner.evaluation.evaluate import evaluate_model, markdown_table
+from med_ner.training.mix import MixError, mix_corpora
 
 
-@app.command("evaluate")
-def evaluate_command(
-    model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
-    data_path: Path = typer.Argument(..., help="DocBin to score", exists=True),
-    output: Path = typer.Option(..., "--output", help="Metrics JSON"),
-    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Markdown table"),
-    split: str = typer.Option("test", "--split", help="Name of the split, recorded in the outputs"),
-    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
-    errors_view: Optional[str] = typer.Option(None, "--errors-view", help="Link to the displaCy errors page, relative to the markdown"),
-    cpu_int8: bool = typer.Option(False, "--cpu-int8", help="Score with int8 transformer inference on CPU"),
-    train_path: Optional[Path] = typer.Option(None, "--train", exists=True, help="Training DocBin: also report "
-                                              "recall on gold mentions whose text was / was not a training mention"),
-    inference: Optional[str] = inference_option(),
-):
-    """Evaluate a pipeline with spaCy's scorer (JSON + markdown, rewritten each run)."""
-    check_output_file(output)
-    check_output_file(markdown, "--markdown output")
-    try:
-        metrics = evaluate_model(model, data_path, split, gpu_id, cpu_int8, train_path, code=code, inference=inference)
-    except (PipelineError, ConversionError, ValueError) as err:
-        fail(str(err))
-    metrics["cpu_int8"] = cpu_int8
-    metrics["inference"] = inference
-    if errors_view:
-        metrics["errors_view"] = errors_view
-    output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, metrics)
+def _write_table(metrics: dict, markdown: Optional[Path]) -> str:
     table = markdown_table(metrics)
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(table, encoding="utf-8")
+    return table
+
+
+@evaluate_app.command("model")
+def evaluate_model_command(
+    model: str = MODEL_ARGUMENT,
+    data_path: Path = typer.Argument(..., help="DocBin to score", exists=True),
+    output: Path = typer.Option(..., "--output", help="Metrics JSON"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Markdown table"),
+    split: str = typer.Option("test", "--split", help="Name of the split, recorded in the outputs"),
+    code: Optional[str] = CODE_OPTION,
+    gpu_id: int = GPU_OPTION,
+    errors_view: Optional[str] = typer.Option(None, "--errors-view", help="Link to the displaCy errors page, relative to the markdown"),
+    train_path: Optional[Path] = typer.Option(None, "--train", exists=True, help="Training DocBin: also report "
+                                              "recall on gold mentions whose text was / was not a training mention"),
+    inference: Optional[str] = INFERENCE_OPTION,
+):
+    """Evaluate a pipeline on one DocBin (JSON + markdown, rewritten each run)."""
+    check_paths([("--output", output), ("--markdown output", markdown)], [("data", data_path), ("--train", train_path)])
+    try:
+        metrics = evaluate_model(model, data_path, split, gpu_id, train_path=train_path, code=code, inference=inference)
+    except (PipelineError, ConversionError, ValueError) as err:
+        fail(str(err))
+    metrics["inference"] = inference
+    if errors_view:
+        metrics["errors_view"] = errors_view
+    try:
+        table = write_outputs(metrics, output, markdown)
+    except ConversionError as err:
+        fail(str(err))
     typer.echo(table)
+
+
+@evaluate_app.command("mix")
+def evaluate_mix_command(
+    model: str = MODEL_ARGUMENT,
+    corpora: str = typer.Option("", "--corpora", help="Comma-separated corpus names (harmonisation table)"),
+    config: Optional[Path] = typer.Option(None, "--config", exists=True, dir_okay=False,
+                                          help="Or: the mix config whose corpora to score"),
+    corpus_dir: Path = typer.Option(Path("corpus"), "--corpus-dir", help="Holds <corpus>/<split>.spacy"),
+    harmonisation: Path = HARMONISATION_OPTION,
+    split: str = typer.Option("test", "--split", help="Split to score"),
+    train_split: str = typer.Option("train", "--train-split", help="Split whose mentions count as seen ('' for none)"),
+    output: Path = typer.Option(..., "--output", help="Directory: <corpus>/<split>.json and .md, and <split>.json/.md over all"),
+    code: Optional[str] = CODE_OPTION,
+    gpu_id: int = GPU_OPTION,
+    inference: Optional[str] = INFERENCE_OPTION,
+):
+    """Score one pipeline on several corpora's splits, each on the labels it annotates."""
+    names = [name.strip() for name in corpora.split(",") if name.strip()]
+    if bool(names) == bool(config):
+        fail("give either --corpora or --config")
+    try:
+        if config is not None:
+            names = mix_corpora(config)
+        result = evaluate_mix(model, corpus_dir, names, harmonisation, split, train_split or None, gpu_id,
+                              code=code, inference=inference)
+    except (PipelineError, MixError, ConversionError, ValueError) as err:
+        fail(str(err))
+    for name, metrics in result["corpora"].items():
+        metrics["inference"] = inference
+        (output / name).mkdir(parents=True, exist_ok=True)
+        write_reliability_diagram(metrics, output / name / f"{split}.json")
+        srsly.write_json(output / name / f"{split}.json", metrics)
+        _write_table(metrics, output / name / f"{split}.md")
+    srsly.write_json(output / f"{split}.json", result)
+    table = mix_markdown(result)
+    (output / f"{split}.md").write_text(table, encoding="utf-8")
+    typer.echo(table)
+
+
+@evaluate_app.command("package")
+def evaluate_package_command(
+    wheel: Path = typer.Argument(..., help="The built model wheel", exists=True, dir_okay=False),
+    data_path: Path = typer.Argument(..., help="Test DocBin", exists=True),
+    expected: Path = typer.Argument(..., help="Metrics JSON of the trained pipeline on the same data", exists=True),
+    output: Path = typer.Option(..., "--output", help="Metrics JSON of the installed package"),
+    target: Path = typer.Option(..., "--target", help="Directory to install the wheels into (emptied first)"),
+    library: List[Path] = typer.Option([], "--with", help="Another wheel to install beside it, e.g. the med_ner "
+                                       "library wheel the model requires (repeatable)", exists=True, dir_okay=False),
+):
+    """Install the wheel(s), load the model by name offline and check its test scores."""
+    from med_ner.packaging.evaluate_package import PackageCheckError, check_installed_package
+
+    try:
+        message = check_installed_package([wheel, *library], data_path, expected, output, target, say=typer.echo)
+    except PackageCheckError as err:
+        fail(str(err))
+    typer.echo(message)

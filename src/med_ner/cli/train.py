@@ -6,7 +6,7 @@ import typer
 
 from med_ner.cli.app import app, fail
 from med_ner.packaging.add_context import add_context
-from med_ner.training.train import TrainingError, parse_overrides, train
+from med_ner.training.train import TrainingError, parse_overrides, read_budget, train
 
 
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -16,10 +16,17 @@ def train_command(
     output_path: Path = typer.Option(..., "--output", "-o", help="Directory for model-best and model-last"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
     online: bool = typer.Option(False, "--online", help="Allow downloads from the Hugging Face hub"),
+    budget: Optional[str] = typer.Option(None, "--budget", help="A named training budget of --budgets (max_steps, "
+                                         "warmup_steps, eval_frequency); explicit overrides still win"),
+    budgets: Optional[Path] = typer.Option(None, "--budgets", help="Budgets table (YAML), for --budget"),
 ):
     """Train; extra --section.key value options override the config, as in `spacy train`."""
+    if (budget is None) != (budgets is None):
+        fail("--budget and --budgets go together")
     try:
-        train(config_path, output_path, parse_overrides(ctx.args), gpu_id=gpu_id, online=online,
+        overrides = read_budget(budgets, budget) if budget else {}
+        overrides.update(parse_overrides(ctx.args))
+        train(config_path, output_path, overrides, gpu_id=gpu_id, online=online,
               say=lambda line: typer.echo(line, err=line.startswith("note:")))
     except TrainingError as err:
         fail(str(err))
@@ -30,7 +37,7 @@ def add_context_command(
     model: str = typer.Argument(..., help="Trained pipeline (directory or package)"),
     train_path: Path = typer.Argument(..., help="Training DocBin; BRAT POLARITY attributes give the gold flags", exists=True),
     output: Path = typer.Argument(..., help="Directory for the pipeline with clinical_context"),
-    triggers: Optional[Path] = typer.Option(None, "--triggers", help="Trigger JSON (default assets/context/<lang>.json)", exists=True),
+    triggers: Optional[Path] = typer.Option(None, "--triggers", help="Trigger JSON (default: the shipped triggers of the pipeline's language)", exists=True),
     window: int = typer.Option(8, "--window", help="Scope of a trigger, in tokens"),
     use_model: bool = typer.Option(True, "--model/--rules-only", help="Fit classifiers where gold flags exist"),
     inference: Optional[str] = typer.Option(None, "--inference", help="CPU prediction runtime written into the saved "

@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from med_ner.cli.app import app, fail
+from med_ner.cli.app import CODE_OPTION, app, fail
 from med_ner.inference.loading import PipelineError, load_pipeline
 from med_ner.prediction.visualize import write_views
 
@@ -15,7 +15,7 @@ def visualize_command(
     data_path: Path = typer.Argument(..., help="DocBin with gold entities", exists=True),
     output_dir: Path = typer.Argument(..., help="Directory for predictions.html and errors.html"),
     limit: int = typer.Option(50, "--limit", help="Documents in predictions.html (0 = all)"),
-    code: Optional[str] = typer.Option(None, "--code", help="Python files with registered functions, comma-separated"),
+    code: Optional[str] = CODE_OPTION,
 ):
     """Write displaCy views of predictions and errors (gold vs predicted)."""
     try:

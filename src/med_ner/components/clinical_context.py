@@ -9,7 +9,7 @@ After it runs, every span in `doc.ents` has
 Two layers, chosen by measurement on MACCROBAT (see the README):
 
 1. Rules: NegEx/ConText-style trigger phrases from a per-language JSON file
-   (`assets/context/<lang>.json`) that look forward (`*_preceding`) or back
+   (shipped as `context_triggers/<lang>.json`, or a file of the user's) that look forward (`*_preceding`) or back
    (`*_following`) within the sentence, up to `window` tokens, stopped by a
    terminator ("but", "however") and overridden by pseudo-triggers ("not only").
 2. A logistic regression per flag, fitted at `initialize` on the training
@@ -23,7 +23,9 @@ Two layers, chosen by measurement on MACCROBAT (see the README):
 Shipped inside the packaged pipeline (`spacy package --code`), so it needs only
 spaCy and numpy.
 """
+import json
 import math
+from importlib import resources
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -74,8 +76,19 @@ def has_gold_flags(doc: Doc) -> bool:
     return "ent_attrs" in doc.user_data
 
 
-def load_triggers(path: Path) -> Dict[str, List[str]]:
-    data = srsly.read_json(path)
+def default_triggers(lang: str):
+    """The trigger file shipped (package data) for the language `lang`."""
+    return resources.files("med_ner.components") / "context_triggers" / f"{lang}.json"
+
+
+def load_triggers(path) -> Dict[str, List[str]]:
+    """The trigger lists of a JSON file (a path or a package resource)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ValueError(f"{path}: not a JSON trigger file ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a trigger file is a JSON object of trigger lists")
     missing = [key for key in TRIGGER_KEYS if key not in data]
     if missing:
         raise ValueError(f"{path}: trigger file lacks {', '.join(missing)}")
@@ -219,10 +232,11 @@ class ClinicalContext:
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
                    triggers: Optional[str] = None) -> None:
-        """Read the trigger file (default `assets/context/<lang>.json`) and fit
-        the classifiers on the gold flags of the training examples, if any."""
-        path = Path(triggers) if triggers else Path("assets/context") / f"{self.nlp.lang}.json"
-        if not path.exists():
+        """Read the trigger file (default: the one shipped for the pipeline's
+        language) and fit the classifiers on the gold flags of the training
+        examples, if any."""
+        path = Path(triggers) if triggers else default_triggers(self.nlp.lang)
+        if not path.is_file():
             raise ValueError(f"clinical_context: trigger file {path} not found (set "
                              f"[initialize.components.{self.name}.triggers])")
         self.triggers = load_triggers(path)

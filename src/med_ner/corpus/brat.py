@@ -72,6 +72,10 @@ from med_ner.corpus.conversion import (
     SourceSpan,
     make_spans,
     read_text,
+    folder_files as shared_folder_files,
+    line_spans,
+    check_options,
+    check_length,
     remove_overlaps,
     write_docbin,
 )
@@ -120,17 +124,23 @@ def read_ids(path: Path) -> List[Tuple[str, int]]:
     return ids
 
 
-def folder_files(folder: Path) -> Tuple[Dict[str, Path], Dict[str, Path]]:
-    """The .txt and the .ann files of a BRAT folder, by stem."""
-    return ({p.stem: p for p in folder.glob("*.txt") if p.is_file()},
-            {p.stem: p for p in folder.glob("*.ann") if p.is_file()})
+def folder_files(folder: Path, left_out: Optional[List[Dict[str, str]]] = None) -> Tuple[Dict[str, Path], Dict[str, Path]]:
+    """The .txt and the .ann files of a BRAT folder, by stem (path relative to
+    the folder, without suffix), by the rule of conversion.folder_files; the
+    files left out are appended to `left_out`."""
+    found, skipped = shared_folder_files(folder, (".txt", ".ann"))
+    if left_out is not None:
+        left_out.extend(skipped)
+    return found[".txt"], found[".ann"]
 
 
-def find_documents(input_path: Path, ids_path: Optional[Path] = None) -> List[Tuple[str, Path, Path]]:
-    """(stem, .txt, .ann) of each document to convert, in name order."""
+def find_documents(input_path: Path, ids_path: Optional[Path] = None,
+                   left_out: Optional[List[Dict[str, str]]] = None) -> List[Tuple[str, Path, Path]]:
+    """(stem, .txt, .ann) of each document to convert, in name order; files of
+    a folder that are not read go to `left_out`."""
     input_path = Path(input_path)
     if input_path.is_dir():
-        txts, anns = folder_files(input_path)
+        txts, anns = folder_files(input_path, left_out)
     elif input_path.suffix in (".txt", ".ann"):
         if not input_path.exists():
             raise ConversionError(input_path, "file not found")
@@ -195,8 +205,11 @@ def _parse_textbound(line: str, path: Path, line_no: int, text: str, txt_name: s
         fragments.append((start, end))
     expected = " ".join(text[s:e] for s, e in fragments)
     if quoted != expected and quoted.rstrip() != expected.rstrip():
+        bom = text.find("\ufeff", 0, fragments[-1][1])
+        hint = (f"; {txt_name} holds a byte order mark (U+FEFF) at offset {bom}, which BRAT counts as a character "
+                f"(offsets made by a tool that skips it are off by one)" if bom >= 0 else "")
         raise ConversionError(
-            path, f"{tid}: quotes {quoted!r} but the text of {txt_name} at {offsets} is {expected!r}",
+            path, f"{tid}: quotes {quoted!r} but the text of {txt_name} at {offsets} is {expected!r}{hint}",
             line=line_no, offset=fragments[0][0],
         )
     fragments.sort()
@@ -299,12 +312,8 @@ def _segments(text: str, stem: str, one_doc_per_line: bool) -> List[Tuple[str, i
     (they are not Docs) so that offsets map to lines by position."""
     if not one_doc_per_line:
         return [(stem, 0, len(text))]
-    segments, pos = [], 0
-    for line_no, raw in enumerate(text.split("\n"), start=1):
-        content = raw[:-1] if raw.endswith("\r") else raw
-        segments.append((f"{stem}:{line_no}", pos, pos + len(content)))
-        pos += len(raw) + 1
-    return segments
+    # Lines end at \n, \r\n or a lone \r (old Mac files), as split_lines reads them.
+    return [(f"{stem}:{line_no}", start, end) for line_no, (start, end) in enumerate(line_spans(text), start=1)]
 
 
 def _set_sentence_starts(doc: Doc, spans) -> int:
@@ -334,6 +343,8 @@ def convert_brat(
 ) -> ConversionReport:
     if annotated_lines_only and not one_doc_per_line:
         raise ValueError("annotated_lines_only needs one_doc_per_line")
+    check_options(misaligned=misaligned, split_sentences=split_sentences, one_doc_per_line=one_doc_per_line,
+                  annotated_lines_only=annotated_lines_only)
     nlp = blank_nlp(lang)
     sources = [str(input_path)] + ([str(ids_path)] if ids_path is not None else [])
     report = ConversionReport("convert_brat", sources=sources, output=str(output_path))
@@ -342,8 +353,10 @@ def convert_brat(
     attrs_kept = attrs_dropped = skipped_lines = sentence_starts_kept_together = 0
     conflicts: List[Dict] = []
     docs = []
-    for stem, txt_path, ann_path in find_documents(input_path, ids_path):
-        text = read_text(txt_path, keep_bom=True)  # BRAT counts a BOM as the character at offset 0
+    left_out: List[Dict[str, str]] = []
+    for stem, txt_path, ann_path in find_documents(input_path, ids_path, left_out):
+        # BRAT counts a BOM as the character at offset 0; an empty text is a document without entities.
+        text = read_text(txt_path, allow_empty=True, keep_bom=True)
         ann = parse_ann(ann_path, _read_ann_text(ann_path), text, txt_path.name)
         ignored.update(ann.ignored)
         conflicts += ann.conflicts
@@ -391,6 +404,7 @@ def convert_brat(
                 skipped_lines += 1
                 continue
             report.documents_in += 1
+            check_length(seg_text, nlp.max_length, txt_path, doc_id=doc_id)
             doc = nlp.make_doc(seg_text)
             spans = make_spans(doc, per_segment.get(seg, []), ann_path, report, misaligned)
             carried: List[SourceSpan] = []
@@ -412,6 +426,7 @@ def convert_brat(
                 attrs_kept += 1
             else:
                 attrs_dropped += 1
+    report.notes["left_out_files"] = left_out
     report.notes["ignored_lines"] = dict(ignored)
     report.notes["attributes"] = {"kept": attrs_kept, "on_dropped_entities": attrs_dropped}
     report.notes["attribute_conflicts"] = conflicts

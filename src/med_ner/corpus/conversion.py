@@ -5,13 +5,15 @@ A converter never drops or alters an entity without a line in the report, and
 the report checks that every entity read is either written or listed as dropped.
 """
 import json
+import os
+import re
+import stat
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import spacy
-import srsly
 from spacy.tokens import Doc, DocBin, Span
 
 
@@ -49,13 +51,17 @@ def decode_utf8(data: bytes, source, keep_bom: bool = False) -> str:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The bytes of a file; a folder or a missing file is an error."""
+    """The bytes of a file (or of a FIFO, read to its end); a folder or a
+    missing file is an error."""
     path = Path(path)
     if path.is_dir():
         raise ConversionError(path, "is a directory, not a file")
     if not path.exists():
-        raise ConversionError(path, "file not found")
-    return path.read_bytes()
+        raise ConversionError(path, "dangling symbolic link" if path.is_symlink() else "file not found")
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise ConversionError(path, f"cannot read: {err.strerror or err}") from None
 
 
 def read_text(path: Path, allow_empty: bool = False, keep_bom: bool = False) -> str:
@@ -66,15 +72,70 @@ def read_text(path: Path, allow_empty: bool = False, keep_bom: bool = False) -> 
     return text
 
 
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def split_lines(text: str) -> List[str]:
-    """The lines of a text file: split at \n only (a \r before it goes too),
-    never at U+2028, U+0085, form feed or the other characters str.splitlines()
-    also breaks at, which JSON strings and clinical texts may hold. A final
-    line break ends the last line; it does not start an empty one."""
-    lines = text.split("\n")
+    """The lines of a text file: split at \n, \r\n and a lone \r (old Mac
+    files), never at U+2028, U+0085, form feed or the other characters
+    str.splitlines() also breaks at, which JSON strings and clinical texts may
+    hold. A final line break ends the last line; it does not start an empty one."""
+    lines = LINE_BREAK.split(text)
     if lines and lines[-1] == "":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
+
+
+def line_spans(text: str) -> List[Tuple[int, int]]:
+    """(start, end) of each line of `text` as split_lines cuts it, the line
+    break left out; a final line break does not start an empty line."""
+    spans, pos = [], 0
+    for match in LINE_BREAK.finditer(text):
+        spans.append((pos, match.start()))
+        pos = match.end()
+    if pos < len(text) or not spans:
+        spans.append((pos, len(text)))
+    return spans
+
+
+def folder_files(folder: Path, suffixes: Sequence[str]) -> Tuple[Dict[str, Dict[str, Path]], List[Dict[str, str]]]:
+    """What a folder of documents holds, the one rule for every command that
+    reads one: files in it and in its sub-folders (walked in name order),
+    whose suffix is one of `suffixes` in any case (.txt, .TXT); a symbolic
+    link counts as the file it points to. Returns {suffix: {id: path}} with
+    id the path relative to `folder` without the suffix, and every file left
+    out with the reason (another suffix, a dangling link, not a regular file,
+    or an id given twice, e.g. a.txt beside a.TXT). Hidden files and folders
+    (.git) are not documents and are not listed."""
+    folder = Path(folder)
+    wanted = {s.lower(): s for s in suffixes}
+    found: Dict[str, Dict[str, Path]] = {s: {} for s in suffixes}
+    left_out: List[Dict[str, str]] = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .git and the like hold no documents
+        for name in sorted(names) + sorted(d for d in dirs if Path(root, d).is_symlink()):
+            path = Path(root, name)
+            rel = path.relative_to(folder)
+            suffix = wanted.get(path.suffix.lower())
+            if suffix is None:
+                if not (name.startswith(".") or path.is_dir()):
+                    left_out.append({"file": rel.as_posix(), "reason": f"suffix is not {', '.join(suffixes)}"})
+                continue
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                left_out.append({"file": rel.as_posix(), "reason": "dangling symbolic link"})
+                continue
+            if not stat.S_ISREG(mode):
+                left_out.append({"file": rel.as_posix(), "reason": "not a regular file"})
+                continue
+            doc_id = rel.with_suffix("").as_posix()
+            if doc_id in found[suffix]:
+                left_out.append({"file": rel.as_posix(),
+                                 "reason": f"same id as {found[suffix][doc_id].relative_to(folder).as_posix()}"})
+                continue
+            found[suffix][doc_id] = path
+    return found, left_out
 
 
 def read_jsonl(path: Path, text: Optional[str] = None) -> Iterator[Tuple[int, object]]:
@@ -82,13 +143,17 @@ def read_jsonl(path: Path, text: Optional[str] = None) -> Iterator[Tuple[int, ob
     `text`, read from it); a line that is not JSON is an error with its line and column."""
     if text is None:
         text = read_text(path)
+    from med_ner import strict_json
+
     for line_no, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = strict_json.loads(line)
         except json.JSONDecodeError as err:
             raise ConversionError(path, f"invalid JSON: {err.msg}", line=line_no, offset=err.colno - 1) from None
+        except strict_json.StrictJSONError as err:
+            raise ConversionError(path, str(err), line=line_no) from None
         if "\\u" in line:  # only an escape can make a lone surrogate, which no later step can encode
             check_encodable(json.dumps(value, ensure_ascii=False), path, line_no)
         yield line_no, value
@@ -106,15 +171,64 @@ def check_encodable(text: str, source, line: Optional[int] = None) -> str:
     return text
 
 
-def read_docbin(path: Path, vocab) -> List[Doc]:
-    """The Docs of a .spacy file; a file that is missing or not a DocBin is an error."""
+def read_docbin(path: Path, vocab, data: Optional[bytes] = None) -> List[Doc]:
+    """The Docs of a .spacy file (or of its bytes `data`, already read); a
+    file that is missing or not a DocBin is an error."""
     path = Path(path)
-    if not path.is_file():
-        raise ConversionError(path, "is a directory, not a DocBin" if path.is_dir() else "file not found")
+    if data is None:
+        if path.is_dir():
+            raise ConversionError(path, "is a directory, not a DocBin")
+        data = read_bytes(path)  # a FIFO too, as predict reads one
     try:
-        return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
+        return list(DocBin(store_user_data=True).from_bytes(data).get_docs(vocab))
     except Exception as err:  # zlib, msgpack and DocBin's own checks each raise their own kind
         raise ConversionError(path, f"not a spaCy DocBin ({type(err).__name__}: {err})") from None
+
+
+# The values each converter option takes, one home for the CLI's checks and
+# the corpus table's (configs/corpora.yml).
+OPTION_CHOICES = {
+    "misaligned": ("expand", "contract", "error"),
+    "scheme": ("auto", "iob1", "iob2"),
+    "sep": ("auto", "tab", "space"),
+}
+BOOL_OPTIONS = ("split_sentences", "one_doc_per_line", "annotated_lines_only")
+INT_OPTIONS = {"n_sents": 1, "token_column": None, "tag_column": None}  # name: least value (None: any)
+
+
+def option_problem(name: str, value) -> Optional[str]:
+    """Why `value` is not a value of converter option `name`, or None."""
+    if name in OPTION_CHOICES and value not in OPTION_CHOICES[name]:
+        return f"{name} must be {', '.join(OPTION_CHOICES[name][:-1])} or {OPTION_CHOICES[name][-1]}, not {value!r}"
+    if name in BOOL_OPTIONS and not isinstance(value, bool):
+        return f"{name} must be true or false, not {value!r}"
+    if name in INT_OPTIONS:
+        least = INT_OPTIONS[name]
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"{name} must be an integer, not {value!r}"
+        if least is not None and value < least:
+            return f"{name} must be at least {least}, not {value}"
+    return None
+
+
+def check_options(**options) -> None:
+    """Converter options checked by value before any work; an error names the
+    option as the command line spells it."""
+    for name, value in options.items():
+        problem = option_problem(name, value)
+        if problem is not None:
+            raise ConversionError(f"--{name.replace('_', '-')}", problem.split(" ", 1)[1])
+
+
+def check_length(text: str, max_length: int, source, line: Optional[int] = None, doc_id=None) -> None:
+    """A text longer than the pipeline's max_length (spaCy's 1,000,000
+    characters by default) is refused before any work, naming the document,
+    rather than failing in spaCy (E088) once outputs exist."""
+    if len(text) > max_length:
+        which = f"document {doc_id!r}: " if doc_id is not None else ""
+        raise ConversionError(source, f"{which}text of {len(text):,} characters is longer than the pipeline's "
+                                      f"max_length of {max_length:,} characters; split it into shorter documents",
+                              line=line)
 
 
 def blank_nlp(lang: str):
@@ -149,12 +263,19 @@ class LabelMap:
     def from_file(cls, path: Optional[Path]) -> "LabelMap":
         if path is None:
             return cls()
+        from med_ner import strict_json
+
         try:
-            data = json.loads(read_text(path))
+            data = strict_json.loads(read_text(path))
         except json.JSONDecodeError as err:
             raise ConversionError(path, f"invalid JSON: {err.msg}", line=err.lineno) from None
+        except strict_json.StrictJSONError as err:
+            raise ConversionError(path, str(err)) from None
         if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
             raise ConversionError(path, "a label map is an object with a 'labels' list and an optional 'map' object")
+        for label in data["labels"]:
+            if not isinstance(label, str) or not label:
+                raise ConversionError(path, f"'labels' holds {label!r}; a label is a non-empty string")
         mapping = data.get("map", {})
         if not isinstance(mapping, dict):
             raise ConversionError(path, f"'map' must be an object from source label to label or null, "
@@ -248,10 +369,10 @@ class ConversionReport:
         return data
 
     def write(self, path: Path) -> None:
+        from med_ner.outputs import write_json
+
         self.check()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path, self.to_dict())
+        write_json(path, self.to_dict(), "report")
 
     def summary(self) -> str:
         lines = [
@@ -378,9 +499,11 @@ def write_docbin(docs: Sequence[Doc], path: Path, source) -> int:
     (an empty DocBin would only fail later, in training or evaluation)."""
     if not docs:
         raise ConversionError(source, "no documents to write (every record was empty or skipped)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=docs, store_user_data=True).to_disk(path)
+    from med_ner.outputs import atomic_path
+
+    data = DocBin(docs=docs, store_user_data=True).to_bytes()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
     return len(docs)
 
 

@@ -14,7 +14,7 @@ from spacy.tokens import DocBin
 from srsly.ruamel_yaml import YAML
 from srsly.ruamel_yaml.error import MarkedYAMLError
 
-from med_ner.corpus.conversion import ConversionError, LabelMap, read_text
+from med_ner.corpus.conversion import ConversionError, LabelMap, option_problem, read_text
 from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.iob import convert_iob
 from med_ner.corpus.jsonl import convert_jsonl
@@ -88,10 +88,13 @@ class CorpusTable:
             for part in parts:
                 if not isinstance(part, dict) or not isinstance(part.get("path"), str):
                     raise error(f"each part of split {split!r} needs a path: {part!r}", split)
-                for option in {**options, **{k: v for k, v in part.items() if k not in ("path", "ids")}}:
+                for option, value in {**options, **{k: v for k, v in part.items() if k not in ("path", "ids")}}.items():
                     if option not in takes:
                         raise error(f"{converter.__name__} takes no option {option!r} (it takes: {', '.join(takes)})",
                                     "options" if option in options else split)
+                    problem = option_problem(option, value)
+                    if problem is not None:  # by value as the CLI checks it: 'no' is not false
+                        raise error(problem, option)
                 if "ids" in part and "ids_path" not in takes:
                     raise error(f"{converter.__name__} takes no ids file", split)
                 if not (assets / part["path"]).exists():
@@ -100,7 +103,30 @@ class CorpusTable:
         return entry
 
 
+def check_corpus_outputs(entry: Dict, assets: Path, output: Path) -> None:
+    """Every file the corpus's conversion writes, checked before the first is
+    (med_ner.outputs.check_outputs): none is a source, none a folder or FIFO."""
+    from med_ner.outputs import check_outputs
+
+    outputs, inputs = [], []
+    for split in SPLITS:
+        parts = entry["splits"][split]
+        outputs.append((f"{split} output", output / f"{split}.spacy"))
+        for i, part in enumerate(parts):
+            name = split if len(parts) == 1 else f"{split}-{i + 1}"
+            if len(parts) > 1:
+                outputs.append((f"{name} output", output / "parts" / f"{name}.spacy"))
+            outputs.append((f"{name} report", output / "reports" / f"{name}.json"))
+            inputs.append((f"{split} source", assets / part["path"]))
+            if "ids" in part:
+                inputs.append((f"{split} ids", Path(part["ids"])))
+    check_outputs(outputs, inputs)
+
+
 def convert_split(entry: Dict, split: str, assets: Path, output: Path, label_map: LabelMap) -> List[str]:
+    from med_ner.outputs import atomic_path
+
+    check_corpus_outputs(entry, assets, output)
     converter = CONVERTERS[entry["format"]]
     parts = entry["splits"][split]
     summaries = []
@@ -125,5 +151,6 @@ def convert_split(entry: Dict, split: str, assets: Path, output: Path, label_map
             for doc in DocBin(store_user_data=True).from_disk(path).get_docs(vocab):
                 doc.user_data["id"] = f"{part['path']}/{doc.user_data.get('id', '')}"
                 merged.add(doc)
-        merged.to_disk(output / f"{split}.spacy")
+        with atomic_path(output / f"{split}.spacy") as tmp:
+            tmp.write_bytes(merged.to_bytes())
     return summaries

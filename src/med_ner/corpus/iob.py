@@ -17,6 +17,7 @@ from med_ner.corpus.conversion import (
     EntityNote,
     LabelMap,
     blank_nlp,
+    check_options,
     read_text,
     split_lines,
     write_docbin,
@@ -169,6 +170,7 @@ def convert_iob(
 ) -> ConversionReport:
     nlp = blank_nlp(lang)
     report = ConversionReport("convert_iob", sources=[str(input_path)], output=str(output_path))
+    check_options(scheme=scheme, sep=sep, n_sents=n_sents, token_column=token_column, tag_column=tag_column)
     sentences = list(read_sentences(input_path, sep, token_column, tag_column))
     if scheme == "auto":
         scheme = detect_scheme(sentences)

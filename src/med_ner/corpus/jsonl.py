@@ -27,6 +27,8 @@ from med_ner.corpus.conversion import (
     read_jsonl,
     remove_overlaps,
     write_docbin,
+    check_options,
+    check_length,
 )
 
 
@@ -135,6 +137,7 @@ def convert_jsonl(
     lang: str = "en",
     misaligned: str = "expand",
 ) -> ConversionReport:
+    check_options(misaligned=misaligned)
     nlp = blank_nlp(lang)
     report = ConversionReport("convert_jsonl", sources=[str(input_path)], output=str(output_path))
     docs = []
@@ -176,6 +179,7 @@ def convert_jsonl(
             if target != s.label:
                 report.notes.setdefault("relabelled", Counter()).update([f"{s.label}->{target}"])
             kept.append(SourceSpan(s.start, s.end, target, line_no))
+        check_length(text, nlp.max_length, input_path, line_no)
         doc = nlp.make_doc(text)
         aligned = remove_overlaps(make_spans(doc, kept, input_path, report, misaligned), input_path, report)
         doc.ents = [span for span, _ in aligned]

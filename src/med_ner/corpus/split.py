@@ -4,10 +4,10 @@ The document stems (files with both a .txt and an .ann; a file without its
 partner is left out and named) are sorted, shuffled
 with random.Random(seed), and cut in order into train, dev and test of the
 given sizes. Each output file lists its stems sorted, one a line, under a `#`
-header saying how it was made; `med-ner convert-brat` reads it with --ids.
+header saying how it was made; `med-ner convert brat` reads it with --ids.
 
 assets/splits/maccrobat/ was made with:
-    python -m med_ner make-split <MACCROBAT>/MACCROBAT2020 assets/splits/maccrobat --seed 13 --sizes 160 20 20
+    python -m med_ner convert split <MACCROBAT>/MACCROBAT2020 assets/splits/maccrobat --seed 13 --sizes 160 20 20
 """
 import random
 from pathlib import Path
@@ -47,7 +47,7 @@ def header(folder: Path, seed: int, sizes: Tuple[int, int, int], name: str) -> s
     return (
         f"# {name} split of {folder.name}: the {n} document stems (.txt + .ann pairs) sorted, shuffled with "
         f"random.Random({seed}), then the first {sizes[0]} train, the next {sizes[1]} dev, the last {sizes[2]} test; "
-        f"listed sorted. Made by: python -m med_ner make-split <folder> <output dir> --seed {seed} "
+        f"listed sorted. Made by: python -m med_ner convert split <folder> <output dir> --seed {seed} "
         f"--sizes {sizes[0]} {sizes[1]} {sizes[2]}\n"
     )
 

@@ -1,7 +1,8 @@
 """Score a pipeline on a DocBin with spaCy's scorer: overall and per-label
 precision, recall and F1 (the headline), plus a bootstrap interval of F1,
-nervaluate's partial-match modes and an error breakdown (med_ner.evaluation.metrics),
-written as JSON and as a markdown report.
+nervaluate's partial-match modes, an error breakdown (med_ner.evaluation.metrics)
+and, where the pipeline has entity_confidence, the calibration of its
+confidences (med_ner.evaluation.calibration), written as JSON and as a markdown report.
 
 The outputs are rewritten on every run, never appended to.
 """
@@ -10,8 +11,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from med_ner.corpus.conversion import ConversionError, read_docbin
+from med_ner.corpus.conversion import ConversionError, read_bytes, read_docbin
 from med_ner.inference.loading import load_pipeline
+from med_ner.evaluation import calibration as ner_calibration
 from med_ner.evaluation import metrics as ner_metrics
 
 SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
@@ -20,44 +22,63 @@ SCORE_KEYS = ("ents_p", "ents_r", "ents_f")
 CONTEXT_KEYS = tuple(f"{flag}_{k}" for flag in ("negated", "uncertain") for k in ("p", "r", "f"))
 
 
-def check_docbins(data_path: Path, train_path: Optional[Path] = None) -> None:
-    """The data is checked before the (slow) model load: a DocBin, with documents."""
+def check_docbins(data_path: Path, train_path: Optional[Path] = None) -> Dict[Path, bytes]:
+    """The data is checked before the (slow) model load: a DocBin, with
+    documents that carry entity annotation. Returns the bytes read, so that a
+    FIFO (read once) is read once, as predict reads one."""
     import spacy
 
+    data = {}
     for path in (data_path, train_path):
-        if path is not None and not read_docbin(path, spacy.blank("xx").vocab):
+        if path is None:
+            continue
+        data[path] = read_bytes(path)
+        docs = read_docbin(path, spacy.blank("xx").vocab, data[path])
+        if not docs:
             raise ConversionError(path, "no documents to evaluate" if path == data_path else "no training documents")
+        if path == data_path and not any(doc.has_annotation("ENT_IOB") for doc in docs):
+            raise ConversionError(path, "its documents carry no entity annotation (a DocBin saved without ENT_IOB "
+                                        "and ENT_TYPE), so there is nothing to score against")
+    return data
 
 
-def _load(model: str, code: Optional[str], cpu_int8: bool, gpu_id: int, inference: Optional[str] = None):
+def read_examples(nlp, path: Path, data: bytes) -> List:
+    """Examples as spacy.training.Corpus makes them (the reference's text
+    tokenised by the pipeline), from bytes already read."""
+    from spacy.tokens import DocBin
+    from spacy.training import Example
+
+    docs = DocBin(store_user_data=True).from_bytes(data).get_docs(nlp.vocab)
+    return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+
+
+def _load(model: str, code: Optional[str], gpu_id: int, inference: Optional[str] = None):
     import spacy
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    return load_pipeline(model, code, cpu_int8, inference=inference)
+    return load_pipeline(model, code, inference=inference)
 
 
-def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, cpu_int8: bool = False,
+def evaluate_model(model: str, data_path: Path, split: str, gpu_id: int = -1, *,
                    train_path: Optional[Path] = None, code: Optional[str] = None,
                    inference: Optional[str] = None) -> Dict:
-    from spacy.training import Corpus
-
-    check_docbins(data_path, train_path)
-    nlp = _load(model, code, cpu_int8, gpu_id, inference)
-    examples = list(Corpus(str(data_path))(nlp))
-    train_docs = [eg.reference for eg in Corpus(str(train_path))(nlp)] if train_path is not None else None
+    data = check_docbins(data_path, train_path)
+    nlp = _load(model, code, gpu_id, inference)
+    examples = read_examples(nlp, data_path, data[data_path])
+    train_docs = [eg.reference for eg in read_examples(nlp, train_path, data[train_path])] if train_path else None
     return score_pipeline(nlp, model, examples, data_path, split, train_docs)
 
 
 def evaluate_mix(model: str, corpus_dir: Path, corpora: List[str], harmonisation: Path, split: str = "test",
-                 train_split: Optional[str] = "train", gpu_id: int = -1, cpu_int8: bool = False,
+                 train_split: Optional[str] = "train", gpu_id: int = -1, *,
                  code: Optional[str] = None, inference: Optional[str] = None) -> Dict:
     """Score one pipeline on each corpus's split, gold labels mapped through the
     harmonisation table and only the labels that corpus annotates scored. Seen
     mentions are those of every corpus's training split (what a mix model saw)."""
     from med_ner.training.mix import CorpusUnion, split_path
 
-    nlp = _load(model, code, cpu_int8, gpu_id, inference)
+    nlp = _load(model, code, gpu_id, inference)
     train_docs = None
     if train_split:
         train_docs = [eg.reference for eg in CorpusUnion(corpus_dir, train_split, corpora, harmonisation)(nlp)]
@@ -93,7 +114,7 @@ def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
     pred = [ner_metrics.doc_spans(eg.predicted) for eg in examples]
     support = Counter(ent.label_ for eg in examples for ent in eg.reference.ents)
     per_type = scores.get("ents_per_type") or {}
-    model_labels = set(nlp.get_pipe("ner").labels)
+    model_labels = set(nlp.get_pipe("ner").labels) if "ner" in nlp.pipe_names else set()
     annotated = examples[0].reference.user_data.get(ANNOTATES_KEY)
     if annotated is not None:
         model_labels &= set(annotated)
@@ -124,7 +145,40 @@ def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
                             if scores.get(f"{flag}_support") is not None},
         "words_per_second": sum(len(eg.predicted) for eg in examples) / seconds,
         **seen_unseen,
+        # ECE, reliability bins and the threshold table; None without entity_confidence.
+        "calibration": ner_calibration.calibration_report(((eg.predicted, eg.reference) for eg in examples),
+                                                          sum(support.values())),
     }
+
+
+def write_outputs(metrics: Dict, output: Path, markdown: Optional[Path]) -> str:
+    """Write the metrics JSON and the markdown table (each atomically: a failed
+    write leaves the old file), and the reliability diagram where the metrics have
+    calibration; returns the table. The table is made before
+    anything is written, so a failure there leaves no half set of outputs."""
+    from med_ner.outputs import write_json, write_text
+
+    write_reliability_diagram(metrics, output, markdown)
+    table = markdown_table(metrics)
+    write_json(output, metrics, "--output")
+    if markdown is not None:
+        write_text(markdown, table, "--markdown output")
+    return table
+
+
+def write_reliability_diagram(metrics: Dict, output: Path, markdown: Optional[Path] = None) -> Optional[Path]:
+    """<output stem>.reliability.png beside the metrics JSON, linked from the
+    markdown (metrics["reliability_diagram"], relative to it); None without calibration."""
+    import os
+
+    report = metrics.get("calibration")
+    if not report:
+        return None
+    path = Path(output).with_suffix(".reliability.png")
+    ner_calibration.reliability_diagram(report, path, title=f"{metrics.get('split', '')}:")
+    base = Path(markdown).parent if markdown is not None else Path(output).parent
+    metrics["reliability_diagram"] = Path(os.path.relpath(path, base)).as_posix()
+    return path
 
 
 def markdown_table(metrics: Dict) -> str:
@@ -159,6 +213,8 @@ def markdown_table(metrics: Dict) -> str:
         lines += ner_metrics.markdown_sections(metrics["partial_match"], metrics["errors"])
     if metrics.get("errors_view"):
         lines += ["", f"Documents with errors, gold beside predicted: [{metrics['errors_view']}]({metrics['errors_view']})."]
+    if metrics.get("calibration"):
+        lines += ner_calibration.markdown_section(metrics["calibration"], metrics.get("reliability_diagram"))
     context = metrics.get("context") or {}
     if context:
         lines += [
@@ -182,6 +238,9 @@ def same_scores(a: Dict, b: Dict) -> List[str]:
     diffs = [f"{k}: {a[k]} != {b[k]}" for k in SCORE_KEYS if a[k] != b[k]]
     ca, cb = a.get("context", {}), b.get("context", {})
     diffs += [f"{k}: {ca.get(k)} != {cb.get(k)}" for k in CONTEXT_KEYS if ca.get(k) != cb.get(k)]
+    ece_a, ece_b = ((m.get("calibration") or {}).get("ece") for m in (a, b))
+    if ece_a != ece_b:
+        diffs.append(f"confidence ECE: {ece_a} != {ece_b}")
     for label in sorted(set(a["ents_per_type"]) | set(b["ents_per_type"])):
         sa, sb = a["ents_per_type"].get(label, {}), b["ents_per_type"].get(label, {})
         diffs += [f"{label} {k}: {sa.get(k)} != {sb.get(k)}" for k in ("p", "r", "f", "support") if sa.get(k) != sb.get(k)]
@@ -195,8 +254,9 @@ def mix_markdown(result: Dict) -> str:
         f"`{result['harmonisation']}`; each corpus is scored on the labels it annotates. Seen/unseen: whether the "
         "lowercased mention text occurs in any training split of the mix.",
         "",
-        "| corpus | labels scored | P | R | F1 | F1 95% CI | recall seen | recall unseen | gold entities |",
-        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+        "| corpus | labels scored | P | R | F1 | F1 95% CI | recall seen | recall unseen | gold entities | "
+        "confidence ECE | P at 80% kept |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def pct(value) -> str:
@@ -204,11 +264,17 @@ def mix_markdown(result: Dict) -> str:
 
     for name, m in result["corpora"].items():
         lo, hi = m["ents_f_ci95"]
+        cal = m.get("calibration") or {}
+        ece = f"{cal['ece']:.4f}" if cal else ""
         lines.append(f"| {name} | {', '.join(m['ents_per_type'])} | {pct(m['ents_p'])} | {pct(m['ents_r'])} | "
                      f"{pct(m['ents_f'])} | {lo * 100:.2f}–{hi * 100:.2f} | {pct(m.get('recall_seen'))} | "
-                     f"{pct(m.get('recall_unseen'))} | {m['entities']} |")
+                     f"{pct(m.get('recall_unseen'))} | {m['entities']} | "
+                     f"{ece} | {pct(cal.get('precision_at_80'))} |")
     for name, m in result["corpora"].items():
         lines += ["", f"### {name}", "", "| label | P | R | F1 | gold entities |", "| --- | ---: | ---: | ---: | ---: |"]
         for label, s in m["ents_per_type"].items():
             lines.append(f"| {label} | {pct(s['p'])} | {pct(s['r'])} | {pct(s['f'])} | {s['support']} |")
+        if m.get("calibration"):
+            diagram = m.get("reliability_diagram")
+            lines += ner_calibration.markdown_section(m["calibration"], f"{name}/{diagram}" if diagram else None)
     return "\n".join(lines) + "\n"

@@ -39,25 +39,23 @@ def import_code(paths: Optional[str]) -> None:
             raise PipelineError(f"--code: {path} does not import: {type(err).__name__}: {err}") from None
 
 
-def inference_overrides(cpu_int8: bool = False, inference: Optional[str] = None, window: int = 0) -> dict:
+def inference_overrides(inference: Optional[str] = None, window: int = 0) -> dict:
     """spacy.load config overrides for the transformer's inference options:
     `inference` names a runtime (med_ner.inference.runtimes.RUNTIMES),
-    `cpu_int8` is the older spelling of inference="int8", `window` > 0 reads
-    documents in non-overlapping windows of that many tokens when predicting.
-    None and 0 keep what the pipeline's config says."""
-    if inference is None and not cpu_int8 and window <= 0:
+    `window` > 0 reads documents in non-overlapping windows of that many tokens
+    when predicting. None and 0 keep what the pipeline's config says."""
+    if inference is None and window <= 0:
         return {}
     from med_ner.inference.transformer import inference_config
 
-    runtime = inference or ("int8" if cpu_int8 else "float32")
     try:
-        return inference_config(runtime, window)
+        return inference_config(inference or "float32", window)
     except ValueError as err:
         raise PipelineError(str(err)) from None
 
 
-def load_pipeline(model: str, code: Optional[str] = None, cpu_int8: bool = False, threads: int = 0,
-                  inference: Optional[str] = None, window: int = 0):
+def load_pipeline(model: str, code: Optional[str] = None, *, threads: int = 0, inference: Optional[str] = None,
+                  window: int = 0):
     """spacy.load after importing `code`, offline, with the inference options
     of inference_overrides; `threads` > 0 sets torch's (and so ONNX Runtime's)
     thread count. A pipeline that is not there, or needs code that is not
@@ -72,7 +70,7 @@ def load_pipeline(model: str, code: Optional[str] = None, cpu_int8: bool = False
 
         torch.set_num_threads(threads)
     try:
-        return spacy.load(model, config=inference_overrides(cpu_int8, inference, window))
+        return spacy.load(model, config=inference_overrides(inference, window))
     except OSError as err:
         raise PipelineError(f"cannot load pipeline {model!r}: install the en_med_ner wheel or pass --model "
                             f"<pipeline directory> ({err})") from None

@@ -1,4 +1,5 @@
-"""Memory use of this process, one home for the benchmarks and the training log."""
+"""Memory use of this process (for the benchmarks and the training log) and
+giving freed memory back to the OS after a prediction (trim_memory)."""
 import resource
 
 
@@ -31,3 +32,38 @@ def children_peak_rss_mb() -> float:
     """Largest peak RSS of this process's finished children, in MB (at least
     this process's RSS when it forked them; small next to a training)."""
     return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+_LIBC = None
+# RSS (MB) after the last trim: trimming again only once RSS has grown this much
+# past it keeps the cost of malloc_trim off most batches.
+_TRIM_GROWTH_MB = 64
+_trimmed_at_mb = 0.0
+
+
+def release_free_memory() -> None:
+    """Hand the allocator's free pages back to the OS (glibc's malloc_trim)
+    once RSS has grown by _TRIM_GROWTH_MB since the last time.
+
+    Batches of different shapes leave freed tensors scattered through glibc's
+    heaps, and RSS then grows with the documents processed (measured: float32
+    904 -> 1,090 MB over the BC5CDR test set). Trimming after every batch cost
+    5% of onnx-int8's words/s; gated by growth it costs a read of
+    /proc/self/status a batch. The transformer's
+    `trim_memory = false` turns it off. A no-op off glibc."""
+    global _LIBC, _trimmed_at_mb
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if not _LIBC:
+        return
+    rss = current_rss_mb()
+    if rss - _trimmed_at_mb < _TRIM_GROWTH_MB:
+        return
+    _LIBC.malloc_trim(0)
+    _trimmed_at_mb = current_rss_mb()

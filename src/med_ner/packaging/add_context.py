@@ -26,7 +26,7 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
     if "clinical_context" in nlp.pipe_names:
         nlp.remove_pipe("clinical_context")
     component = nlp.add_pipe("clinical_context", config={"window": window, "use_model": use_model})
-    triggers = triggers or Path("assets/context") / f"{nlp.lang}.json"
+    triggers = triggers or clinical_context.default_triggers(nlp.lang)
     corpus = Corpus(str(train_path))
     component.initialize(lambda: corpus(nlp), nlp=nlp, triggers=str(triggers))
     if terms is not None:
@@ -64,7 +64,6 @@ def set_prediction_runtime(path: Path, inference: Optional[str] = None, window: 
         for part in sections:
             section = section[part]
         section[name] = value
-    model.setdefault("cpu_int8", False)
     config.to_disk(path / "config.cfg")
     return inference
 

@@ -85,7 +85,7 @@ def check_installed_package(wheels: List[Path], data_path: Path, expected: Path,
         if not origin or not Path(origin).resolve().is_relative_to(target.resolve()):
             raise PackageCheckError(f"{module} resolves to {origin or 'nothing'}, not to the wheel in {target}")
     subprocess.run(
-        [sys.executable, "-m", "med_ner", "evaluate", package, str(data_path.resolve()), "--output",
+        [sys.executable, "-m", "med_ner", "evaluate", "model", package, str(data_path.resolve()), "--output",
          str(output.resolve()), "--split", "test"],
         env=env, check=True, cwd=str(target.resolve()),
     )

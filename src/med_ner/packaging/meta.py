@@ -1,6 +1,6 @@
 """Write the meta.json that `spacy package` builds the wheel from.
 
-Its `performance` holds the scores of `med-ner evaluate` on the held-out test split,
+Its `performance` holds the scores of `med-ner evaluate model` on the held-out test split,
 not the dev scores that `spacy train` leaves in model-best/meta.json.
 """
 import re
@@ -113,7 +113,7 @@ def write_meta(model_path: Path, metrics_path: Path, output: Path, name: str, ve
     """Write the package meta with test-split scores; the metrics must be of the test split.
 
     `metrics_path` is the metrics of `evaluate` (one corpus, named by
-    `corpus`) or of `evaluate-mix` (several; then every corpus goes into the
+    `corpus`) or of `med-ner evaluate mix` (several; then every corpus goes into the
     meta's sources and `corpora`, with its licence, label map and test scores,
     and `headline`, default the first, gives the top-level performance)."""
     metrics = srsly.read_json(metrics_path)

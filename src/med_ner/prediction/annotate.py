@@ -1,7 +1,8 @@
 """Annotate a corpus with a NER pipeline, locally or on a Dask cluster.
 
-Input: a directory of .txt files (id = path relative to it, without .txt), a
-single .txt file (one document), JSONL with {"id", "text"} per line, or a
+Input: a directory of .txt files (id = path relative to it, without .txt;
+what a folder holds is decided by conversion.folder_files, and every file left
+out is named), a single .txt file (one document), JSONL with {"id", "text"} per line, or a
 DocBin (id from user_data["id"], else its position). Output: JSONL with
 {"id", "text", "ents": [{"start", "end", "label", "text", "negated", "uncertain"}]}
 in input order, and optionally a DocBin.
@@ -27,7 +28,10 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from med_ner.corpus.conversion import ConversionError, blank_nlp, read_docbin, read_jsonl, read_text, split_lines
+from med_ner.corpus.conversion import (ConversionError, blank_nlp, check_length, folder_files, read_docbin, read_jsonl,
+                                      read_text, split_lines)
+from med_ner.outputs import atomic_path, check_outputs, write_json
+from med_ner.components.entity_confidence import check_threshold, set_threshold
 from med_ner.inference.loading import load_pipeline as load_new_pipeline
 from med_ner.prediction.records import entity_records
 
@@ -38,11 +42,12 @@ class InputError(ValueError):
     pass
 
 
-def read_records(path: Path) -> List[Record]:
+def read_records(path: Path, left_out: Optional[List[Dict[str, str]]] = None) -> List[Record]:
     """Documents as (id, text), with clear errors for missing or repeated ids,
-    files that are not UTF-8 and input without documents."""
+    files that are not UTF-8 and input without documents; files of a folder
+    that are not read go to `left_out`."""
     try:
-        records = _read_records(Path(path))
+        records = _read_records(Path(path), [] if left_out is None else left_out)
     except ConversionError as err:
         raise InputError(str(err)) from None
     if not records:
@@ -50,28 +55,39 @@ def read_records(path: Path) -> List[Record]:
     return records
 
 
-def _read_records(path: Path) -> List[Record]:
+def json_id(value, path: Path, line_no: int) -> str:
+    """An id is a string or an integer (as the service takes it); null, a
+    boolean, a float, a list or an object is an error naming the line."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return str(value)
+    kind = "null" if value is None else {bool: "a boolean", float: "a number with a fraction", list: "a list",
+                                         dict: "an object"}.get(type(value), type(value).__name__)
+    raise InputError(f"{path}:{line_no}: 'id' is {kind}; an id is a string or an integer")
+
+
+def _read_records(path: Path, left_out: List[Dict[str, str]]) -> List[Record]:
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
-        if not files:
+        found, skipped = folder_files(path, (".txt",))
+        left_out.extend(skipped)
+        if not found[".txt"]:
             raise InputError(f"{path}: no .txt files")
-        return [(p.relative_to(path).with_suffix("").as_posix(), read_text(p, allow_empty=True)) for p in files]
-    if path.suffix == ".txt":
+        return [(doc_id, read_text(p, allow_empty=True)) for doc_id, p in sorted(found[".txt"].items())]
+    if path.suffix.lower() == ".txt":
         return [(path.stem, read_text(path, allow_empty=True))]
-    if path.suffix in (".jsonl", ".json"):
+    if path.suffix.lower() in (".jsonl", ".json"):
         records, seen = [], {}
         for line_no, obj in read_jsonl(path, read_text(path, allow_empty=True)):
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                 raise InputError(f"{path}:{line_no}: expected an object with a string 'text'")
             if "id" not in obj:
                 raise InputError(f"{path}:{line_no}: no 'id'")
-            doc_id = str(obj["id"])
+            doc_id = json_id(obj["id"], path, line_no)
             if doc_id in seen:
                 raise InputError(f"{path}:{line_no}: id {doc_id!r} repeats line {seen[doc_id]}")
             seen[doc_id] = line_no
             records.append((doc_id, obj["text"]))
         return records
-    if path.suffix == ".spacy":
+    if path.suffix.lower() == ".spacy":
         import spacy
 
         docs = read_docbin(path, spacy.blank("xx").vocab)
@@ -84,25 +100,35 @@ def _read_records(path: Path) -> List[Record]:
 
 
 def fingerprint(records: List[Record], *, model: str, code: Optional[str], inference: Optional[str],
-                partition_size: int) -> str:
+                partition_size: int, threshold: Optional[float] = None) -> str:
     """What the finished parts were made from: the input and every setting that
     changes the output or its partitioning (batch size and threads do not)."""
-    settings = json.dumps({"model": model, "code": code or "", "inference": inference, "partition_size": partition_size})
+    settings = {"model": model, "code": code or "", "inference": inference, "partition_size": partition_size}
+    if threshold is not None:
+        settings["threshold"] = threshold
+    settings = json.dumps(settings)
     digest = hashlib.sha256(settings.encode() + b"\0")
     for doc_id, text in records:
         digest.update(doc_id.encode() + b"\0" + text.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()
 
 
-_PIPELINES: Dict[Tuple[str, str], object] = {}
+_PIPELINES: Dict[Tuple, object] = {}
 
 
-def load_pipeline(model: str, code: str, threads: int, inference: Optional[str] = None):
+def load_pipeline(model: str, code: str, threads: int, inference: Optional[str] = None,
+                  threshold: Optional[float] = None):
     """Load once per process (a Dask worker keeps it between partitions);
-    `inference` None keeps the pipeline's own runtime."""
-    key = (model, code or "", inference)
+    `inference` None keeps the pipeline's own runtime, `threshold` None the
+    entity_confidence component's own threshold."""
+    key = (model, code or "", inference, threshold)
     if key not in _PIPELINES:
-        _PIPELINES[key] = load_new_pipeline(model, code, threads=threads, inference=inference)
+        nlp = load_new_pipeline(model, code, threads=threads, inference=inference)
+        try:
+            set_threshold(nlp, threshold)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        _PIPELINES[key] = nlp
     return _PIPELINES[key]
 
 
@@ -111,9 +137,9 @@ def part_path(parts_dir: Path, index: int) -> Path:
 
 
 def annotate_partition(index: int, records: List[Record], model: str, code: str, batch_size: int, threads: int,
-                       inference: Optional[str], parts_dir: str) -> Tuple[int, int]:
+                       inference: Optional[str], parts_dir: str, threshold: Optional[float] = None) -> Tuple[int, int]:
     """Annotate one partition and write it atomically; returns (index, documents)."""
-    nlp = load_pipeline(model, code, threads, inference)
+    nlp = load_pipeline(model, code, threads, inference, threshold)
     out = part_path(Path(parts_dir), index)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     with tmp.open("w", encoding="utf-8", newline="\n") as f:
@@ -136,8 +162,13 @@ class Progress:
         if force or now - self.last >= self.every:
             self.last = now
             rate = (self.done - self.start_done) / max(now - self.start, 1e-9)
-            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-            print(f"  {self.done}/{self.total} documents, {rate:.1f} docs/s, ETA {eta:.0f} s", file=sys.stderr, flush=True)
+            if self.done >= self.total:
+                tail = "done"
+            elif rate > 0:
+                tail = f"{rate:.1f} docs/s, ETA {(self.total - self.done) / rate:.0f} s"
+            else:
+                tail = "no partition finished yet"
+            print(f"  {self.done}/{self.total} documents, {tail}", file=sys.stderr, flush=True)
 
     def rate(self) -> float:
         return (self.done - self.start_done) / max(time.perf_counter() - self.start, 1e-9)
@@ -145,22 +176,16 @@ class Progress:
 
 def run_partitions(partitions: List[List[Record]], todo: List[int], model: str, code: str, batch_size: int,
                    threads: int, inference: Optional[str], parts_dir: Path, progress: Progress, dask: Optional[str],
-                   workers: int) -> None:
-    args = (model, code or "", batch_size, threads, inference, str(parts_dir))
+                   workers: int, threshold: Optional[float] = None) -> None:
+    args = (model, code or "", batch_size, threads, inference, str(parts_dir), threshold)
     if dask is None:
         for i in todo:
             _, n = annotate_partition(i, partitions[i], *args)
             progress.update(n)
         return
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
-    cluster = None
-    if dask == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
-        client = Client(cluster)
-    else:
-        client = Client(dask)
+    client, cluster = connect(dask, workers)
     try:
         futures = [client.submit(annotate_partition, i, partitions[i], *args, key=f"annotate-{parts_dir.name}-{i}",
                                  pure=False, retries=2) for i in todo]
@@ -171,6 +196,25 @@ def run_partitions(partitions: List[List[Record]], todo: List[int], model: str, 
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+SCHEDULER_TIMEOUT_S = 10
+
+
+def connect(dask: str, workers: int):
+    """(client, cluster or None) for --dask; a scheduler that does not answer
+    within SCHEDULER_TIMEOUT_S is an InputError, raised before any output exists."""
+    from dask.distributed import Client, LocalCluster
+
+    if dask == "local":
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(dask, timeout=f"{SCHEDULER_TIMEOUT_S}s"), None
+    except (OSError, TimeoutError, ValueError) as err:
+        raise InputError(f"--dask: no Dask scheduler answers at {dask!r} within {SCHEDULER_TIMEOUT_S} s "
+                         f"({type(err).__name__}: {err})") from None
 
 
 def read_part(path: Path) -> List[Dict]:
@@ -193,18 +237,17 @@ def merge(records: List[Record], n_parts: int, parts_dir: Path, output: Path) ->
     """Concatenate the parts in order and check every id appears exactly once."""
     expected = [doc_id for doc_id, _ in records]
     seen: List[str] = []
-    tmp = output.with_name(output.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="\n") as out:
-        for i in range(n_parts):
-            for line in split_lines(part_path(parts_dir, i).read_text(encoding="utf-8")):
-                seen.append(json.loads(line)["id"])
-                out.write(line + "\n")
-    if seen != expected:
-        missing = sorted(set(expected) - set(seen))
-        repeated = sorted({x for x in seen if seen.count(x) > 1})
-        raise RuntimeError(f"output does not match input: {len(expected)} in, {len(seen)} out; "
-                           f"missing {missing[:10]}, repeated {repeated[:10]}")
-    os.replace(tmp, output)
+    with atomic_path(output) as tmp:
+        with tmp.open("w", encoding="utf-8", newline="\n") as out:
+            for i in range(n_parts):
+                for line in split_lines(part_path(parts_dir, i).read_text(encoding="utf-8")):
+                    seen.append(json.loads(line)["id"])
+                    out.write(line + "\n")
+        if seen != expected:
+            missing = sorted(set(expected) - set(seen))
+            repeated = sorted({x for x in seen if seen.count(x) > 1})
+            raise RuntimeError(f"output does not match input: {len(expected)} in, {len(seen)} out; "
+                               f"missing {missing[:10]}, repeated {repeated[:10]}")
     return len(seen)
 
 
@@ -224,7 +267,9 @@ def write_docbin(output: Path, docbin_path: Path, model_lang: str) -> None:
         doc.user_data["ent_attrs"] = {f"{e['start']}:{e['end']}": {"POLARITY": polarity(e["negated"], e["uncertain"])}
                                       for e in rec["ents"] if "negated" in e}
         docs.append(doc)
-    DocBin(docs=docs, store_user_data=True).to_disk(docbin_path)
+    data = DocBin(docs=docs, store_user_data=True).to_bytes()
+    with atomic_path(docbin_path, "--docbin output") as tmp:
+        tmp.write_bytes(data)
 
 
 def _manifest_key(manifest: Path) -> Optional[str]:
@@ -234,33 +279,72 @@ def _manifest_key(manifest: Path) -> Optional[str]:
         return None
 
 
-def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] = None, batch_size: int = 32,
-             threads: int = 0, partition_size: int = 200, dask: Optional[str] = None, workers: int = 2,
-             docbin: Optional[Path] = None, lang: str = "en", cpu_int8: bool = False,
-             inference: Optional[str] = None) -> Dict:
+def summary(result: Dict, output: Path) -> str:
+    """The line the command prints at the end."""
+    rate = (f"{result['docs_per_second']} docs/s" if result["docs_per_second"] is not None
+            else "nothing left to annotate")
+    return (f"{result['documents_in']} documents in, {result['documents_out']} out ({result['resumed_documents']} "
+            f"from an earlier run); {rate} -> {output}")
+
+
+def annotate(input_path: Path, output: Path, model: str, *, stats: Optional[Path] = None, **options) -> Dict:
+    """Annotate `input_path` into `output` (see _annotate for the options);
+    `stats`: also write the counts and speed there as JSON. Bad input and
+    outputs that cannot be written are an InputError."""
+    check = [("output", output), ("--docbin output", options.get("docbin")), ("--stats output", stats)]
+    try:
+        check_outputs(check, inputs=[("input", input_path)])
+        parts = Path(output).with_name(Path(output).name + ".parts")
+        if (parts.exists() or parts.is_symlink()) and not parts.is_dir():
+            raise InputError(f"{parts}: is not a folder, but annotate keeps its finished partitions there")
+        result = _annotate(input_path, output, model, **options)
+        if stats is not None:
+            write_json(stats, result, "--stats output")
+    except ConversionError as err:
+        raise InputError(str(err)) from None
+    return result
+
+
+def _annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] = None, batch_size: int = 32,
+              threads: int = 0, partition_size: int = 200, dask: Optional[str] = None, workers: int = 2,
+              docbin: Optional[Path] = None, lang: str = "en",
+              inference: Optional[str] = None, threshold: Optional[float] = None) -> Dict:
     """`inference`: a transformer runtime (med_ner.inference.runtimes.RUNTIMES;
-    None keeps the pipeline's own); `cpu_int8` is the older spelling of "int8"."""
-    inference = inference or ("int8" if cpu_int8 else None)
+    None keeps the pipeline's own); `threshold`: drop entities below this
+    confidence (None keeps the pipeline's entity_confidence threshold)."""
     # Everything that can be wrong with the arguments is found before any output exists.
     for name, value in (("--batch-size", batch_size), ("--partition-size", partition_size), ("--workers", workers)):
         if value < 1:
             raise InputError(f"{name} must be at least 1, not {value}")
+    if threshold is not None:
+        try:
+            threshold = check_threshold(threshold, "--threshold")
+        except ValueError as err:
+            raise InputError(str(err)) from None
     if docbin is not None:
         try:
             blank_nlp(lang)
         except ConversionError as err:
             raise InputError(str(err)) from None
-    records = read_records(input_path)
+    left_out: List[Dict[str, str]] = []
+    records = read_records(input_path, left_out)
+    for item in left_out:
+        print(f"left out {item['file']}: {item['reason']}", file=sys.stderr)
     if threads <= 0:
         cores = os.cpu_count() or 1
         threads = cores if dask is None else max(1, cores // max(workers, 1))
-    load_pipeline(model, code, threads, inference)
+    nlp = load_pipeline(model, code, threads, inference, threshold)
+    for doc_id, text in records:
+        check_length(text, nlp.max_length, input_path, doc_id=doc_id)
+    if dask not in (None, "local"):
+        connect(dask, workers)[0].close()  # a scheduler that does not answer fails here, before any output
     output.parent.mkdir(parents=True, exist_ok=True)
     partitions = [records[i:i + partition_size] for i in range(0, len(records), partition_size)]
     parts_dir = output.with_name(output.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
     manifest = parts_dir / "manifest.json"
-    key = fingerprint(records, model=model, code=code, inference=inference, partition_size=partition_size)
+    key = fingerprint(records, model=model, code=code, inference=inference, partition_size=partition_size,
+                      threshold=threshold)
     if _manifest_key(manifest) != key:
         # Another input, model or setting: earlier parts are not ours.
         for stale in parts_dir.glob("part-*"):
@@ -274,7 +358,8 @@ def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] 
           f"{threads} torch threads per process", file=sys.stderr)
     progress = Progress(len(records), skipped_docs)
     start = time.perf_counter()
-    run_partitions(partitions, todo, model, code, batch_size, threads, inference, parts_dir, progress, dask, workers)
+    run_partitions(partitions, todo, model, code, batch_size, threads, inference, parts_dir, progress, dask, workers,
+                   threshold)
     seconds = time.perf_counter() - start
     progress.update(0, force=True)
     n_out = merge(records, len(partitions), parts_dir, output)
@@ -284,5 +369,6 @@ def annotate(input_path: Path, output: Path, model: str, *, code: Optional[str] 
         write_docbin(output, docbin, lang)
     processed = len(records) - skipped_docs
     return {"documents_in": len(records), "documents_out": n_out, "resumed_documents": skipped_docs,
+            "left_out_files": left_out,
             "processed_documents": processed, "seconds": round(seconds, 2),
             "docs_per_second": round(processed / seconds, 2) if seconds > 0 and processed else None}

@@ -4,7 +4,8 @@ Text comes from the argument, from --file, or from standard input; with --lines
 each line of the input is a separate text (one output per line, blank lines
 included). Output is one line per entity, `Entity: <text>, Label: <LABEL>`
 (followed by `, Id: <id>, Name: <canonical name>` when terminology_linker
-linked it, and `, Negated` and/or `, Uncertain` when the pipeline's
+linked it, `, Confidence: <0-1>` when entity_confidence scored it, and
+`, Negated` and/or `, Uncertain` when the pipeline's
 clinical_context flags the entity), or with --json one JSON object per text.
 """
 import json
@@ -12,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from med_ner.corpus.conversion import ConversionError, check_encodable, decode_utf8, read_bytes, split_lines
-from med_ner.prediction.records import context_flags, entity_records, link_fields
+from med_ner.corpus.conversion import ConversionError, check_encodable, check_length, decode_utf8, read_bytes, split_lines
+from med_ner.prediction.records import confidence, context_flags, entity_records, link_fields
 
 
 def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[str]:
@@ -43,6 +44,12 @@ def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[s
     return texts
 
 
+def check_lengths(texts: List[str], max_length: int, lines: bool) -> None:
+    """Every text fits the pipeline's max_length, checked before any is tagged."""
+    for i, text in enumerate(texts, start=1):
+        check_length(text, max_length, "input", line=i if lines else None)
+
+
 def format_entities(docs: Iterable, as_json: bool) -> Iterable[str]:
     for doc in docs:
         if as_json:
@@ -62,5 +69,8 @@ def entity_line(ent) -> str:
         line += f", Id: {link['id']}" + (f", Name: {link['name']}" if "name" in link else "")
     if "candidates" in link:
         line += ", Candidates: " + " | ".join(link["candidates"])
+    score = confidence(ent)
+    if score is not None:
+        line += f", Confidence: {score:.2f}"
     flags = context_flags(ent) or {}
     return line + "".join(f", {name.capitalize()}" for name, on in flags.items() if on)

@@ -23,10 +23,21 @@ def link_fields(ent) -> Dict:
     return fields
 
 
+def confidence(ent) -> Optional[float]:
+    """The entity's calibrated confidence where entity_confidence ran, else None."""
+    if not ent.has_extension("confidence") or ent._.confidence is None:
+        return None
+    return float(ent._.confidence)
+
+
 def entity_record(ent) -> Dict:
-    """{"start", "end", "label", "text"}, then "negated"/"uncertain" where
-    clinical_context ran, and the link fields (see link_fields)."""
+    """{"start", "end", "label", "text"}, then "confidence" where
+    entity_confidence ran, "negated"/"uncertain" where clinical_context ran,
+    and the link fields (see link_fields)."""
     record = {"start": ent.start_char, "end": ent.end_char, "label": ent.label_, "text": ent.text}
+    score = confidence(ent)
+    if score is not None:
+        record["confidence"] = round(score, 4)
     record.update(context_flags(ent) or {})
     record.update(link_fields(ent))
     return record

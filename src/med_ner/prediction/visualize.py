@@ -1,24 +1,29 @@
 """Render displaCy HTML of a pipeline's predictions on a DocBin (labels carry
-the clinical_context flags, e.g. `SYMPTOM (negated)`), and a view of its
+the clinical_context flags and the entity's confidence where the pipeline has
+entity_confidence, e.g. `SYMPTOM (negated) 0.87`), and a view of its
 errors: each document where prediction and gold differ, shown both ways, with
 the missed and spurious entities listed."""
 import html
 from pathlib import Path
 from typing import List
 
-from med_ner.prediction.records import context_flags
+from med_ner.prediction.records import confidence, context_flags
 
 # Label suffixes for clinical_context's flags in the predictions view.
 FLAG_SUFFIXES = ("", " (negated)", " (uncertain)", " (negated, uncertain)")
 
 
+def shown_label(ent) -> str:
+    """The label with negation/uncertainty and the confidence (2 decimals) where set."""
+    flags = [name for name, on in (context_flags(ent) or {}).items() if on]
+    label = ent.label_ + (f" ({', '.join(flags)})" if flags else "")
+    score = confidence(ent)
+    return label + (f" {score:.2f}" if score is not None else "")
+
+
 def with_flags(doc) -> dict:
-    """displaCy's manual format, with negation/uncertainty shown in the label."""
-    ents = []
-    for ent in doc.ents:
-        flags = [name for name, on in (context_flags(ent) or {}).items() if on]
-        suffix = f" ({', '.join(flags)})" if flags else ""
-        ents.append({"start": ent.start_char, "end": ent.end_char, "label": ent.label_ + suffix})
+    """displaCy's manual format, with negation/uncertainty and confidence shown in the label."""
+    ents = [{"start": ent.start_char, "end": ent.end_char, "label": shown_label(ent)} for ent in doc.ents]
     return {"text": doc.text, "ents": ents, "title": None}
 
 
@@ -76,6 +81,13 @@ def write_views(nlp, data_path: Path, output_dir: Path, limit: int = 50) -> int:
         "ents": [f"{l}{suffix}" for l in labels for suffix in FLAG_SUFFIXES],
         "colors": {f"{l}{suffix}": c for l, c in options["colors"].items() for suffix in FLAG_SUFFIXES},
     }
+    # Labels that carry a confidence are each their own displaCy label: same colour as their base label.
+    for doc in shown:
+        for ent in doc.ents:
+            label = shown_label(ent)
+            if label not in flagged_options["colors"]:
+                flagged_options["ents"].append(label)
+                flagged_options["colors"][label] = options["colors"].get(ent.label_, palette[0])
     (output_dir / "predictions.html").write_text(
         displacy.render([with_flags(d) for d in shown], style="ent", options=flagged_options, page=True, manual=True),
         encoding="utf-8",

@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from med_ner.inference.loading import load_pipeline
+from med_ner.components.entity_confidence import set_threshold
+from med_ner.inference.loading import PipelineError, load_pipeline
 from med_ner.service.batching import BatchWorker, DocumentFailed, QueueFull, WorkerClosed
 from med_ner.service.schemas import (ApiError, EntitiesRequest, EntitiesResponse, ErrorResponse, ModelInfo, Status,
                                      parse_entities_request)
@@ -49,7 +50,8 @@ class Service:
         try:
             if self.nlp is None:
                 s = self.settings
-                self.nlp = load_pipeline(s.model, s.code, s.cpu_int8, s.threads, inference=s.inference)
+                self.nlp = load_pipeline(s.model, s.code, threads=s.threads, inference=s.inference)
+            set_threshold(self.nlp, self.settings.threshold)
             worker = BatchWorker(self.nlp, self.settings.max_batch_size, self.settings.max_wait_ms,
                                  self.settings.max_queued_documents)
             worker.start()
@@ -81,7 +83,7 @@ class Service:
         return ModelInfo(name=self.name, version=nlp.meta.get("version", ""), spacy_version=spacy.__version__,
                          pipeline=nlp.pipe_names, labels=sorted(labels),
                          performance=nlp.meta.get("performance") or {}, evaluation=nlp.meta.get("evaluation"),
-                         inference={"cpu_int8": s.cpu_int8, "runtime": s.inference, "threads": s.threads, "max_batch_size": s.max_batch_size,
+                         inference={"runtime": s.inference, "threads": s.threads, "max_batch_size": s.max_batch_size,
                                     "max_wait_ms": s.max_wait_ms})
 
     def check_limits(self, texts: List[str], fields: List[str]) -> None:
@@ -133,7 +135,11 @@ def mount_demo(app: FastAPI, service: Service) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     s = service.settings
     if service.nlp is None:
-        service.nlp = load_pipeline(s.model, s.code, s.cpu_int8, s.threads, inference=s.inference)
+        service.nlp = load_pipeline(s.model, s.code, threads=s.threads, inference=s.inference)
+    try:
+        set_threshold(service.nlp, s.threshold)
+    except ValueError as err:
+        raise PipelineError(str(err)) from None
     demo = build_app(QueuedPipeline(service), s.max_chars_per_text, "en_med_ner demo")
     gradio.mount_gradio_app(app, demo, path="/demo")
 

@@ -1,6 +1,7 @@
 """A Gradio app to try a NER pipeline: type clinical text, see the entities
-highlighted and listed, with negation/uncertainty flags when the pipeline has
-clinical_context, and vocabulary ids and names when it has terminology_linker.
+highlighted and listed, with each entity's confidence when the pipeline has
+entity_confidence, negation/uncertainty flags when it has clinical_context,
+and vocabulary ids and names when it has terminology_linker.
 
 Text is only ever shown as text (HighlightedText and a table), so HTML or
 script tags in the input are displayed, never run. Input over `--max-chars`
@@ -8,14 +9,14 @@ gets a message instead of being processed.
 """
 from typing import List, Optional, Tuple
 
-from med_ner.prediction.records import context_flags, link_fields
+from med_ner.prediction.records import confidence, context_flags, link_fields
 
 EXAMPLES = [
     "she was suffering from Malaria and fits so to cure she used amodiaquine and she has slightly fever and pain on hip",
     "The patient denies chest pain. A CT scan of the abdomen showed no evidence of appendicitis.",
     "Metformin was discontinued after she developed lactic acidosis; pneumonia was suspected on chest X-ray.",
 ]
-COLUMNS = ["text", "label", "start", "end", "negated", "uncertain", "id", "name"]
+COLUMNS = ["text", "label", "start", "end", "confidence", "negated", "uncertain", "id", "name"]
 
 
 def analyse(nlp, text: str, max_chars: int) -> Tuple[List[Tuple[str, Optional[str]]], List[list], str]:
@@ -35,7 +36,9 @@ def analyse(nlp, text: str, max_chars: int) -> Tuple[List[Tuple[str, Optional[st
         segments.append((ent.text, ent.label_ + (f" ({', '.join(shown)})" if shown else "")))
         pos = ent.end_char
         link = link_fields(ent)
+        score = confidence(ent)
         rows.append([ent.text, ent.label_, ent.start_char, ent.end_char,
+                     "" if score is None else f"{score:.2f}",
                      "" if flags is None else str(flags["negated"]).lower(),
                      "" if flags is None else str(flags["uncertain"]).lower(),
                      link.get("id", "ambiguous: " + " | ".join(link["candidates"]) if "candidates" in link else ""),

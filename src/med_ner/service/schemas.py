@@ -78,12 +78,14 @@ class EntitiesRequest(BaseModel):
 
 class Entity(BaseModel):
     """One entity, as med_ner.prediction.records.entity_record makes it: character offsets into
-    the text; negated/uncertain where the pipeline has clinical_context; id where
-    a component linked the entity."""
+    the text; confidence where the pipeline has entity_confidence; negated/uncertain
+    where it has clinical_context; id where a component linked the entity."""
     start: int
     end: int
     label: str
     text: str
+    confidence: Optional[float] = Field(None, ge=0, le=1, description="calibrated probability that this exact "
+                                        "span with this label is correct")
     negated: Optional[bool] = None
     uncertain: Optional[bool] = None
     id: Optional[str] = None

@@ -13,10 +13,11 @@ class ServiceSettings(BaseModel):
     # The pipeline: an installed package name or a directory, as for load_pipeline.
     model: str = "en_med_ner"
     code: Optional[str] = Field(None, description="Python files with registered functions, comma-separated")
-    cpu_int8: bool = False
     # Transformer runtime (float32, int8, bf16, onnx, onnx-int8); None keeps the pipeline's own.
     inference: Optional[str] = None
     threads: int = Field(0, ge=0, description="torch threads; 0 keeps torch's default")
+    # Entities below this confidence are dropped; None keeps the pipeline's entity_confidence threshold.
+    threshold: Optional[float] = Field(None, ge=0, le=1)
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)

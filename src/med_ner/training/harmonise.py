@@ -29,11 +29,9 @@ from med_ner.corpus.conversion import ConversionError, read_text
 # Keys in doc.user_data that the mix readers set and the mix scorer reads.
 ANNOTATES_KEY = "med_ner.annotates"
 CORPUS_KEY = "med_ner.corpus"
-# "missing-but-sentence-ends": missing, except sentence-final punctuation, which
-# no entity of any label contains, is "O", so an entity cannot run on past it for free.
 # "known-mentions-missing": "O", except the texts that the fully annotated corpora
 # of the mix label with a label this corpus does not annotate, which are missing.
-OUTSIDE_CHOICES = ("missing", "O", "missing-but-sentence-ends", "known-mentions-missing")
+OUTSIDE_CHOICES = ("missing", "O", "known-mentions-missing")
 # Longest known mention looked up, in tokens.
 MAX_KNOWN_MENTION = 8
 # Known mentions: lowercased token texts -> the release labels they carry somewhere.
@@ -215,41 +213,15 @@ def unannotated_mentions(doc: Doc, known: KnownMentions, annotates: Iterable[str
     return spans
 
 
-def silver_rejection(span: Span, taken: set, annotates: Iterable[str]) -> Optional[str]:
-    """Why a silver mention may not join the gold entities, or None when it may:
-    the corpus annotates its label (its own "no" is gold), or it shares a token
-    with `taken` (the gold entities, and any silver mention kept before it)."""
-    if span.label_ in annotates:
-        return "label annotated by the corpus"
-    if any(i in taken for i in range(span.start, span.end)):
-        return "overlaps a gold entity"
-    return None
-
-
-def silver_entities(silver: Iterable[Span], gold: List[Span], labels: CorpusLabels) -> List[Span]:
-    """The silver spans that join the gold entities in training: release labels
-    that silver_rejection lets through, left to right."""
-    taken = {i for span in gold for i in range(span.start, span.end)}
-    kept = []
-    for span in sorted(silver, key=lambda s: (s.start, -len(s))):
-        if span.label_ in labels.release_labels and silver_rejection(span, taken, labels.annotates) is None:
-            kept.append(Span(span.doc, span.start, span.end, label=span.label_))
-            taken.update(range(span.start, span.end))
-    return kept
-
-
 def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None,
-                  known: Optional[KnownMentions] = None, silver_key: Optional[str] = None) -> Doc:
+                  known: Optional[KnownMentions] = None) -> Doc:
     """Relabel the doc's entities through the table (in place) and mark it with
     its corpus and annotated labels. Tokens outside the entities become
-    `outside`: "missing" (spaCy's NER takes no loss there), "O",
-    "missing-but-sentence-ends" (missing, sentence-final punctuation "O"), or
+    `outside`: "missing" (spaCy's NER takes no loss there), "O", or
     "known-mentions-missing" ("O", except matches of `known` that carry a
     label this corpus does not annotate: missing); the default is "missing"
     for a partially annotated corpus. Tokens that were already missing stay
-    missing. `silver_key`: the span group of a teacher's silver mentions
-    (med_ner.corpus.teacher), added as entities where their label is one the
-    corpus does not annotate and they overlap no gold entity."""
+    missing."""
     outside = outside or labels.default_outside
     if outside not in OUTSIDE_CHOICES:
         raise ValueError(f"outside must be one of {OUTSIDE_CHOICES}, not {outside!r}")
@@ -262,18 +234,10 @@ def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None,
             labels.dropped[ent.label_] += 1
             continue
         entities.append(Span(doc, ent.start, ent.end, label=label))
-    if silver_key and silver_key in doc.spans:
-        entities += silver_entities(doc.spans[silver_key], entities, labels)
     already_missing = [doc[i:i + 1] for i, token in enumerate(doc) if token.ent_iob == 0] \
         if doc.has_annotation("ENT_IOB") else []
     if outside == "missing":
         doc.set_ents(entities, default="missing")
-    elif outside == "missing-but-sentence-ends":
-        inside = {i for span in entities for i in range(span.start, span.end)}
-        ends = [doc[i:i + 1] for i, token in enumerate(doc)
-                if token.is_sent_end and token.is_punct and i not in inside and token.ent_iob != 0] \
-            if doc.has_annotation("SENT_START") else []
-        doc.set_ents(entities, outside=ends, default="missing")
     else:
         inside = {i for span in entities for i in range(span.start, span.end)}
         missing = [s for s in already_missing if s.start not in inside]
@@ -283,63 +247,3 @@ def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None,
     doc.user_data[ANNOTATES_KEY] = list(labels.annotates)
     doc.user_data[CORPUS_KEY] = labels.name
     return doc
-
-
-def label_evidence(mentions: Iterable[Tuple[str, str]], reference: Iterable[Tuple[str, str]], label: str,
-                   candidates: Tuple[str, str] = ("DISEASE", "SYMPTOM"),
-                   vocabulary: Optional[Dict[str, set]] = None, top: int = 25) -> Dict:
-    """How the reference corpora label the texts of one source label's mentions.
-
-    `mentions` and `reference` are (text, label) pairs. Each mention of `label`
-    is classed by the reference labels of its lowercased text: only the first
-    candidate, only the second, both, other, or none; `vocabulary` (text ->
-    set of vocabulary types) adds the same classing by a term list."""
-    counts = Counter(normalise_text(text) for text, lab in mentions if lab == label)
-    seen: Dict[str, Counter] = {}
-    for text, lab in reference:
-        seen.setdefault(normalise_text(text), Counter())[lab] += 1
-    first, second = candidates
-
-    def reference_class(text: str) -> str:
-        labs = seen.get(text, Counter())
-        if labs[first] and labs[second]:
-            return "both"
-        if labs[first] or labs[second]:
-            return first if labs[first] else second
-        return "other" if labs else "none"
-
-    def vocabulary_class(text: str) -> str:
-        types = vocabulary.get(text, set())
-        if first in types and second in types:
-            return "both"
-        if types & {first, second}:
-            return first if first in types else second
-        return "other" if types else "none"
-
-    def tally(classify) -> Dict:
-        out = {}
-        for text, n in counts.most_common():
-            row = out.setdefault(classify(text), {"mentions": 0, "texts": 0, "top": []})
-            row["mentions"] += n
-            row["texts"] += 1
-            if len(row["top"]) < top:
-                row["top"].append([text, n])
-        return out
-
-    result = {"label": label, "mentions": sum(counts.values()), "texts": len(counts),
-              "by_reference_labels": tally(reference_class)}
-    for row_class, row in result["by_reference_labels"].items():
-        for pair in row["top"]:
-            pair.append(dict(seen.get(pair[0], {})))
-    if vocabulary is not None:
-        result["by_vocabulary"] = tally(vocabulary_class)
-    return result
-
-
-def majority_texts(reference: Iterable[Tuple[str, str]], label: str, against: str) -> List[str]:
-    """Reference texts labelled `label` more often than `against`: the list a
-    per-mention rule reads."""
-    seen: Dict[str, Counter] = {}
-    for text, lab in reference:
-        seen.setdefault(normalise_text(text), Counter())[lab] += 1
-    return sorted(text for text, labs in seen.items() if labs[label] > labs[against])

@@ -16,15 +16,11 @@
   (med_ner.training.scorer) uses to score only those labels. `limit`
   keeps the first n documents of a corpus (a cheaper dev; never for test).
 
-`silver_spans_key` (train reader only): the span group where `teacher-fill`
-(med_ner.corpus.teacher) put a teacher's mentions of the labels a corpus does
-not annotate; they join that corpus's gold entities in training. None: gold only.
-
 `mention_replacement` (train reader only): an `en_med_ner.MentionReplacement.v1`
 (med_ner.training.augment) that swaps a share of gold mentions for other names of
 the same label. None: the docs as they are.
 
-A corpus's split is <corpus_dir>/<corpus>/<split>.spacy, as `convert-corpus` writes it.
+A corpus's split is <corpus_dir>/<corpus>/<split>.spacy, as `med-ner convert corpus` writes it.
 """
 import random
 from itertools import islice
@@ -72,7 +68,7 @@ def _corpus_rows(harmonisation: Path, names: List[str], corpus_dir: Path, split:
               if not split_path(corpus_dir, name, split).exists()]
     if absent:
         raise MixError(f"not found: {', '.join(absent)} (convert the corpora first: "
-                       "`python -m med_ner convert-corpus <corpus> --output corpus/<corpus>`)")
+                       "`python -m med_ner convert corpus <corpus> --output corpus/<corpus>`)")
     return {name: table[name] for name in names}
 
 
@@ -85,11 +81,11 @@ def _check_outside(outside: Dict[str, str], names: List[str]) -> None:
 
 
 def harmonised_docs(path: Path, labels: CorpusLabels, vocab, outside: Optional[str] = None,
-                    known: Optional[KnownMentions] = None, silver_key: Optional[str] = None) -> Iterator[Doc]:
+                    known: Optional[KnownMentions] = None) -> Iterator[Doc]:
     """The split's docs in file order, relabelled through the table."""
     for doc in DocBin(store_user_data=True).from_disk(path).get_docs(vocab):
         if len(doc):
-            yield harmonise_doc(doc, labels, outside, known, silver_key)
+            yield harmonise_doc(doc, labels, outside, known)
 
 
 def mix_known_mentions(names: List[str], rows: Dict[str, CorpusLabels], paths: Dict[str, Path],
@@ -106,18 +102,6 @@ def mix_known_mentions(names: List[str], rows: Dict[str, CorpusLabels], paths: D
     return known_mentions(doc for name in full for doc in harmonised_docs(paths[name], rows[name], vocab))
 
 
-def _check_silver(key: str, names: List[str], rows: Dict[str, CorpusLabels], paths: Dict[str, Path]) -> None:
-    """A named span group that no partial corpus holds would train on gold alone, silently."""
-    vocab = Vocab()
-    for name in names:
-        if rows[name].partial:
-            first = next(iter(DocBin(store_user_data=True).from_disk(paths[name]).get_docs(vocab)), None)
-            if first is not None and key in first.spans:
-                return
-    raise MixError(f"silver_spans_key {key!r}: no partially annotated corpus of the mix has doc.spans[{key!r}] "
-                   "(run `med-ner teacher-fill` and point paths.corpus_dir at its output)")
-
-
 def shuffled(docs: Iterator[Doc], rng: random.Random, buffer: int) -> Iterator[Doc]:
     """A stream in a random order, holding at most `buffer` docs."""
     pool: List[Doc] = []
@@ -132,8 +116,7 @@ def shuffled(docs: Iterator[Doc], rng: random.Random, buffer: int) -> Iterator[D
 class CorpusMix:
     def __init__(self, corpus_dir: Path, split: str, weights: Dict[str, float], harmonisation: Path, seed: int = 0,
                  outside: Optional[Dict[str, str]] = None, epoch_size: int = 0, shuffle_buffer: int = 256,
-                 max_length: int = 0, silver_spans_key: Optional[str] = None,
-                 mention_replacement: Optional[MentionReplacement] = None):
+                 max_length: int = 0, mention_replacement: Optional[MentionReplacement] = None):
         if not weights:
             raise MixError("the mix has no corpora: give weights, e.g. {\"MACCROBAT\": 1.0}")
         bad = {name: w for name, w in weights.items() if not isinstance(w, (int, float)) or w <= 0}
@@ -146,9 +129,6 @@ class CorpusMix:
         _check_outside(self.outside, self.names)
         self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
         self.known = mix_known_mentions(self.names, self.rows, self.paths, self.outside)
-        self.silver_spans_key = silver_spans_key or None
-        if self.silver_spans_key:
-            _check_silver(self.silver_spans_key, self.names, self.rows, self.paths)
         self.mention_replacement = mention_replacement
         self.seed = seed
         self.epoch_size = epoch_size
@@ -165,8 +145,7 @@ class CorpusMix:
         rng = random.Random(f"{self.seed}/{epoch}/{name}")
         while True:
             empty = True
-            docs = harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside.get(name), self.known,
-                                   self.silver_spans_key)
+            docs = harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside.get(name), self.known)
             for doc in shuffled(docs, rng, self.shuffle_buffer):
                 empty = False
                 yield doc
@@ -227,11 +206,10 @@ class CorpusUnion:
 @spacy.registry.readers("en_med_ner.CorpusMix.v1")
 def create_corpus_mix(corpus_dir: str, split: str, weights: Dict[str, float], harmonisation: str, seed: int = 0,
                       outside: Dict[str, str] = {}, epoch_size: int = 0, shuffle_buffer: int = 256,
-                      max_length: int = 0, silver_spans_key: Optional[str] = None,
-                      mention_replacement: Optional[MentionReplacement] = None
+                      max_length: int = 0, mention_replacement: Optional[MentionReplacement] = None
                       ) -> Callable[[Language], Iterator[Example]]:
     return CorpusMix(Path(corpus_dir), split, dict(weights), Path(harmonisation), seed, dict(outside), epoch_size,
-                     shuffle_buffer, max_length, silver_spans_key, mention_replacement)
+                     shuffle_buffer, max_length, mention_replacement)
 
 
 @spacy.registry.readers("en_med_ner.CorpusUnion.v1")

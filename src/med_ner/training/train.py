@@ -19,6 +19,30 @@ def parse_overrides(args: List[str]) -> Dict:
     return parse_config_overrides(args)
 
 
+# A budget's fields and the config settings they set.
+BUDGET_SETTINGS = {"max_steps": "training.max_steps", "warmup_steps": "training.optimizer.learn_rate.warmup_steps",
+                   "eval_frequency": "training.eval_frequency"}
+
+
+def read_budget(path: Path, name: str) -> Dict:
+    """A named training budget of a budgets table (YAML: name -> max_steps,
+    warmup_steps, eval_frequency) as config overrides."""
+    import srsly
+
+    try:
+        table = srsly.read_yaml(path)
+    except (OSError, ValueError) as err:
+        raise TrainingError(f"{path}: cannot read the budgets table ({err})") from None
+    if not isinstance(table, dict) or name not in table:
+        known = ", ".join(table) if isinstance(table, dict) else "none"
+        raise TrainingError(f"{path}: no budget {name!r} (it has {known})")
+    budget = table[name]
+    if not isinstance(budget, dict) or set(budget) - set(BUDGET_SETTINGS) or \
+            not all(isinstance(v, int) and v > 0 for v in budget.values()):
+        raise TrainingError(f"{path}: budget {name!r} must map {', '.join(BUDGET_SETTINGS)} to positive integers")
+    return {BUDGET_SETTINGS[key]: value for key, value in budget.items()}
+
+
 def resolve_transformer(name: str, online: bool) -> tuple:
     """(weights directory or HF name, note or None); an offline alias whose
     package is missing is an error."""

@@ -1,0 +1,277 @@
+"""Calibration of entity confidences: the maps that turn the ner's raw path
+probability into a calibrated one (fitted on dev only), and the report's
+measures of how well a confidence means what it says.
+
+- Calibrator: "platt" (logistic regression on the logit of the raw score),
+  "platt-label" (one per label; labels with fewer than MIN_LABEL_ENTITIES dev
+  entities, or only one outcome, use the global fit), "isotonic" (pool adjacent
+  violators), or "identity" (raw scores as they are). A plain dict round trip,
+  so it is stored with the pipeline.
+- expected_calibration_error: ECE over predicted entities, 15 equal-width bins,
+  an entity correct when its exact span and label are in the gold.
+- threshold_table: precision, recall and F1 of the entities at or above each
+  threshold 0.1 ... 0.9.
+- reliability_diagram: the bins as a PNG (matplotlib).
+"""
+import math
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+
+METHODS = ("platt", "platt-label", "isotonic", "identity")
+N_BINS = 15
+THRESHOLDS = tuple(round(0.1 * i, 1) for i in range(1, 10))
+# Fewer dev entities than this for a label: platt-label uses the global fit for it.
+MIN_LABEL_ENTITIES = 30
+EPS = 1e-6
+
+
+def _logit(p) -> numpy.ndarray:
+    p = numpy.clip(numpy.asarray(p, dtype="float64"), EPS, 1 - EPS)
+    return numpy.log(p / (1 - p))
+
+
+def _sigmoid(z) -> numpy.ndarray:
+    z = numpy.clip(numpy.asarray(z, dtype="float64"), -500, 500)
+    return 1.0 / (1.0 + numpy.exp(-z))
+
+
+def fit_platt(raw: Sequence[float], correct: Sequence[bool], l2: float = 1e-3) -> Tuple[float, float]:
+    """(a, b) of p = sigmoid(a * logit(raw) + b), by Newton's method on the log
+    loss (a small L2 on a - 1 and b keeps it finite on separable data)."""
+    x = _logit(raw)
+    y = numpy.asarray(correct, dtype="float64")
+
+    def loss(a: float, b: float) -> float:
+        z = a * x + b
+        # log(1 + e^z) - y z, stable for large |z|
+        return float(numpy.sum(numpy.logaddexp(0.0, z) - y * z) + 0.5 * l2 * ((a - 1) ** 2 + b ** 2))
+
+    a, b = 1.0, 0.0
+    current = loss(a, b)
+    for _ in range(100):
+        p = _sigmoid(a * x + b)
+        w = p * (1 - p)
+        grad = numpy.array([numpy.sum((p - y) * x) + l2 * (a - 1), numpy.sum(p - y) + l2 * b])
+        hess = numpy.array([[numpy.sum(w * x * x) + l2, numpy.sum(w * x)], [numpy.sum(w * x), numpy.sum(w) + l2]])
+        try:
+            step = numpy.linalg.solve(hess, grad)
+        except numpy.linalg.LinAlgError:
+            break
+        # Damped Newton: halve the step until the loss goes down.
+        scale = 1.0
+        while scale > 1e-6 and loss(a - scale * step[0], b - scale * step[1]) > current:
+            scale /= 2
+        if scale <= 1e-6:
+            break
+        a, b = a - scale * step[0], b - scale * step[1]
+        previous, current = current, loss(a, b)
+        if previous - current < 1e-10:
+            break
+    return float(a), float(b)
+
+
+def fit_isotonic(raw: Sequence[float], correct: Sequence[bool]) -> Tuple[List[float], List[float]]:
+    """Pool adjacent violators: a non-decreasing step map, as the (x, y) knots
+    that numpy.interp reads (each block's mean raw score and accuracy)."""
+    order = numpy.argsort(numpy.asarray(raw, dtype="float64"), kind="stable")
+    xs = numpy.asarray(raw, dtype="float64")[order]
+    ys = numpy.asarray(correct, dtype="float64")[order]
+    blocks: List[List[float]] = []  # [sum_x, sum_y, count]
+    for x, y in zip(xs, ys):
+        blocks.append([x, y, 1.0])
+        while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] >= blocks[-1][1] / blocks[-1][2]:
+            sx, sy, n = blocks.pop()
+            blocks[-1][0] += sx
+            blocks[-1][1] += sy
+            blocks[-1][2] += n
+    return [b[0] / b[2] for b in blocks], [b[1] / b[2] for b in blocks]
+
+
+class Calibrator:
+    """Maps raw confidences to calibrated ones; `to_dict`/`from_dict` for storage."""
+
+    def __init__(self, method: str = "identity", params: Optional[Dict] = None):
+        if method not in METHODS:
+            raise ValueError(f"calibration method {method!r} is not one of {', '.join(METHODS)}")
+        self.method = method
+        self.params = params or {}
+
+    def __call__(self, raw: Sequence[float], labels: Optional[Sequence[str]] = None) -> numpy.ndarray:
+        raw = numpy.asarray(raw, dtype="float64")
+        if self.method == "identity" or raw.size == 0:
+            return numpy.clip(raw, 0.0, 1.0)
+        if self.method == "isotonic":
+            return numpy.clip(numpy.interp(raw, self.params["x"], self.params["y"]), 0.0, 1.0)
+        a = numpy.full(raw.shape, self.params["a"])
+        b = numpy.full(raw.shape, self.params["b"])
+        if self.method == "platt-label" and labels is not None:
+            for i, label in enumerate(labels):
+                fit = self.params.get("labels", {}).get(label)
+                if fit is not None:
+                    a[i], b[i] = fit
+        return _sigmoid(a * _logit(raw) + b)
+
+    def to_dict(self) -> Dict:
+        return {"method": self.method, "params": self.params}
+
+    @classmethod
+    def from_dict(cls, data: Dict) -> "Calibrator":
+        return cls(data.get("method", "identity"), data.get("params"))
+
+    @classmethod
+    def fit(cls, method: str, raw: Sequence[float], correct: Sequence[bool],
+            labels: Optional[Sequence[str]] = None) -> "Calibrator":
+        if method not in METHODS:
+            raise ValueError(f"calibration method {method!r} is not one of {', '.join(METHODS)}")
+        raw = numpy.asarray(raw, dtype="float64")
+        correct = numpy.asarray(correct, dtype=bool)
+        if method == "identity":
+            return cls("identity")
+        if raw.size == 0:
+            raise ValueError("no predicted entities to fit the calibration on")
+        if method == "isotonic":
+            x, y = fit_isotonic(raw, correct)
+            return cls("isotonic", {"x": x, "y": y})
+        a, b = fit_platt(raw, correct)
+        params: Dict = {"a": a, "b": b}
+        if method == "platt-label":
+            params["labels"] = {}
+            labels = numpy.asarray(labels if labels is not None else [""] * raw.size)
+            for label in sorted(set(labels.tolist())):
+                mask = labels == label
+                if mask.sum() >= MIN_LABEL_ENTITIES and 0 < correct[mask].sum() < mask.sum():
+                    params["labels"][label] = list(fit_platt(raw[mask], correct[mask]))
+        return cls(method, params)
+
+
+def entity_outcomes(pairs: Iterable[Tuple[object, object]]) -> Tuple[List[float], List[bool], List[str]]:
+    """(confidence, correct, label) of every predicted entity of (predicted doc,
+    reference doc) pairs: correct when its exact span and label are in the gold."""
+    scores, correct, labels = [], [], []
+    for predicted, reference in pairs:
+        gold = {(e.start_char, e.end_char, e.label_) for e in reference.ents}
+        for ent in predicted.ents:
+            confidence = ent._.confidence if ent.has_extension("confidence") else None
+            if confidence is None:
+                continue
+            scores.append(float(confidence))
+            correct.append((ent.start_char, ent.end_char, ent.label_) in gold)
+            labels.append(ent.label_)
+    return scores, correct, labels
+
+
+def reliability_bins(scores: Sequence[float], correct: Sequence[bool], n_bins: int = N_BINS) -> List[Dict]:
+    """Equal-width bins over [0, 1] (the last one closed): each bin's entity
+    count, mean confidence and accuracy (None where empty)."""
+    scores = numpy.asarray(scores, dtype="float64")
+    correct = numpy.asarray(correct, dtype="float64")
+    index = numpy.minimum((scores * n_bins).astype(int), n_bins - 1) if scores.size else scores.astype(int)
+    bins = []
+    for i in range(n_bins):
+        mask = index == i
+        n = int(mask.sum())
+        bins.append({"low": i / n_bins, "high": (i + 1) / n_bins, "count": n,
+                     "confidence": float(scores[mask].mean()) if n else None,
+                     "accuracy": float(correct[mask].mean()) if n else None})
+    return bins
+
+
+def expected_calibration_error(scores: Sequence[float], correct: Sequence[bool], n_bins: int = N_BINS) -> Optional[float]:
+    """Sum over bins of (bin share of entities) x |accuracy - mean confidence|; None without entities."""
+    total = len(scores)
+    if not total:
+        return None
+    return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"])
+                     for b in reliability_bins(scores, correct, n_bins) if b["count"]))
+
+
+def threshold_table(scores: Sequence[float], correct: Sequence[bool], gold_entities: int,
+                    thresholds: Sequence[float] = THRESHOLDS) -> List[Dict]:
+    """Precision, recall and F1 of the predicted entities whose confidence is at
+    least each threshold (0.0 first: every predicted entity), and the share kept."""
+    scores = numpy.asarray(scores, dtype="float64")
+    correct = numpy.asarray(correct, dtype=bool)
+    rows = []
+    for t in (0.0, *thresholds):
+        kept = scores >= t
+        tp, n = int(correct[kept].sum()), int(kept.sum())
+        p = tp / n if n else 0.0
+        r = tp / gold_entities if gold_entities else 0.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        rows.append({"threshold": t, "kept": n, "kept_share": n / scores.size if scores.size else 0.0,
+                     "p": p, "r": r, "f": f})
+    return rows
+
+
+def precision_at_share(scores: Sequence[float], correct: Sequence[bool], share: float = 0.8) -> Optional[float]:
+    """Precision of the `share` most confident predicted entities (None without entities)."""
+    if not len(scores):
+        return None
+    order = numpy.argsort(-numpy.asarray(scores, dtype="float64"), kind="stable")
+    keep = max(1, int(math.ceil(share * len(scores))))
+    return float(numpy.asarray(correct, dtype="float64")[order[:keep]].mean())
+
+
+def calibration_report(pairs: Iterable[Tuple[object, object]], gold_entities: Optional[int] = None) -> Optional[Dict]:
+    """ECE, reliability bins, threshold table and precision at 80% kept over
+    (predicted, reference) doc pairs; None where no entity has a confidence."""
+    pairs = list(pairs)
+    scores, correct, _ = entity_outcomes(pairs)
+    if not scores:
+        return None
+    if gold_entities is None:
+        gold_entities = sum(len(ref.ents) for _, ref in pairs)
+    return {
+        "entities": len(scores),
+        "ece": expected_calibration_error(scores, correct),
+        "bins": reliability_bins(scores, correct),
+        "thresholds": threshold_table(scores, correct, gold_entities),
+        "precision_at_80": precision_at_share(scores, correct, 0.8),
+        "precision_at_0": float(numpy.mean(correct)),
+    }
+
+
+def reliability_diagram(report: Dict, path: Path, title: str = "") -> Path:
+    """The bins' accuracy against their mean confidence, with the diagonal and
+    the entity counts, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    width = 1.0 / len(report["bins"])
+    filled = [b for b in report["bins"] if b["count"]]
+    ax.bar([b["low"] for b in filled], [b["accuracy"] for b in filled], width=width, align="edge",
+           edgecolor="black", color="#4c78a8", label="accuracy")
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("share of entities correct")
+    ax.set_title(f"{title} ECE {report['ece']:.4f} ({report['entities']} entities)".strip(), fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def markdown_section(report: Dict, diagram: Optional[str] = None) -> List[str]:
+    """The report's calibration lines: ECE, precision at 80% kept, the threshold table."""
+    lines = ["", f"Entity confidence: expected calibration error {report['ece']:.4f} over {report['entities']} "
+             f"predicted entities ({N_BINS} equal-width bins; correct = exact span and label in the gold). "
+             f"Precision of the 80% most confident entities {report['precision_at_80'] * 100:.2f}, of all "
+             f"{report['precision_at_0'] * 100:.2f}."]
+    if diagram:
+        lines += ["", f"![reliability diagram]({diagram})"]
+    lines += ["", "| threshold | entities kept | share kept | precision | recall | F1 |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in report["thresholds"]:
+        lines.append(f"| {row['threshold']:.1f} | {row['kept']} | {row['kept_share'] * 100:.1f}% | "
+                     f"{row['p'] * 100:.2f} | {row['r'] * 100:.2f} | {row['f'] * 100:.2f} |")
+    return lines
