@@ -10,7 +10,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from conftest import ROOT
-from med_ner.components.entity_confidence import CANDIDATES_KEY, biluo_tags, set_threshold
+from med_ner.components.entity_confidence import CANDIDATES_KEY, biluo_tags, set_threshold, validity_kind
 from med_ner.evaluation.calibration import Calibrator
 
 TEXTS = [json.loads(line)["text"] for line in (ROOT / "assets/sample/test.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -67,6 +67,36 @@ def test_replay_reproduces_the_ner_and_confidences_lie_in_0_1(tiny_trained_pipel
     # Single documents (nlp(text)) get the same confidences as batches.
     single = nlp(TEXTS[0])
     assert [round(e._.confidence, 5) for e in single.ents] == [round(e._.confidence, 5) for e in docs[0].ents]
+
+
+def test_validity_kind_predicts_the_valid_actions_of_every_state(calibrated):
+    """The replay asks the transition system which actions are valid once per
+    validity_kind: states of one kind must have the same valid actions. Texts
+    with whitespace tokens, sentence starts, entities and a one-token doc."""
+    import numpy
+
+    nlp = spacy.load(calibrated)
+    ner = nlp.get_pipe("ner")
+    moves = ner.moves
+    names = [moves.get_class_name(i) for i in range(moves.n_moves)]
+    texts = TEXTS + ["Fever.", "Chest  pain\n\nand fever.\n He denies   cough ", "\n", "aspirin\n"]
+    docs = [nlp.make_doc(text) for text in texts]
+    docs[0][3].is_sent_start = True  # a sentence boundary inside the text, before the ner runs
+    for name in ("transformer", "ner"):
+        docs = list(nlp.get_pipe(name).pipe(docs))
+    tags = [biluo_tags(doc) for doc in docs]
+    for doc in docs:
+        doc.set_ents([], default="missing")
+    seen, checked = {}, 0
+    for i, state in enumerate(moves.init_batch(docs)):
+        while not state.is_final():
+            position = state.B(0)
+            valid = tuple(bool(moves.is_valid(state, name)) for name in names)
+            kind = validity_kind(docs[i], tags[i], position)
+            assert seen.setdefault(kind, valid) == valid, (texts[i], position, kind)
+            moves.apply_transition(state, tags[i][position])
+            checked += 1
+    assert checked == sum(len(doc) for doc in docs) and len(seen) > 3
 
 
 def test_threshold_one_drops_all_zero_keeps_all(tiny_trained_pipeline, calibrated):

@@ -66,6 +66,8 @@ class EntityConfidence:
         saved = [(list(doc.ents), doc.to_array(["ENT_IOB", "ENT_TYPE", "ENT_KB_ID"])) for doc in docs]
         tags = [biluo_tags(doc) for doc in docs]
         steps: List[List] = [[None] * len(doc) for doc in docs]
+        actions = [[index[tag] for tag in doc_tags] for doc_tags in tags]
+        valid_rows: Dict[tuple, numpy.ndarray] = {}
         try:
             # Parser states read the tokens' entity annotation as constraints:
             # replay over documents with none, as the ner saw them.
@@ -75,18 +77,29 @@ class EntityConfidence:
             model = ner.model.predict(docs)
             todo = [(i, s) for i, s in enumerate(states) if not s.is_final()]
             while todo:
-                scores = model.predict([s for _, s in todo])
-                for row, (i, state) in zip(scores, todo):
+                scores = numpy.asarray(model.predict([s for _, s in todo]))
+                # Which actions are valid depends only on the open entity's label and on
+                # whether this and the next token are whitespace, the next one starts a
+                # sentence or the document ends: asked of the transition system once per
+                # such kind of state, not per state (tests compare it with every state).
+                valid = numpy.empty(scores.shape, dtype=bool)
+                chosen = numpy.empty(len(todo), dtype=numpy.int64)
+                for row, (i, state) in enumerate(todo):
                     position = state.B(0)
-                    valid = numpy.fromiter((moves.is_valid(state, name) for name in names), dtype=bool, count=len(names))
-                    action = index[tags[i][position]]
-                    logits = numpy.where(valid, row, -numpy.inf)
-                    if int(numpy.argmax(logits)) != action:
-                        self.replay_mismatches += 1
-                    probs = numpy.exp(logits - logits.max())
-                    probs /= probs.sum()
-                    steps[i][position] = (action, probs)
-                    moves.apply_transition(state, names[action])
+                    kind = validity_kind(docs[i], tags[i], position)
+                    if kind not in valid_rows:
+                        valid_rows[kind] = numpy.fromiter((moves.is_valid(state, name) for name in names),
+                                                          dtype=bool, count=len(names))
+                    valid[row] = valid_rows[kind]
+                    chosen[row] = actions[i][position]
+                logits = numpy.where(valid, scores, -numpy.inf)
+                self.replay_mismatches += int((logits.argmax(axis=1) != chosen).sum())
+                probs = numpy.exp(logits - logits.max(axis=1, keepdims=True))
+                probs /= probs.sum(axis=1, keepdims=True)
+                for row, (i, state) in enumerate(todo):
+                    position = state.B(0)
+                    steps[i][position] = (int(chosen[row]), probs[row])
+                    moves.apply_transition(state, names[chosen[row]])
                 todo = [(i, s) for i, s in todo if not s.is_final()]
             model.clear_memory()
         finally:
@@ -202,6 +215,17 @@ class EntityConfidence:
         if (path / "calibration.json").exists():
             self.calibrator = Calibrator.from_dict(srsly.read_json(path / "calibration.json"))
         return self
+
+
+def validity_kind(doc: Doc, tags: List[str], position: int) -> tuple:
+    """What the ner's valid actions at `position` depend on, with the actions
+    before it taken from `tags`: the open entity (the tag before, when B or I),
+    whether the token is whitespace, and the next token (none at the end; else
+    whether it starts a sentence and is whitespace)."""
+    before = tags[position - 1] if position else "O"
+    after = doc[position + 1] if position + 1 < len(doc) else None
+    return (before if before[0] in "BI" else "O", doc[position].is_space,
+            None if after is None else (bool(after.is_sent_start), after.is_space))
 
 
 def biluo_tags(doc: Doc) -> List[str]:
