@@ -66,9 +66,8 @@ def readme_table() -> str:
     for corpus in HEADLINE:
         lines.append(f"| release (`en_med_ner`) | {corpus} ({CORPUS_NOTE[corpus]}) | "
                      f"{f1_ci(release['corpora'][corpus])} |")
-    onnx = sample["runs"]["onnx-int8"]
     lines.append(f"| sample (`spacy project run all`) | sample ({CORPUS_NOTE['sample']}) | "
-                 f"{onnx['ents_f']:.2f} ({onnx['ents_f_ci95'][0]:.2f}–{onnx['ents_f_ci95'][1]:.2f}) |")
+                 f"{f1_ci(sample['runs']['onnx-int8'])} |")
     return "\n".join(lines) + f"\n\nSpeed, {speed_line(speed)}.\n"
 
 
@@ -100,11 +99,16 @@ def results_page() -> str:
             f"`spacy project run all` on the shipped sample corpus ({sample['documents']} test records, "
             f"{sample['gold_entities']} gold entities; record: `benchmarks/{SAMPLE}`).", "",
             "| runtime | F1 (95% CI) |", "| --- | ---: |",
-            f"| onnx-int8 | {onnx['ents_f']:.2f} ({onnx['ents_f_ci95'][0]:.2f}–{onnx['ents_f_ci95'][1]:.2f}) |",
-            f"| float32 | {fp32['ents_f']:.2f} |", "",
-            "| label (float32) | P | R | F1 | gold |", "| --- | ---: | ---: | ---: | ---: |"]
-    for label, s in fp32["per_label"].items():
-        out.append(f"| {label} | {s['p']:.2f} | {s['r']:.2f} | {s['f']:.2f} | {s['gold']} |")
+            f"| onnx-int8 | {f1_ci(onnx)} |",
+            f"| float32 | {f1_ci(fp32)} |", "",
+            "| label (onnx-int8) | P | R | F1 | gold |", "| --- | ---: | ---: | ---: | ---: |"]
+    for label, s in sorted(onnx["ents_per_type"].items()):
+        out.append(f"| {label} | {pct(s['p'])} | {pct(s['r'])} | {pct(s['f'])} | {s['support']} |")
+    calibration = onnx["calibration"]
+    out += ["", f"Entity confidence (onnx-int8): expected calibration error {calibration['ece']:.4f} over "
+            f"{calibration['entities']} predicted entities; precision of the 80% most confident entities "
+            f"{pct(calibration['precision_at_80'])} against {pct(calibration['precision_at_0'])} for all "
+            "([evaluation](evaluation.md))."]
     rows = speed_rows(speed)
     hf = rows["hf"]["words_per_second"]
     out += ["", "## Speed against the HF pipeline", "",
