@@ -219,7 +219,7 @@ class EntityConfidence:
 
 def validity_kind(doc: Doc, tags: List[str], position: int) -> tuple:
     """What the ner's valid actions at `position` depend on, with the actions
-    before it taken from `tags`: the open entity (the tag before, when B or I),
+    before it taken from `tags`: the open entity (the tag before, when it begins or continues one),
     whether the token is whitespace, and the next token (none at the end; else
     whether it starts a sentence and is whitespace)."""
     before = tags[position - 1] if position else "O"
