@@ -9,7 +9,7 @@ after another, each in its own process, and training and inference run in
 different processes, so each peak RSS belongs to one system and one phase
 (except the CRF, which is small). `spacy-transformer-int8` is the model that
 `spacy-transformer` trained, loaded with the int8 inference runtime. Writes
-benchmarks/<corpus>.json and .md with the machine described.
+benchmarks/systems/<corpus>.json and .md with the machine described.
 """
 import json
 import os
