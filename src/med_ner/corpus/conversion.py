@@ -401,13 +401,7 @@ class SourceSpan:
     attrs: Dict[str, str] = field(default_factory=dict)
 
 
-def make_spans(
-    doc: Doc,
-    spans: Sequence[SourceSpan],
-    path,
-    report: ConversionReport,
-    misaligned: str = "expand",
-) -> List[Tuple[Span, SourceSpan]]:
+def make_spans(doc: Doc, spans: Sequence[SourceSpan], path, report: ConversionReport, misaligned: str = "expand") -> List[Tuple[Span, SourceSpan]]:
     """Turn character spans into token spans, trimming whitespace and applying
     the `misaligned` policy ("expand", "contract" or "error") to spans whose
     edges fall inside a token. Every change or drop goes into the report."""
@@ -451,10 +445,8 @@ def make_spans(
     return out
 
 
-def remove_overlaps(
-    spans: List[Tuple[Span, SourceSpan]], path, report: ConversionReport,
-    carried: Optional[List[SourceSpan]] = None,
-) -> List[Tuple[Span, SourceSpan]]:
+def remove_overlaps(spans: List[Tuple[Span, SourceSpan]], path, report: ConversionReport,
+                    carried: Optional[List[SourceSpan]] = None) -> List[Tuple[Span, SourceSpan]]:
     """A token can hold one entity: keep the longest span (then the earliest),
     and report each span that loses to an overlapping one. A loser with the
     exact span of the winner is the same mention: its attributes the winner
