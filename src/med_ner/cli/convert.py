@@ -8,7 +8,8 @@ import typer
 from med_ner.cli.app import (ASSETS_OPTION, LABEL_MAP_OPTION, MISALIGNED_OPTION, REPORT_OPTION, TABLE_OPTION,
                              check_paths, convert_app, fail)
 from med_ner.corpus.brat import convert_brat
-from med_ner.corpus.conversion import ConversionError, ConversionReport, LabelMap, default_report_path
+from med_ner.corpus.conversion import ConversionReport, LabelMap, default_report_path
+from med_ner.corpus.reading import ConversionError
 from med_ner.corpus.corpora import SPLITS, CorpusTable, convert_split
 from med_ner.corpus.iob import convert_iob
 from med_ner.training.mix import MixError, mix_corpora

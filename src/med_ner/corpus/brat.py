@@ -63,9 +63,11 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 
-from med_ner.corpus.conversion import (ConversionError, ConversionReport, EntityNote, LabelMap, blank_nlp, SourceSpan,
-                                       make_spans, read_text, folder_files as shared_folder_files, line_spans,
-                                       check_options, check_length, remove_overlaps, write_docbin)
+from med_ner.corpus.conversion import (ConversionReport, EntityNote, LabelMap, SourceSpan, make_spans, check_options,
+                                       remove_overlaps, write_docbin)
+
+from med_ner.corpus.reading import (ConversionError, blank_nlp, read_text, folder_files as shared_folder_files,
+                                    line_spans, check_length)
 
 IGNORED_KINDS = ("E", "R", "*", "#")
 OFFSET_RE = re.compile(r"[0-9]+")

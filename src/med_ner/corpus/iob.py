@@ -11,8 +11,9 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 
-from med_ner.corpus.conversion import (ConversionError, ConversionReport, EntityNote, LabelMap, blank_nlp,
-                                       check_options, read_text, split_lines, write_docbin)
+from med_ner.corpus.conversion import ConversionReport, EntityNote, LabelMap, check_options, write_docbin
+
+from med_ner.corpus.reading import ConversionError, blank_nlp, read_text, split_lines
 
 TAG_RE = re.compile(r"^(?P<prefix>[BI])-(?P<label>\S+)$")
 

@@ -16,9 +16,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
-from med_ner.corpus.conversion import (ConversionError, ConversionReport, EntityNote, LabelMap, SourceSpan, blank_nlp,
-                                       make_spans, read_jsonl, remove_overlaps, write_docbin, check_options,
-                                       check_length)
+from med_ner.corpus.conversion import (ConversionReport, EntityNote, LabelMap, SourceSpan, make_spans, remove_overlaps,
+                                       write_docbin, check_options)
+
+from med_ner.corpus.reading import ConversionError, blank_nlp, read_jsonl, check_length
 
 
 SPAN_KEYS = ("spans", "entities", "label", "labels", "annotations")
