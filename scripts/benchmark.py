@@ -63,7 +63,7 @@ def system_command(
 @systems_app.command("compare")
 def compare_command(
     corpus: str = typer.Argument(..., help="Corpus name: reads corpus/<corpus>/"),
-    output_dir: Path = typer.Option(Path("benchmarks"), "--output-dir"),
+    output_dir: Path = typer.Option(Path("benchmarks/systems"), "--output-dir"),
     system_names: str = typer.Option(",".join(systems.SYSTEMS), "--systems", help="Comma-separated subset"),
     lang: str = typer.Option("en", "--lang"),
     transformer: str = typer.Option(systems.DEFAULT_TRANSFORMER, "--transformer"),
@@ -71,7 +71,7 @@ def compare_command(
     corpus_root: Path = typer.Option(Path("corpus"), "--corpus-root"),
     reuse: bool = typer.Option(False, "--reuse", help="Keep systems whose result JSON exists; run only the others"),
 ):
-    """Run every system one after another and write benchmarks/<corpus>.json and .md."""
+    """Run every system one after another and write <output-dir>/<corpus>.json and .md."""
     names = [s.strip() for s in system_names.split(",") if s.strip()]
     try:
         table = systems.compare(corpus, output_dir, names, lang, transformer, epochs, corpus_root, reuse,
@@ -217,7 +217,7 @@ def service_command(
     threads: int = typer.Option(0, "--threads", help="torch threads in the service and offline (0: torch's default)"),
     inference: Optional[str] = INFERENCE_OPTION,
     code: Optional[str] = CODE_OPTION,
-    output: Path = typer.Option(Path("benchmarks/service.json"), "--output",
+    output: Path = typer.Option(Path("benchmarks/service/load.json"), "--output",
                                 help="Results JSON; the table goes beside it (.md)"),
 ):
     """Latency and throughput of `med-ner serve` at a few concurrency levels, against offline nlp.pipe (not a

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from med_ner.corpus.conversion import split_lines
+from med_ner.corpus.reading import split_lines
 
 
 Key = Tuple[int, int, str]

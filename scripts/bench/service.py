@@ -3,7 +3,7 @@ throughput, set against offline nlp.pipe on the same texts.
 
 `run_load` is the load generator (the service tests use it too);
 `benchmark_service` starts `med-ner serve` in its own process, runs the load at
-a few concurrency levels and writes benchmarks/service.json and .md."""
+a few concurrency levels and writes benchmarks/service/load.json and .md."""
 import http.client
 import json
 import os

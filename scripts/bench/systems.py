@@ -9,11 +9,12 @@ after another, each in its own process, and training and inference run in
 different processes, so each peak RSS belongs to one system and one phase
 (except the CRF, which is small). `spacy-transformer-int8` is the model that
 `spacy-transformer` trained, loaded with the int8 inference runtime. Writes
-benchmarks/<corpus>.json and .md with the machine described.
+benchmarks/systems/<corpus>.json and .md with the machine described.
 """
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -23,7 +24,6 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from bench import benchmark_command
 from med_ner.corpus.iob import decode_iob
 from med_ner.inference.loading import load_pipeline, offline
-from med_ner.inference.memory import children_peak_rss_mb
 from med_ner.inference.memory import peak_rss_mb as own_peak_rss_mb
 from med_ner.evaluation import metrics as ner_metrics
 
@@ -40,6 +40,12 @@ CharSpan = Tuple[int, int, str]
 
 class BenchmarkError(Exception):
     pass
+
+
+def children_peak_rss_mb() -> float:
+    """Largest peak RSS of this process's finished children, in MB (at least
+    this process's RSS when it forked them; small next to a training)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
 
 def load_docs(path: Path, lang: str):

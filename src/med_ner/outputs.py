@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Tuple, Union
 
-from med_ner.corpus.conversion import ConversionError
+from med_ner.corpus.reading import ConversionError
 
 PathLike = Union[str, Path]
 Named = Iterable[Tuple[str, Optional[PathLike]]]  # (option or role, path); a None path is skipped

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from med_ner.cli import app
 from med_ner.corpus.brat import convert_brat
-from med_ner.corpus.conversion import ConversionError, LabelMap
+from med_ner.corpus.conversion import LabelMap
+from med_ner.corpus.reading import ConversionError
 from med_ner.corpus.iob import convert_iob
 from med_ner.corpus.jsonl import convert_jsonl
 

@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.tokens import DocBin
 
-from med_ner.corpus.conversion import LabelMap, split_lines
+from med_ner.corpus.conversion import LabelMap
+
+from med_ner.corpus.reading import split_lines
 from med_ner.corpus.jsonl import convert_jsonl
 from med_ner.outputs import OutputError, atomic_path, check_outputs, write_text
 from med_ner.prediction.annotate import InputError, Progress, annotate, summary

@@ -10,7 +10,8 @@ import srsly
 from spacy.tokens import DocBin
 
 from conftest import ROOT, corpus_dir
-from med_ner.corpus.conversion import ConversionError, LabelMap
+from med_ner.corpus.conversion import LabelMap
+from med_ner.corpus.reading import ConversionError
 from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.split import write_split
 

@@ -3,7 +3,8 @@ import spacy
 from spacy.tokens import DocBin
 
 from conftest import corpus_dir
-from med_ner.corpus.conversion import ConversionError, LabelMap
+from med_ner.corpus.conversion import LabelMap
+from med_ner.corpus.reading import ConversionError
 from med_ner.corpus.iob import convert_iob
 
 CONLL_IOB1 = """-DOCSTART- -X- O O

@@ -5,7 +5,9 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
-from med_ner.corpus.conversion import ConversionError, LabelMap
+from med_ner.corpus.conversion import LabelMap
+
+from med_ner.corpus.reading import ConversionError
 from med_ner.corpus.jsonl import convert_jsonl
 
 LABELS = LabelMap(["DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"])

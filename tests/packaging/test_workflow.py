@@ -140,15 +140,16 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     assert metrics["calibration"]["entities"] > 0 and 0.0 <= metrics["calibration"]["ece"] <= 1.0
     assert (project / "metrics/sample/test.reliability.png").exists() and "| threshold |" in report
     assert package_metrics["calibration"]["ece"] == metrics["calibration"]["ece"]
-    # Both wheels that `package` leaves in packages/ are what a fresh environment installs.
+    # Both wheels that `library` and `package` leave in packages/ are what a fresh environment installs.
     assert (project / "packages/med_ner-0.1.0-py3-none-any.whl").exists()
-    assert (project / "packages/installed/med_ner/pipeline/clinical_context.py").exists()
+    assert (project / "packages/installed/med_ner/components/clinical_context.py").exists()
     assert not list((project / f"packages/installed/en_med_ner/en_med_ner-{VERSION}").glob("*.py"))
     assert "med-ner==0.1.0" in reqs
 
     # A second run finds everything up to date.
     again = run_project(project, "all", *overrides)
-    for step in ("vocab", "convert", "train", "context", "confidence", "evaluate", "package", "evaluate-package"):
+    for step in ("vocab", "convert", "train", "context", "confidence", "evaluate", "library", "package",
+                 "evaluate-package"):
         assert f"Skipping '{step}': nothing changed" in again
 
     # predict and visualize run on the trained pipeline.

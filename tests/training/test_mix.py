@@ -9,7 +9,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
 from conftest import ROOT
-from med_ner.corpus.conversion import ConversionError
+from med_ner.corpus.reading import ConversionError
 from med_ner.training.harmonise import (ANNOTATES_KEY, CORPUS_KEY, load_harmonisation)
 from med_ner.training.mix import CorpusMix, CorpusUnion, MixError
 from med_ner.training.scorer import score_annotated_labels

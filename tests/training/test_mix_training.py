@@ -1,5 +1,5 @@
 """A few steps of training from configs/ner_transformer_mix.cfg on a mix of the
-sample corpus and a tiny drug-only corpus, then evaluate-mix on both test splits."""
+sample corpus and a tiny drug-only corpus, then `evaluate mix` on both test splits."""
 import json
 import subprocess
 import sys

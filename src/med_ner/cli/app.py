@@ -1,6 +1,6 @@
 """The `med-ner` typer app, its command groups and what their commands share."""
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import typer
 
@@ -37,11 +37,6 @@ def fail(message: str) -> NoReturn:
     """Stop with `error: <message>` on stderr and exit status 1, never a traceback."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
-
-
-def check_output_file(path: Optional[Path], what: str = "output") -> None:
-    """Before any work: an output that names a folder would fail only when written."""
-    check_paths([(what, path)])
 
 
 def check_paths(outputs, inputs=()) -> None:

@@ -5,7 +5,7 @@ from typing import Optional
 import typer
 
 from med_ner.cli.app import app, fail
-from med_ner.corpus.conversion import ConversionError
+from med_ner.corpus.reading import ConversionError
 from med_ner.packaging.add_confidence import add_confidence
 
 

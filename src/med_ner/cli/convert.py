@@ -8,7 +8,8 @@ import typer
 from med_ner.cli.app import (ASSETS_OPTION, LABEL_MAP_OPTION, MISALIGNED_OPTION, REPORT_OPTION, TABLE_OPTION,
                              check_paths, convert_app, fail)
 from med_ner.corpus.brat import convert_brat
-from med_ner.corpus.conversion import ConversionError, ConversionReport, LabelMap, default_report_path
+from med_ner.corpus.conversion import ConversionReport, LabelMap, default_report_path
+from med_ner.corpus.reading import ConversionError
 from med_ner.corpus.corpora import SPLITS, CorpusTable, convert_split
 from med_ner.corpus.iob import convert_iob
 from med_ner.training.mix import MixError, mix_corpora
@@ -30,46 +31,41 @@ def convert_and_report(convert: Callable[..., ConversionReport], input_path: Pat
     typer.echo(report.summary())
 
 
+# The converters check their options' values (med_ner.corpus.conversion.check_options).
+OUTPUT_ARGUMENT = typer.Argument(..., help="Output .spacy file")
+
 
 @convert_app.command("brat")
 def convert_brat_command(
     input_path: Path = typer.Argument(..., help="Folder of BRAT .txt/.ann pairs, or one .txt or .ann file"),
-    output_path: Path = typer.Argument(..., help="Output .spacy file"),
-    ids: Optional[Path] = typer.Option(
-        None, "--ids", help="Convert only these documents: one stem a line (blank lines and # comments ignored)"
-    ),
+    output_path: Path = OUTPUT_ARGUMENT,
+    ids: Optional[Path] = typer.Option(None, "--ids", help="Convert only these documents: one stem a line "
+                                       "(blank lines and # comments ignored)"),
     label_map: Optional[Path] = LABEL_MAP_OPTION,
     report_path: Optional[Path] = REPORT_OPTION,
     lang: str = typer.Option("en", "--lang", help="Language of the tokenizer: en or es"),
     misaligned: str = MISALIGNED_OPTION,
-    split_sentences: bool = typer.Option(
-        True, "--split-sentences/--no-split-sentences", help="Make each line of the text a sentence (doc.sents)"
-    ),
-    one_doc_per_line: bool = typer.Option(
-        False, "--one-doc-per-line", help="One Doc per non-empty line (eHealth-KD); entities crossing a line are dropped"
-    ),
-    annotated_lines_only: bool = typer.Option(
-        False, "--annotated-lines-only", help="With --one-doc-per-line: skip lines without any T annotation"
-    ),
+    split_sentences: bool = typer.Option(True, "--split-sentences/--no-split-sentences",
+                                         help="Make each line of the text a sentence (doc.sents)"),
+    one_doc_per_line: bool = typer.Option(False, "--one-doc-per-line", help="One Doc per non-empty line "
+                                          "(eHealth-KD); entities crossing a line are dropped"),
+    annotated_lines_only: bool = typer.Option(False, "--annotated-lines-only",
+                                              help="With --one-doc-per-line: skip lines without any T annotation"),
 ):
     """Convert BRAT standoff to a DocBin and write a conversion report."""
-    if misaligned not in ("expand", "contract", "error"):
-        fail("--misaligned must be expand, contract or error")
     if lang not in ("en", "es"):
         fail("--lang must be en or es")
     if annotated_lines_only and not one_doc_per_line:
         fail("--annotated-lines-only needs --one-doc-per-line")
-    convert_and_report(
-        convert_brat, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned,
-        ids_path=ids, split_sentences=split_sentences, one_doc_per_line=one_doc_per_line,
-        annotated_lines_only=annotated_lines_only,
-    )
+    convert_and_report(convert_brat, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned,
+                       ids_path=ids, split_sentences=split_sentences, one_doc_per_line=one_doc_per_line,
+                       annotated_lines_only=annotated_lines_only)
 
 
 @convert_app.command("iob")
 def convert_iob_command(
     input_path: Path = typer.Argument(..., help="IOB file: one token per line, blank line between sentences"),
-    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    output_path: Path = OUTPUT_ARGUMENT,
     label_map: Optional[Path] = LABEL_MAP_OPTION,
     report_path: Optional[Path] = REPORT_OPTION,
     scheme: str = typer.Option("auto", "--scheme", help="auto, iob1 or iob2"),
@@ -80,28 +76,20 @@ def convert_iob_command(
     lang: str = typer.Option("en", "--lang", help="Language of the vocab"),
 ):
     """Convert an IOB1/IOB2 column file to a DocBin and write a conversion report."""
-    if scheme not in ("auto", "iob1", "iob2"):
-        fail("--scheme must be auto, iob1 or iob2")
-    if sep not in ("auto", "tab", "space"):
-        fail("--sep must be auto, tab or space")
-    convert_and_report(
-        convert_iob, input_path, output_path, label_map, report_path, scheme=scheme, sep=sep,
-        token_column=token_column, tag_column=tag_column, n_sents=n_sents, lang=lang,
-    )
+    convert_and_report(convert_iob, input_path, output_path, label_map, report_path, scheme=scheme, sep=sep,
+                       token_column=token_column, tag_column=tag_column, n_sents=n_sents, lang=lang)
 
 
 @convert_app.command("jsonl")
 def convert_jsonl_command(
     input_path: Path = typer.Argument(..., help="JSONL file of texts with character-offset spans"),
-    output_path: Path = typer.Argument(..., help="Output .spacy file"),
-    label_map: Optional[Path] = LABEL_MAP_OPTION,
-    report_path: Optional[Path] = REPORT_OPTION,
+    output_path: Path = OUTPUT_ARGUMENT,
     lang: str = typer.Option("en", "--lang", help="Language of the tokenizer"),
     misaligned: str = MISALIGNED_OPTION,
+    label_map: Optional[Path] = LABEL_MAP_OPTION,
+    report_path: Optional[Path] = REPORT_OPTION,
 ):
     """Convert JSONL spans to a DocBin and write a conversion report."""
-    if misaligned not in ("expand", "contract", "error"):
-        fail("--misaligned must be expand, contract or error")
     convert_and_report(convert_jsonl, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned)
 
 

@@ -9,7 +9,7 @@ import typer
 
 from med_ner.cli.app import (CODE_OPTION, GPU_OPTION, HARMONISATION_OPTION, INFERENCE_OPTION, MODEL_ARGUMENT,
                              check_paths, evaluate_app, fail)
-from med_ner.corpus.conversion import ConversionError
+from med_ner.corpus.reading import ConversionError
 from med_ner.evaluation.evaluate import (evaluate_mix, evaluate_model, markdown_table, mix_markdown,
                                         write_outputs, write_reliability_diagram)
 from med_ner.inference.loading import PipelineError

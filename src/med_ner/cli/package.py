@@ -5,7 +5,7 @@ from typing import List, Optional
 import typer
 
 from med_ner.cli.app import TABLE_OPTION, fail, package_app
-from med_ner.corpus.conversion import ConversionError
+from med_ner.corpus.reading import ConversionError
 from med_ner.packaging.meta import write_meta
 
 

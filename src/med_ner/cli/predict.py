@@ -6,7 +6,7 @@ import typer
 
 from med_ner.cli.app import CODE_OPTION, INFERENCE_OPTION, MODEL_OPTION, THRESHOLD_OPTION, app, fail
 from med_ner.components.entity_confidence import check_threshold, set_threshold
-from med_ner.corpus.conversion import ConversionError
+from med_ner.corpus.reading import ConversionError
 from med_ner.inference.loading import PipelineError, load_pipeline
 from med_ner.outputs import echo_lines
 from med_ner.prediction.predict import check_lengths, format_entities, read_texts

@@ -13,34 +13,33 @@ DEFAULT = ServiceSettings()  # the options' defaults are the settings' own
 # Settings whose option is not simply --<setting-name>.
 OPTION_OF_SETTING = {"max_queued_documents": "--max-queued", "request_timeout_s": "--request-timeout",
                      "drain_timeout_s": "--drain-timeout"}
+SETTING_OF_PARAMETER = {flag[2:].replace("-", "_"): setting for setting, flag in OPTION_OF_SETTING.items()}
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def setting_option(setting: str, help: str):
+    """The option of a ServiceSettings field, with the field's default."""
+    flag = OPTION_OF_SETTING.get(setting, "--" + setting.replace("_", "-"))
+    return typer.Option(getattr(DEFAULT, setting), flag, help=help)
 
 
 @app.command("serve")
 def serve_command(
     model: str = MODEL_OPTION,
-    host: str = typer.Option(DEFAULT.host, "--host", help="Address to listen on (0.0.0.0 for every interface)"),
-    port: int = typer.Option(DEFAULT.port, "--port", help="Port to listen on"),
+    host: str = setting_option("host", "Address to listen on (0.0.0.0 for every interface)"),
+    port: int = setting_option("port", "Port to listen on"),
     code: Optional[str] = CODE_OPTION,
     inference: Optional[str] = INFERENCE_OPTION,
-    threads: int = typer.Option(DEFAULT.threads, "--threads", help="torch threads (0: torch's default)"),
+    threads: int = setting_option("threads", "torch threads (0: torch's default)"),
     threshold: Optional[float] = THRESHOLD_OPTION,
-    max_batch_size: int = typer.Option(DEFAULT.max_batch_size, "--max-batch-size",
-                                       help="Most documents in one nlp.pipe batch"),
-    max_wait_ms: float = typer.Option(DEFAULT.max_wait_ms, "--max-wait-ms",
-                                      help="How long a batch waits for more documents"),
-    max_queued: int = typer.Option(DEFAULT.max_queued_documents, "--max-queued",
-                                   help="Documents waiting for the model; beyond: 503"),
-    max_chars_per_text: int = typer.Option(DEFAULT.max_chars_per_text, "--max-chars-per-text",
-                                           help="Longest text (413 beyond)"),
-    max_chars_per_request: int = typer.Option(DEFAULT.max_chars_per_request, "--max-chars-per-request",
-                                              help="Characters of all texts"),
-    max_texts_per_request: int = typer.Option(DEFAULT.max_texts_per_request, "--max-texts-per-request",
-                                              help="Texts in one request"),
-    request_timeout: float = typer.Option(DEFAULT.request_timeout_s, "--request-timeout",
-                                          help="Seconds a request may wait (504 beyond)"),
-    drain_timeout: float = typer.Option(DEFAULT.drain_timeout_s, "--drain-timeout",
-                                        help="Seconds in-flight requests get at shutdown"),
+    max_batch_size: int = setting_option("max_batch_size", "Most documents in one nlp.pipe batch"),
+    max_wait_ms: float = setting_option("max_wait_ms", "How long a batch waits for more documents"),
+    max_queued: int = setting_option("max_queued_documents", "Documents waiting for the model; beyond: 503"),
+    max_chars_per_text: int = setting_option("max_chars_per_text", "Longest text (413 beyond)"),
+    max_chars_per_request: int = setting_option("max_chars_per_request", "Characters of all texts"),
+    max_texts_per_request: int = setting_option("max_texts_per_request", "Texts in one request"),
+    request_timeout: float = setting_option("request_timeout_s", "Seconds a request may wait (504 beyond)"),
+    drain_timeout: float = setting_option("drain_timeout_s", "Seconds in-flight requests get at shutdown"),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="MED_NER_API_KEY",
                                           help="Require this key in the X-API-Key header (better set by the "
                                                "environment variable than on the command line)"),
@@ -49,16 +48,13 @@ def serve_command(
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error"),
 ):
     """Serve a pipeline over HTTP until SIGTERM/Ctrl-C (then in-flight requests finish, new ones get 503)."""
+    # Every parameter but --log-level is a setting.
+    options = {SETTING_OF_PARAMETER.get(name, name): value for name, value in locals().items() if name != "log_level"}
     from med_ner.inference.loading import PipelineError
     from med_ner.service import serve
 
     try:
-        settings = ServiceSettings(
-            model=model, host=host, port=port, code=code, inference=inference, threads=threads,
-            threshold=threshold, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queued_documents=max_queued,
-            max_chars_per_text=max_chars_per_text, max_chars_per_request=max_chars_per_request,
-            max_texts_per_request=max_texts_per_request, request_timeout_s=request_timeout,
-            drain_timeout_s=drain_timeout, api_key=api_key, demo=demo, log_text=log_text)
+        settings = ServiceSettings(**options)
     except ValidationError as err:
         first = err.errors()[0]
         setting = str(first["loc"][0])

@@ -63,22 +63,11 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 
-from med_ner.corpus.conversion import (
-    ConversionError,
-    ConversionReport,
-    EntityNote,
-    LabelMap,
-    blank_nlp,
-    SourceSpan,
-    make_spans,
-    read_text,
-    folder_files as shared_folder_files,
-    line_spans,
-    check_options,
-    check_length,
-    remove_overlaps,
-    write_docbin,
-)
+from med_ner.corpus.conversion import (ConversionReport, EntityNote, LabelMap, SourceSpan, make_spans, check_options,
+                                       remove_overlaps, write_docbin)
+
+from med_ner.corpus.reading import (ConversionError, blank_nlp, read_text, folder_files as shared_folder_files,
+                                    line_spans, check_length)
 
 IGNORED_KINDS = ("E", "R", "*", "#")
 OFFSET_RE = re.compile(r"[0-9]+")
@@ -330,17 +319,9 @@ def _set_sentence_starts(doc: Doc, spans) -> int:
     return kept_together
 
 
-def convert_brat(
-    input_path: Path,
-    output_path: Path,
-    label_map: LabelMap,
-    lang: str = "en",
-    misaligned: str = "expand",
-    ids_path: Optional[Path] = None,
-    split_sentences: bool = True,
-    one_doc_per_line: bool = False,
-    annotated_lines_only: bool = False,
-) -> ConversionReport:
+def convert_brat(input_path: Path, output_path: Path, label_map: LabelMap, lang: str = "en",
+                 misaligned: str = "expand", ids_path: Optional[Path] = None, split_sentences: bool = True,
+                 one_doc_per_line: bool = False, annotated_lines_only: bool = False) -> ConversionReport:
     if annotated_lines_only and not one_doc_per_line:
         raise ValueError("annotated_lines_only needs one_doc_per_line")
     check_options(misaligned=misaligned, split_sentences=split_sentences, one_doc_per_line=one_doc_per_line,

@@ -14,7 +14,9 @@ from spacy.tokens import DocBin
 from srsly.ruamel_yaml import YAML
 from srsly.ruamel_yaml.error import MarkedYAMLError
 
-from med_ner.corpus.conversion import ConversionError, LabelMap, option_problem, read_text
+from med_ner.corpus.conversion import LabelMap, option_problem
+
+from med_ner.corpus.reading import ConversionError, read_text
 from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.iob import convert_iob
 from med_ner.corpus.jsonl import convert_jsonl

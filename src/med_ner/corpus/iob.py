@@ -11,17 +11,9 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 
-from med_ner.corpus.conversion import (
-    ConversionError,
-    ConversionReport,
-    EntityNote,
-    LabelMap,
-    blank_nlp,
-    check_options,
-    read_text,
-    split_lines,
-    write_docbin,
-)
+from med_ner.corpus.conversion import ConversionReport, EntityNote, LabelMap, check_options, write_docbin
+
+from med_ner.corpus.reading import ConversionError, blank_nlp, read_text, split_lines
 
 TAG_RE = re.compile(r"^(?P<prefix>[BI])-(?P<label>\S+)$")
 
@@ -157,17 +149,8 @@ def sentence_entities(sent: Sentence, scheme: str, path: Path, report: Conversio
     return ents
 
 
-def convert_iob(
-    input_path: Path,
-    output_path: Path,
-    label_map: LabelMap,
-    scheme: str = "auto",
-    sep: str = "auto",
-    token_column: int = 0,
-    tag_column: int = -1,
-    n_sents: int = 10,
-    lang: str = "en",
-) -> ConversionReport:
+def convert_iob(input_path: Path, output_path: Path, label_map: LabelMap, scheme: str = "auto", sep: str = "auto",
+                token_column: int = 0, tag_column: int = -1, n_sents: int = 10, lang: str = "en") -> ConversionReport:
     nlp = blank_nlp(lang)
     report = ConversionReport("convert_iob", sources=[str(input_path)], output=str(output_path))
     check_options(scheme=scheme, sep=sep, n_sents=n_sents, token_column=token_column, tag_column=tag_column)

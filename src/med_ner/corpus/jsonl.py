@@ -16,20 +16,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
-from med_ner.corpus.conversion import (
-    ConversionError,
-    ConversionReport,
-    EntityNote,
-    LabelMap,
-    SourceSpan,
-    blank_nlp,
-    make_spans,
-    read_jsonl,
-    remove_overlaps,
-    write_docbin,
-    check_options,
-    check_length,
-)
+from med_ner.corpus.conversion import (ConversionReport, EntityNote, LabelMap, SourceSpan, make_spans, remove_overlaps,
+                                       write_docbin, check_options)
+
+from med_ner.corpus.reading import ConversionError, blank_nlp, read_jsonl, check_length
 
 
 SPAN_KEYS = ("spans", "entities", "label", "labels", "annotations")
@@ -130,13 +120,8 @@ def _read_spans(record: dict, path: Path, line: int, n_chars: int, report: Conve
     return spans
 
 
-def convert_jsonl(
-    input_path: Path,
-    output_path: Path,
-    label_map: LabelMap,
-    lang: str = "en",
-    misaligned: str = "expand",
-) -> ConversionReport:
+def convert_jsonl(input_path: Path, output_path: Path, label_map: LabelMap, lang: str = "en",
+                  misaligned: str = "expand") -> ConversionReport:
     check_options(misaligned=misaligned)
     nlp = blank_nlp(lang)
     report = ConversionReport("convert_jsonl", sources=[str(input_path)], output=str(output_path))

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from med_ner.corpus.conversion import ConversionError, read_bytes, read_docbin
+from med_ner.corpus.reading import ConversionError, read_bytes, read_docbin
 from med_ner.inference.loading import load_pipeline
 from med_ner.evaluation import calibration as ner_calibration
 from med_ner.evaluation import metrics as ner_metrics

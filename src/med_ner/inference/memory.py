@@ -28,12 +28,6 @@ def current_rss_mb() -> float:
         return peak_rss_mb()
 
 
-def children_peak_rss_mb() -> float:
-    """Largest peak RSS of this process's finished children, in MB (at least
-    this process's RSS when it forked them; small next to a training)."""
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-
-
 _LIBC = None
 # RSS (MB) after the last trim: trimming again only once RSS has grown this much
 # past it keeps the cost of malloc_trim off most batches.

@@ -80,19 +80,10 @@ def inference_config(runtime: str = "float32", window: int = 0, rows_per_run: Op
 
 
 @registry.architectures("en_med_ner.TransformerModel.v1")
-def transformer_model(
-    name: str,
-    get_spans,
-    tokenizer_config: dict = {},
-    transformer_config: dict = {},
-    mixed_precision: bool = False,
-    grad_scaler_config: dict = {},
-    inference: str = "float32",
-    inference_spans: Optional[Callable] = None,
-    rows_per_run: int = ROWS_PER_RUN,
-    parallel_runs: bool = PARALLEL_RUNS,
-    trim_memory: bool = True,
-):
+def transformer_model(name: str, get_spans, tokenizer_config: dict = {}, transformer_config: dict = {},
+                      mixed_precision: bool = False, grad_scaler_config: dict = {}, inference: str = "float32",
+                      inference_spans: Optional[Callable] = None, rows_per_run: int = ROWS_PER_RUN,
+                      parallel_runs: bool = PARALLEL_RUNS, trim_memory: bool = True):
     """spacy-transformers' TransformerModel.v3, plus options for predicting on
     a CPU (see the README's fast inference section for their measured effect):
 

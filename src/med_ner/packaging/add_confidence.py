@@ -9,7 +9,7 @@ ships in the wheel.
 from pathlib import Path
 from typing import Dict, Optional
 
-from med_ner.corpus.conversion import ConversionError, read_docbin
+from med_ner.corpus.reading import ConversionError, read_docbin
 from med_ner.evaluation.calibration import METHODS, expected_calibration_error
 
 

@@ -43,17 +43,8 @@ def transformer_source(name: str) -> Dict[str, str]:
     return source
 
 
-def build_meta(
-    model_meta: Dict,
-    metrics: Dict,
-    name: str,
-    version: str,
-    description: str,
-    license_name: str,
-    corpus: Dict[str, str],
-    transformer: str,
-    requirements: List[str],
-) -> Dict:
+def build_meta(model_meta: Dict, metrics: Dict, name: str, version: str, description: str, license_name: str,
+               corpus: Dict[str, str], transformer: str, requirements: List[str]) -> Dict:
     meta = {
         "lang": model_meta["lang"],
         "name": name,

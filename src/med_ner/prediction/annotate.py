@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from med_ner.corpus.conversion import (ConversionError, blank_nlp, check_length, folder_files, read_docbin, read_jsonl,
-                                      read_text, split_lines)
+from med_ner.corpus.reading import (ConversionError, blank_nlp, check_length, folder_files, read_docbin, read_jsonl,
+                                    read_text, split_lines)
 from med_ner.outputs import atomic_path, check_outputs, write_json
 from med_ner.components.entity_confidence import check_threshold, set_threshold
 from med_ner.inference.loading import load_pipeline as load_new_pipeline

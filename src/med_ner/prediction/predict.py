@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from med_ner.corpus.conversion import ConversionError, check_encodable, check_length, decode_utf8, read_bytes, split_lines
+from med_ner.corpus.reading import ConversionError, check_encodable, check_length, decode_utf8, read_bytes, split_lines
 from med_ner.prediction.records import confidence, context_flags, entity_records, link_fields
 
 

@@ -24,7 +24,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from spacy.tokens import Doc, Span
 
-from med_ner.corpus.conversion import ConversionError, read_text
+from med_ner.corpus.reading import ConversionError, read_text
 
 # Keys in doc.user_data that the mix readers set and the mix scorer reads.
 ANNOTATES_KEY = "med_ner.annotates"

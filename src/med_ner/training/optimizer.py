@@ -26,18 +26,9 @@ class SplitRateOptimizer(Optimizer):
 
 
 @registry.optimizers("en_med_ner.SplitRateAdam.v1")
-def split_rate_adam(
-    learn_rate=0.0001,
-    *,
-    head_scale: float = 10.0,
-    L2: float = 0.01,
-    beta1: float = 0.9,
-    beta2: float = 0.999,
-    eps: float = 1e-08,
-    grad_clip: float = 1.0,
-    L2_is_weight_decay: bool = True,
-    use_averages: bool = False,
-) -> Optimizer:
+def split_rate_adam(learn_rate=0.0001, *, head_scale: float = 10.0, L2: float = 0.01, beta1: float = 0.9,
+                    beta2: float = 0.999, eps: float = 1e-08, grad_clip: float = 1.0, L2_is_weight_decay: bool = True,
+                    use_averages: bool = False) -> Optimizer:
     """Adam with the head at `head_scale` times the transformer's rate (see SplitRateOptimizer)."""
     if head_scale <= 0:
         raise ValueError(f"head_scale must be positive, got {head_scale}")

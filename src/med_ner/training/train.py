@@ -76,7 +76,7 @@ def train(config_path: Path, output_path: Path, overrides: Dict, gpu_id: int = -
             say(f"note: {note}")
         say(f"transformer weights: {resolved}")
     from med_ner.training.augment import AugmentError
-    from med_ner.corpus.conversion import ConversionError
+    from med_ner.corpus.reading import ConversionError
     from med_ner.training.mix import MixError
 
     try:
