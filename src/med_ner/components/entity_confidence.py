@@ -31,7 +31,8 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 
-from med_ner.evaluation.calibration import Calibrator
+from med_ner.evaluation.calibration import DEFAULT_FOLDS, Calibrator, fit_calibration
+from med_ner.training.harmonise import ANNOTATES_KEY, CORPUS_KEY
 
 CANDIDATES_KEY = "ner_candidates"
 
@@ -156,32 +157,48 @@ class EntityConfidence:
     # --- calibration --------------------------------------------------------------
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
-                   method: str = "platt") -> None:
+                   method: str = "platt", folds: int = DEFAULT_FOLDS) -> None:
         """Fit the calibration on the examples (the dev split): the pipeline up
         to the ner predicts them, and every predicted entity's raw confidence
-        is paired with whether its exact span and label are in the gold."""
-        raw, correct, labels = self.dev_outcomes(get_examples())
-        self.calibrator = Calibrator.fit(method, raw, correct, labels)
+        is paired with whether its exact span and label are in the gold.
+        `method` "auto" picks the map by cross-validated ECE over documents."""
+        outcomes = self.dev_outcome_table(get_examples())
+        self.calibrator = fit_calibration(method, outcomes["raw"], outcomes["correct"], outcomes["labels"],
+                                          outcomes["docs"], folds)
 
     def dev_outcomes(self, examples: Iterable[Example]):
+        """(raw, correct, label) lists of the predicted entities of the examples (see dev_outcome_table)."""
+        table = self.dev_outcome_table(examples)
+        return table["raw"], table["correct"], table["labels"]
+
+    def dev_outcome_table(self, examples: Iterable[Example]) -> Dict[str, List]:
+        """Per predicted entity: its raw confidence ("raw"), whether its exact
+        span and label are in the gold ("correct"), its label, its example's
+        index ("docs", for folds over documents) and the example's corpus
+        (None outside a corpus mix). An example whose reference names the labels
+        its corpus annotates (the mix readers) contributes only entities of
+        those labels: its gold cannot say whether the others are right."""
         examples = list(examples)
         names = self.nlp.pipe_names
         upto = names[: names.index(self.ner_name) + 1]
         with self.nlp.select_pipes(enable=upto):
             docs = list(self.nlp.pipe(eg.predicted.copy() for eg in examples))
-        raw, correct, labels = [], [], []
+        table: Dict[str, List] = {"raw": [], "correct": [], "labels": [], "docs": [], "corpora": []}
         for batch_start in range(0, len(docs), self.batch_size):
             batch = docs[batch_start: batch_start + self.batch_size]
             refs = examples[batch_start: batch_start + self.batch_size]
-            for doc, eg, ent_scores in zip(batch, refs, self.raw_scores(batch)):
+            for n, (doc, eg, ent_scores) in enumerate(zip(batch, refs, self.raw_scores(batch)), batch_start):
                 gold = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
+                annotated = eg.reference.user_data.get(ANNOTATES_KEY)
                 for ent, s in zip(doc.ents, ent_scores):
-                    if s["raw"] is None:
+                    if s["raw"] is None or (annotated is not None and ent.label_ not in annotated):
                         continue
-                    raw.append(s["raw"])
-                    correct.append((ent.start_char, ent.end_char, ent.label_) in gold)
-                    labels.append(ent.label_)
-        return raw, correct, labels
+                    table["raw"].append(s["raw"])
+                    table["correct"].append((ent.start_char, ent.end_char, ent.label_) in gold)
+                    table["labels"].append(ent.label_)
+                    table["docs"].append(n)
+                    table["corpora"].append(eg.reference.user_data.get(CORPUS_KEY))
+        return table
 
     # --- serialization ------------------------------------------------------------
 
