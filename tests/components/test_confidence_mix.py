@@ -1,0 +1,130 @@
+"""`med-ner calibrate --mix-config`: entity_confidence fitted on the dev splits
+of a corpus mix, where a corpus that annotates only some labels cannot make a
+prediction of another label wrong; and `--method auto`'s recorded choice."""
+import json
+import subprocess
+import sys
+
+import pytest
+import spacy
+import srsly
+from spacy.tokens import DocBin
+
+from conftest import ROOT
+from med_ner.evaluation.calibration import AUTO_METHODS
+from med_ner.training.mix import CorpusUnion
+
+RELEASE = ["DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"]
+TABLE = {"release_labels": RELEASE,
+         "corpora": {"sample": {"annotates": RELEASE}, "disease": {"annotates": ["DISEASE"], "map": {"Disease": "DISEASE"}}}}
+MIX_CONFIG = """
+[corpora]
+
+[corpora.train]
+@readers = "en_med_ner.CorpusMix.v1"
+corpus_dir = ${paths.corpus_dir}
+split = "train"
+harmonisation = ${paths.harmonisation}
+weights = {"sample": 0.7, "disease": 0.3}
+
+[corpora.dev]
+@readers = "en_med_ner.CorpusUnion.v1"
+corpus_dir = ${paths.corpus_dir}
+split = "dev"
+corpora = ["sample", "disease"]
+harmonisation = ${paths.harmonisation}
+"""
+
+
+@pytest.fixture(scope="module")
+def mix(tmp_path_factory):
+    """corpus/sample/dev.spacy: the sample dev texts with every label; corpus/disease/dev.spacy: the same
+    texts with only their diseases, labelled Disease (a disease-only corpus, as NCBI-disease); the table; a mix
+    config of both."""
+    root = tmp_path_factory.mktemp("mix")
+    nlp = spacy.blank("en")
+    full, diseases = DocBin(store_user_data=True), DocBin(store_user_data=True)
+    for line in (ROOT / "assets/sample/dev.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        doc = nlp.make_doc(record["text"])
+        spans = [doc.char_span(s["start"], s["end"], label=s["label"], alignment_mode="expand")
+                 for s in record["spans"]]
+        doc.set_ents([s for s in spans if s is not None], default="outside")
+        full.add(doc)
+        partial = nlp.make_doc(record["text"])
+        partial.set_ents([partial.char_span(s.start_char, s.end_char, label="Disease") for s in spans
+                          if s is not None and s.label_ == "DISEASE"], default="outside")
+        diseases.add(partial)
+    for name, db in (("sample", full), ("disease", diseases)):
+        (root / "corpus" / name).mkdir(parents=True)
+        db.to_disk(root / "corpus" / name / "dev.spacy")
+    srsly.write_yaml(root / "table.yml", TABLE)
+    (root / "mix.cfg").write_text(MIX_CONFIG, encoding="utf-8")
+    return root
+
+
+def med_ner(*args):
+    return subprocess.run([sys.executable, "-m", "med_ner", *map(str, args)], capture_output=True, text=True,
+                          cwd=str(ROOT))
+
+
+def test_mix_outcomes_count_only_the_labels_a_corpus_annotates(tiny_trained_pipeline, mix):
+    nlp = spacy.load(tiny_trained_pipeline)
+    component = nlp.add_pipe("entity_confidence", after="ner")
+    union = CorpusUnion(mix / "corpus", "dev", ["sample", "disease"], mix / "table.yml")
+    table = component.dev_outcome_table(list(union(nlp)))
+    rows = list(zip(table["raw"], table["correct"], table["labels"], table["corpora"]))
+    sample = [r for r in rows if r[3] == "sample"]
+    disease = [r for r in rows if r[3] == "disease"]
+    # The same texts, so the same predictions: on the disease corpus only the diseases count, scored as on sample.
+    assert {label for _, _, label, _ in sample} - {"DISEASE"}, "the tiny model predicts labels disease does not annotate"
+    assert disease and [r[:3] for r in disease] == [r[:3] for r in sample if r[2] == "DISEASE"]
+    assert len(set(table["docs"])) > 1
+
+
+def test_calibrate_on_a_mix_with_auto_records_the_choice(tiny_trained_pipeline, mix, tmp_path):
+    out = tmp_path / "model"
+    proc = med_ner("calibrate", tiny_trained_pipeline, "--output", out, "--method", "auto", "--folds", "3",
+                   "--mix-config", mix / "mix.cfg", "--corpus-dir", mix / "corpus", "--harmonisation",
+                   mix / "table.yml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "(chosen by auto) calibration on" in proc.stdout and "3-fold cross-validated dev ECE: platt " in proc.stdout
+    assert "  disease: " in proc.stdout and "  sample: " in proc.stdout
+    nlp = spacy.load(out)
+    calibrator = nlp.get_pipe("entity_confidence").calibrator
+    info = calibrator.info
+    assert info["requested"] == "auto" and calibrator.method == info["method"] in AUTO_METHODS
+    assert info["cv_ece"][calibrator.method] == min(info["cv_ece"].values()) and info["folds"] == 3
+    assert info["restricted_to_annotated"] and list(info["corpora"]) == ["sample", "disease"]
+    assert info["dev_entities"] == sum(c["dev_entities"] for c in info["corpora"].values())
+    assert "sample, disease" in info["dev"] and info["dev_documents_total"] == 48
+    assert nlp.meta["entity_confidence"]["calibration"] == info
+    doc = nlp("She was given aspirin and heparin for chest pain after the CT scan.")
+    assert all(0.0 <= ent._.confidence <= 1.0 for ent in doc.ents)
+
+    # The report of `evaluate mix` says which map and why.
+    (mix / "corpus" / "disease" / "test.spacy").write_bytes((mix / "corpus" / "disease" / "dev.spacy").read_bytes())
+    proc = med_ner("evaluate", "mix", out, "--corpora", "disease", "--corpus-dir", mix / "corpus", "--harmonisation",
+                   mix / "table.yml", "--train-split", "", "--output", tmp_path / "metrics")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = srsly.read_json(tmp_path / "metrics" / "test.json")["corpora"]["disease"]["calibration"]
+    assert report["map"]["info"]["requested"] == "auto" and report["map"]["method"] == calibrator.method
+    assert f"Calibration map: {calibrator.method}, fitted on" in (tmp_path / "metrics" / "test.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["DEV", "--mix-config", "MIX"], "give either DEV (a dev DocBin) or --mix-config"),
+    ([], "give either DEV (a dev DocBin) or --mix-config"),
+    (["--mix-config", "MIX", "--corpus-dir", "NOWHERE"], "not found: "),
+    (["--mix-config", "MIX", "--method", "auto", "--folds", "1"], "--folds: 1 is fewer than 2"),
+])
+def test_calibrate_source_errors(tiny_trained_pipeline, mix, tmp_path, args, message):
+    dev = mix / "corpus" / "sample" / "dev.spacy"
+    names = {"DEV": dev, "MIX": mix / "mix.cfg", "NOWHERE": tmp_path / "none"}
+    args = [names.get(a, a) for a in args]
+    extra = [] if "--corpus-dir" in args else ["--corpus-dir", mix / "corpus"]
+    proc = med_ner("calibrate", tiny_trained_pipeline, *args, "--output", tmp_path / "out", "--harmonisation",
+                   mix / "table.yml", *extra)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
