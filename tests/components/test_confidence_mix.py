@@ -15,8 +15,6 @@ from med_ner.evaluation.calibration import AUTO_METHODS
 from med_ner.training.mix import CorpusUnion
 
 RELEASE = ["DISEASE", "SYMPTOM", "DRUG", "BODY_PART", "TEST", "PROCEDURE"]
-TABLE = {"release_labels": RELEASE,
-         "corpora": {"sample": {"annotates": RELEASE}, "disease": {"annotates": ["DISEASE"], "map": {"Disease": "DISEASE"}}}}
 MIX_CONFIG = """
 [corpora]
 
@@ -25,41 +23,49 @@ MIX_CONFIG = """
 corpus_dir = ${paths.corpus_dir}
 split = "train"
 harmonisation = ${paths.harmonisation}
-weights = {"sample": 0.7, "disease": 0.3}
+weights = {"sample": 0.7, "partial": 0.3}
 
 [corpora.dev]
 @readers = "en_med_ner.CorpusUnion.v1"
 corpus_dir = ${paths.corpus_dir}
 split = "dev"
-corpora = ["sample", "disease"]
+corpora = ["sample", "partial"]
 harmonisation = ${paths.harmonisation}
 """
 
 
 @pytest.fixture(scope="module")
-def mix(tmp_path_factory):
-    """corpus/sample/dev.spacy: the sample dev texts with every label; corpus/disease/dev.spacy: the same
-    texts with only their diseases, labelled Disease (a disease-only corpus, as NCBI-disease); the table; a mix
-    config of both."""
+def mix(tmp_path_factory, tiny_trained_pipeline):
+    """corpus/sample/dev.spacy: the sample dev texts with every label; corpus/partial/dev.spacy: the same
+    texts with only the entities of one label (a one-label corpus, as NCBI-disease), labelled "Part" and mapped
+    back by the table; a mix config of both. The one label is the one the tiny model predicts most, so that
+    both corpora get predictions of it."""
+    from collections import Counter
+
     root = tmp_path_factory.mktemp("mix")
+    texts = [json.loads(line) for line in (ROOT / "assets/sample/dev.jsonl").read_text(encoding="utf-8").splitlines()]
+    model = spacy.load(tiny_trained_pipeline)
+    predicted = Counter(ent.label_ for doc in model.pipe(r["text"] for r in texts) for ent in doc.ents)
+    label = predicted.most_common(1)[0][0]
     nlp = spacy.blank("en")
-    full, diseases = DocBin(store_user_data=True), DocBin(store_user_data=True)
-    for line in (ROOT / "assets/sample/dev.jsonl").read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
+    full, partial = DocBin(store_user_data=True), DocBin(store_user_data=True)
+    for record in texts:
         doc = nlp.make_doc(record["text"])
         spans = [doc.char_span(s["start"], s["end"], label=s["label"], alignment_mode="expand")
                  for s in record["spans"]]
         doc.set_ents([s for s in spans if s is not None], default="outside")
         full.add(doc)
-        partial = nlp.make_doc(record["text"])
-        partial.set_ents([partial.char_span(s.start_char, s.end_char, label="Disease") for s in spans
-                          if s is not None and s.label_ == "DISEASE"], default="outside")
-        diseases.add(partial)
-    for name, db in (("sample", full), ("disease", diseases)):
+        one = nlp.make_doc(record["text"])
+        one.set_ents([one.char_span(s.start_char, s.end_char, label="Part") for s in spans
+                      if s is not None and s.label_ == label], default="outside")
+        partial.add(one)
+    for name, db in (("sample", full), ("partial", partial)):
         (root / "corpus" / name).mkdir(parents=True)
         db.to_disk(root / "corpus" / name / "dev.spacy")
-    srsly.write_yaml(root / "table.yml", TABLE)
+    srsly.write_yaml(root / "table.yml", {"release_labels": RELEASE, "corpora": {
+        "sample": {"annotates": RELEASE}, "partial": {"annotates": [label], "map": {"Part": label}}}})
     (root / "mix.cfg").write_text(MIX_CONFIG, encoding="utf-8")
+    (root / "label").write_text(label, encoding="utf-8")
     return root
 
 
@@ -71,14 +77,16 @@ def med_ner(*args):
 def test_mix_outcomes_count_only_the_labels_a_corpus_annotates(tiny_trained_pipeline, mix):
     nlp = spacy.load(tiny_trained_pipeline)
     component = nlp.add_pipe("entity_confidence", after="ner")
-    union = CorpusUnion(mix / "corpus", "dev", ["sample", "disease"], mix / "table.yml")
+    union = CorpusUnion(mix / "corpus", "dev", ["sample", "partial"], mix / "table.yml")
+    label = (mix / "label").read_text(encoding="utf-8")
     table = component.dev_outcome_table(list(union(nlp)))
     rows = list(zip(table["raw"], table["correct"], table["labels"], table["corpora"]))
     sample = [r for r in rows if r[3] == "sample"]
-    disease = [r for r in rows if r[3] == "disease"]
-    # The same texts, so the same predictions: on the disease corpus only the diseases count, scored as on sample.
-    assert {label for _, _, label, _ in sample} - {"DISEASE"}, "the tiny model predicts labels disease does not annotate"
-    assert disease and [r[:3] for r in disease] == [r[:3] for r in sample if r[2] == "DISEASE"]
+    partial = [r for r in rows if r[3] == "partial"]
+    # The same texts, so the same predictions: on the one-label corpus only that label's entities count,
+    # scored as on sample; the model's other labels are not counted as wrong there.
+    assert {r[2] for r in sample} - {label}, "the tiny model predicts labels the one-label corpus does not annotate"
+    assert partial and [r[:3] for r in partial] == [r[:3] for r in sample if r[2] == label]
     assert len(set(table["docs"])) > 1
 
 
@@ -89,25 +97,25 @@ def test_calibrate_on_a_mix_with_auto_records_the_choice(tiny_trained_pipeline, 
                    mix / "table.yml")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "(chosen by auto) calibration on" in proc.stdout and "3-fold cross-validated dev ECE: platt " in proc.stdout
-    assert "  disease: " in proc.stdout and "  sample: " in proc.stdout
+    assert "  partial: " in proc.stdout and "  sample: " in proc.stdout
     nlp = spacy.load(out)
     calibrator = nlp.get_pipe("entity_confidence").calibrator
     info = calibrator.info
     assert info["requested"] == "auto" and calibrator.method == info["method"] in AUTO_METHODS
     assert info["cv_ece"][calibrator.method] == min(info["cv_ece"].values()) and info["folds"] == 3
-    assert info["restricted_to_annotated"] and list(info["corpora"]) == ["sample", "disease"]
+    assert info["restricted_to_annotated"] and list(info["corpora"]) == ["sample", "partial"]
     assert info["dev_entities"] == sum(c["dev_entities"] for c in info["corpora"].values())
-    assert "sample, disease" in info["dev"] and info["dev_documents_total"] == 48
+    assert "sample, partial" in info["dev"] and info["dev_documents_total"] == 48
     assert nlp.meta["entity_confidence"]["calibration"] == info
     doc = nlp("She was given aspirin and heparin for chest pain after the CT scan.")
     assert all(0.0 <= ent._.confidence <= 1.0 for ent in doc.ents)
 
     # The report of `evaluate mix` says which map and why.
-    (mix / "corpus" / "disease" / "test.spacy").write_bytes((mix / "corpus" / "disease" / "dev.spacy").read_bytes())
-    proc = med_ner("evaluate", "mix", out, "--corpora", "disease", "--corpus-dir", mix / "corpus", "--harmonisation",
+    (mix / "corpus" / "partial" / "test.spacy").write_bytes((mix / "corpus" / "partial" / "dev.spacy").read_bytes())
+    proc = med_ner("evaluate", "mix", out, "--corpora", "partial", "--corpus-dir", mix / "corpus", "--harmonisation",
                    mix / "table.yml", "--train-split", "", "--output", tmp_path / "metrics")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = srsly.read_json(tmp_path / "metrics" / "test.json")["corpora"]["disease"]["calibration"]
+    report = srsly.read_json(tmp_path / "metrics" / "test.json")["corpora"]["partial"]["calibration"]
     assert report["map"]["info"]["requested"] == "auto" and report["map"]["method"] == calibrator.method
     assert f"Calibration map: {calibrator.method}, fitted on" in (tmp_path / "metrics" / "test.md").read_text()
 
