@@ -69,6 +69,28 @@ def test_replay_reproduces_the_ner_and_confidences_lie_in_0_1(tiny_trained_pipel
     assert [round(e._.confidence, 5) for e in single.ents] == [round(e._.confidence, 5) for e in docs[0].ents]
 
 
+def test_cached_move_validity_is_the_parsers_own(calibrated):
+    """The replay looks up which ner moves are valid once per validity_key; with
+    verify_validity every step is checked against spaCy's own is_valid, on
+    documents with whitespace tokens and sentence starts (which constrain the moves)."""
+    nlp = spacy.load(calibrated)
+    component = nlp.get_pipe("entity_confidence")
+    docs = []
+    for text in TEXTS[:8]:
+        doc = nlp.make_doc(text.replace(". ", ".\n\n ", 2))
+        for token in doc[1:]:
+            token.is_sent_start = doc[token.i - 1].text == "."
+        docs.append(doc)
+    assert any(t.is_space for d in docs for t in d)
+    with nlp.select_pipes(disable=["entity_confidence"]):
+        docs = list(nlp.pipe(docs))
+    assert sum(len(d.ents) for d in docs) > 0
+    cached = component.raw_scores(docs)
+    component.verify_validity = True
+    assert component.raw_scores(docs) == cached  # no AssertionError: every cached mask is the parser's
+    assert component.replay_mismatches == 0
+
+
 def test_threshold_one_drops_all_zero_keeps_all(tiny_trained_pipeline, calibrated):
     n_plain = sum(len(d.ents) for d in spacy.load(tiny_trained_pipeline).pipe(TEXTS))
     strict = spacy.load(calibrated, config={"components": {"entity_confidence": {"threshold": 1.0}}})

@@ -50,6 +50,8 @@ class EntityConfidence:
         self.batch_size = batch_size
         self.calibrator = Calibrator()
         self.replay_mismatches = 0
+        # True: check every cached validity mask against the parser's own (tests).
+        self.verify_validity = False
 
     # --- the replay --------------------------------------------------------------
 
@@ -67,6 +69,7 @@ class EntityConfidence:
         saved = [(list(doc.ents), doc.to_array(["ENT_IOB", "ENT_TYPE", "ENT_KB_ID"])) for doc in docs]
         tags = [biluo_tags(doc) for doc in docs]
         steps: List[List] = [[None] * len(doc) for doc in docs]
+        valid_moves: Dict[tuple, numpy.ndarray] = {}
         try:
             # Parser states read the tokens' entity annotation as constraints:
             # replay over documents with none, as the ner saw them.
@@ -76,17 +79,28 @@ class EntityConfidence:
             model = ner.model.predict(docs)
             todo = [(i, s) for i, s in enumerate(states) if not s.is_final()]
             while todo:
-                scores = model.predict([s for _, s in todo])
-                for row, (i, state) in zip(scores, todo):
+                scores = numpy.asarray(model.predict([s for _, s in todo]))
+                masks, actions, positions = [], [], []
+                for i, state in todo:
                     position = state.B(0)
-                    valid = numpy.fromiter((moves.is_valid(state, name) for name in names), dtype=bool, count=len(names))
-                    action = index[tags[i][position]]
-                    logits = numpy.where(valid, row, -numpy.inf)
-                    if int(numpy.argmax(logits)) != action:
-                        self.replay_mismatches += 1
-                    probs = numpy.exp(logits - logits.max())
-                    probs /= probs.sum()
-                    steps[i][position] = (action, probs)
+                    key = validity_key(docs[i], tags[i], position)
+                    valid = valid_moves.get(key)
+                    if valid is None or self.verify_validity:
+                        full = numpy.fromiter((moves.is_valid(state, name) for name in names), dtype=bool,
+                                              count=len(names))
+                        if valid is not None and not (valid == full).all():
+                            raise AssertionError(f"validity of the ner's moves at {key} is not what the cache holds")
+                        valid = valid_moves[key] = full
+                    masks.append(valid)
+                    actions.append(index[tags[i][position]])
+                    positions.append(position)
+                # Softmax over each state's valid moves, all states of the step at once.
+                logits = numpy.where(numpy.stack(masks), scores, -numpy.inf)
+                self.replay_mismatches += int((logits.argmax(axis=1) != numpy.asarray(actions)).sum())
+                probs = numpy.exp(logits - logits.max(axis=1, keepdims=True))
+                probs /= probs.sum(axis=1, keepdims=True)
+                for (i, state), action, position, row in zip(todo, actions, positions, probs):
+                    steps[i][position] = (action, row)
                     moves.apply_transition(state, names[action])
                 todo = [(i, s) for i, s in todo if not s.is_final()]
             model.clear_memory()
@@ -219,6 +233,19 @@ class EntityConfidence:
         if (path / "calibration.json").exists():
             self.calibrator = Calibrator.from_dict(srsly.read_json(path / "calibration.json"))
         return self
+
+
+def validity_key(doc: Doc, tags: List[str], position: int) -> tuple:
+    """What decides which ner moves are valid at `position` of a doc with no
+    preset entities (spaCy's BiluoPushDown): the open entity's label, whether
+    the token is the last, whether the next one starts a sentence, and whether
+    the token is whitespace. Moves are looked up by name, which is slow, so the
+    replay computes each mask once per key."""
+    previous = tags[position - 1] if position > 0 else "O"
+    open_label = previous[2:] if previous[:2] in ("B-", "I-") else None
+    last = position == len(doc) - 1
+    next_start = not last and doc[position + 1].is_sent_start is True
+    return open_label, last, next_start, doc[position].is_space
 
 
 def biluo_tags(doc: Doc) -> List[str]:
