@@ -43,6 +43,7 @@ def test_confidence_rows_alternate_in_one_process(setup, tmp_path):
     assert with_["entities"] == without["entities"] > 0
     assert json.loads(output.read_text(encoding="utf-8"))["rows"] == result["rows"]
     table = markdown_table(result)
+    assert 0 < result["confidence_share"] < 1
     assert "| with entity_confidence |" in table and "Same transformer calls with and without: yes" in table
 
 
