@@ -38,15 +38,17 @@ harmonisation = ${paths.harmonisation}
 def mix(tmp_path_factory, tiny_trained_pipeline):
     """corpus/sample/dev.spacy: the sample dev texts with every label; corpus/partial/dev.spacy: the same
     texts with only the entities of one label (a one-label corpus, as NCBI-disease), labelled "Part" and mapped
-    back by the table; a mix config of both. The one label is the one the tiny model predicts most, so that
-    both corpora get predictions of it."""
+    back by the table; a mix config of both. The one label is the one the tiny model predicts most, or, where it
+    predicts one label only, a label it does not predict (its training is not deterministic): either way the
+    model predicts labels the one-label corpus does not annotate."""
     from collections import Counter
 
     root = tmp_path_factory.mktemp("mix")
     texts = [json.loads(line) for line in (ROOT / "assets/sample/dev.jsonl").read_text(encoding="utf-8").splitlines()]
     model = spacy.load(tiny_trained_pipeline)
     predicted = Counter(ent.label_ for doc in model.pipe(r["text"] for r in texts) for ent in doc.ents)
-    label = predicted.most_common(1)[0][0]
+    ranked = [name for name, _ in predicted.most_common()]
+    label = ranked[0] if len(ranked) > 1 else next(name for name in RELEASE if name not in predicted)
     nlp = spacy.blank("en")
     full, partial = DocBin(store_user_data=True), DocBin(store_user_data=True)
     for record in texts:
@@ -85,8 +87,8 @@ def test_mix_outcomes_count_only_the_labels_a_corpus_annotates(tiny_trained_pipe
     partial = [r for r in rows if r[3] == "partial"]
     # The same texts, so the same predictions: on the one-label corpus only that label's entities count,
     # scored as on sample; the model's other labels are not counted as wrong there.
-    assert {r[2] for r in sample} - {label}, "the tiny model predicts labels the one-label corpus does not annotate"
-    assert partial and [r[:3] for r in partial] == [r[:3] for r in sample if r[2] == label]
+    assert sample and {r[2] for r in sample} - {label}
+    assert [r[:3] for r in partial] == [r[:3] for r in sample if r[2] == label] and len(partial) < len(sample)
     assert len(set(table["docs"])) > 1
 
 
@@ -111,11 +113,11 @@ def test_calibrate_on_a_mix_with_auto_records_the_choice(tiny_trained_pipeline, 
     assert all(0.0 <= ent._.confidence <= 1.0 for ent in doc.ents)
 
     # The report of `evaluate mix` says which map and why.
-    (mix / "corpus" / "partial" / "test.spacy").write_bytes((mix / "corpus" / "partial" / "dev.spacy").read_bytes())
-    proc = med_ner("evaluate", "mix", out, "--corpora", "partial", "--corpus-dir", mix / "corpus", "--harmonisation",
+    (mix / "corpus" / "sample" / "test.spacy").write_bytes((mix / "corpus" / "sample" / "dev.spacy").read_bytes())
+    proc = med_ner("evaluate", "mix", out, "--corpora", "sample", "--corpus-dir", mix / "corpus", "--harmonisation",
                    mix / "table.yml", "--train-split", "", "--output", tmp_path / "metrics")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = srsly.read_json(tmp_path / "metrics" / "test.json")["corpora"]["partial"]["calibration"]
+    report = srsly.read_json(tmp_path / "metrics" / "test.json")["corpora"]["sample"]["calibration"]
     assert report["map"]["info"]["requested"] == "auto" and report["map"]["method"] == calibrator.method
     assert f"Calibration map: {calibrator.method}, fitted on" in (tmp_path / "metrics" / "test.md").read_text()
 
