@@ -5,6 +5,7 @@
     python scripts/benchmark.py quantization                onnx-int8 quantization recipes
     python scripts/benchmark.py context                     negation/uncertainty next to negspacy, medspaCy
     python scripts/benchmark.py service                     the HTTP service under load
+    python scripts/benchmark.py confidence                  words/s with and without entity_confidence
 """
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench package beside this script
 
+from bench import confidence as confidence_benchmark  # noqa: E402
 from bench import context as context_benchmark  # noqa: E402
 from bench import inference as inference_benchmark  # noqa: E402
 from bench import quantization as quantization_benchmark  # noqa: E402
@@ -202,6 +204,29 @@ def benchmark_context_command(
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, result)
     table = context_benchmark.markdown(result)
+    output.with_suffix(".md").write_text(table, encoding="utf-8")
+    typer.echo(table)
+
+
+@app.command("confidence")
+def confidence_command(
+    model: str = typer.Argument(..., help="Pipeline directory with entity_confidence (`med-ner calibrate`)"),
+    corpus_dir: Path = typer.Argument(..., help="Directory with <split>.spacy", exists=True),
+    output: Path = typer.Option(..., "--output", help="Result JSON; the markdown table goes beside it (.md)"),
+    option: str = typer.Option("onnx-int8", "--option", help=f"One of {', '.join(inference_benchmark.OPTIONS)}"),
+    rounds: int = typer.Option(5, "--rounds", help="Alternating rounds (without, with; with, without; ...)"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Texts per call"),
+    split: str = typer.Option("test", "--split", help="Split whose texts are tagged"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most this many documents"),
+):
+    """Words/s of one pipeline with and without entity_confidence, in one process on the same texts (not a
+    test: run it alone on the machine)."""
+    try:
+        result = confidence_benchmark.compare_confidence(model, corpus_dir, output, option, rounds, batch_size,
+                                                         split, limit)
+    except (confidence_benchmark.ConfidenceBenchmarkError, PipelineError) as err:
+        fail(str(err))
+    table = confidence_benchmark.markdown_table(result)
     output.with_suffix(".md").write_text(table, encoding="utf-8")
     typer.echo(table)
 

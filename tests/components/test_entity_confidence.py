@@ -10,7 +10,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from conftest import ROOT
-from med_ner.components.entity_confidence import CANDIDATES_KEY, biluo_tags, set_threshold, validity_kind
+from med_ner.components.entity_confidence import CANDIDATES_KEY, biluo_tags, set_threshold
 from med_ner.evaluation.calibration import Calibrator
 
 TEXTS = [json.loads(line)["text"] for line in (ROOT / "assets/sample/test.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -69,34 +69,26 @@ def test_replay_reproduces_the_ner_and_confidences_lie_in_0_1(tiny_trained_pipel
     assert [round(e._.confidence, 5) for e in single.ents] == [round(e._.confidence, 5) for e in docs[0].ents]
 
 
-def test_validity_kind_predicts_the_valid_actions_of_every_state(calibrated):
-    """The replay asks the transition system which actions are valid once per
-    validity_kind: states of one kind must have the same valid actions. Texts
-    with whitespace tokens, sentence starts, entities and a one-token doc."""
-    import numpy
-
+def test_cached_move_validity_is_the_parsers_own(calibrated):
+    """The replay looks up which ner moves are valid once per validity_key; with
+    verify_validity every step is checked against spaCy's own is_valid, on
+    documents with whitespace tokens and sentence starts (which constrain the moves)."""
     nlp = spacy.load(calibrated)
-    ner = nlp.get_pipe("ner")
-    moves = ner.moves
-    names = [moves.get_class_name(i) for i in range(moves.n_moves)]
-    texts = TEXTS + ["Fever.", "Chest  pain\n\nand fever.\n He denies   cough ", "\n", "aspirin\n"]
-    docs = [nlp.make_doc(text) for text in texts]
-    docs[0][3].is_sent_start = True  # a sentence boundary inside the text, before the ner runs
-    for name in ("transformer", "ner"):
-        docs = list(nlp.get_pipe(name).pipe(docs))
-    tags = [biluo_tags(doc) for doc in docs]
-    for doc in docs:
-        doc.set_ents([], default="missing")
-    seen, checked = {}, 0
-    for i, state in enumerate(moves.init_batch(docs)):
-        while not state.is_final():
-            position = state.B(0)
-            valid = tuple(bool(moves.is_valid(state, name)) for name in names)
-            kind = validity_kind(docs[i], tags[i], position)
-            assert seen.setdefault(kind, valid) == valid, (texts[i], position, kind)
-            moves.apply_transition(state, tags[i][position])
-            checked += 1
-    assert checked == sum(len(doc) for doc in docs) and len(seen) > 3
+    component = nlp.get_pipe("entity_confidence")
+    docs = []
+    for text in TEXTS[:8]:
+        doc = nlp.make_doc(text.replace(". ", ".\n\n ", 2))
+        for token in doc[1:]:
+            token.is_sent_start = doc[token.i - 1].text == "."
+        docs.append(doc)
+    assert any(t.is_space for d in docs for t in d)
+    with nlp.select_pipes(disable=["entity_confidence"]):
+        docs = list(nlp.pipe(docs))
+    assert sum(len(d.ents) for d in docs) > 0
+    cached = component.raw_scores(docs)
+    component.verify_validity = True
+    assert component.raw_scores(docs) == cached  # no AssertionError: every cached mask is the parser's
+    assert component.replay_mismatches == 0
 
 
 def test_threshold_one_drops_all_zero_keeps_all(tiny_trained_pipeline, calibrated):

@@ -53,3 +53,82 @@ def test_reliability_diagram_png(tmp_path):
     report = {"bins": cal.reliability_bins([0.9, 0.1], [True, False]), "ece": 0.1, "entities": 2}
     path = cal.reliability_diagram(report, tmp_path / "r.png", title="test")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def logit(p):
+    return numpy.log(p / (1 - p))
+
+
+def sigmoid(z):
+    return 1 / (1 + numpy.exp(-z))
+
+
+def test_document_folds_keep_each_document_whole():
+    groups = [0, 0, 0, 1, 2, 2, 3, 4, 4, 5, 6, 7, 8, 9]
+    fold = cal.document_folds(groups, 5, seed=1)
+    by_doc = {}
+    for g, f in zip(groups, fold):
+        by_doc.setdefault(g, set()).add(int(f))
+    assert all(len(f) == 1 for f in by_doc.values())
+    # 10 documents dealt round-robin: two per fold.
+    assert sorted(sum(1 for f in by_doc.values() if i in f) for i in range(5)) == [2] * 5
+    assert (cal.document_folds(groups, 5, seed=1) == fold).all()
+
+
+def test_auto_picks_isotonic_for_a_step_and_platt_label_for_labels_that_differ():
+    rng = numpy.random.default_rng(0)
+    raw = rng.uniform(0.05, 0.995, 4000)
+    docs = (numpy.arange(raw.size) // 5).tolist()
+    # Accuracy in steps: no sigmoid of the logit follows it, pool adjacent violators does.
+    step = numpy.where(raw < 0.5, 0.1, numpy.where(raw < 0.8, 0.6, 0.97))
+    correct = rng.uniform(size=raw.size) < step
+    chosen, cv, k = cal.choose_method(raw, correct, ["A"] * raw.size, docs)
+    assert chosen == "isotonic" and k == 5 and set(cv) == set(cal.AUTO_METHODS)
+    assert cv["isotonic"] == min(cv.values())
+    # One label only: platt-label is platt, and the tie goes to the simpler map.
+    assert cv["platt"] == cv["platt-label"]
+    # Two labels miscalibrated in opposite ways: one map per label.
+    labels = numpy.array(["A", "B"] * (raw.size // 2))
+    truth = numpy.where(labels == "A", sigmoid(3 * logit(raw) - 3), sigmoid(0.3 * logit(raw) + 2))
+    correct = rng.uniform(size=raw.size) < truth
+    chosen, cv, _ = cal.choose_method(raw, correct, labels.tolist(), docs)
+    assert chosen == "platt-label" and cv["platt-label"] < cv["platt"] / 3
+
+
+def test_fit_calibration_records_the_choice_and_each_cv_ece():
+    rng = numpy.random.default_rng(1)
+    raw = rng.uniform(0.05, 0.995, 600)
+    correct = rng.uniform(size=raw.size) < sigmoid(0.6 * logit(raw) - 0.8)
+    docs = (numpy.arange(raw.size) // 6).tolist()
+    labels = ["A"] * raw.size
+    auto = cal.fit_calibration("auto", raw, correct, labels, docs, folds=4)
+    info = auto.info
+    assert info["requested"] == "auto" and info["method"] == auto.method in cal.AUTO_METHODS
+    assert info["folds"] == 4 and info["dev_entities"] == 600 and info["dev_documents"] == 100
+    assert info["cv_ece"][auto.method] == min(info["cv_ece"].values())
+    assert info["dev_ece_calibrated"] < info["dev_ece_raw"]
+    assert cal.Calibrator.from_dict(auto.to_dict()).info == info
+    # An explicit method is kept, and the CV ECE of each map is still recorded beside it.
+    platt = cal.fit_calibration("platt", raw, correct, labels, docs, folds=4)
+    assert platt.method == "platt" and platt.info["cv_ece"] == info["cv_ece"]
+    summary = cal.map_summary(cal.map_description(auto))
+    assert summary.startswith(f"Calibration map: {auto.method}, fitted on 600 predicted dev entities")
+    assert "chosen by `--method auto`" in summary and "4-fold cross-validated dev ECE (platt " in summary
+    # One document: nothing to cross-validate; auto cannot choose, an explicit method still fits.
+    one = [0] * raw.size
+    assert cal.cross_validated_ece("platt", raw, correct, labels, one) is None
+    with pytest.raises(ValueError, match="at least 2 dev documents"):
+        cal.fit_calibration("auto", raw, correct, labels, one)
+    assert cal.fit_calibration("isotonic", raw, correct, labels, one).info["folds"] is None
+    with pytest.raises(ValueError, match="'temperature' is not one of"):
+        cal.fit_calibration("temperature", raw, correct, labels, docs)
+
+
+def test_platt_label_lists_the_labels_on_the_global_fit():
+    rng = numpy.random.default_rng(2)
+    raw = rng.uniform(0.05, 0.995, 400)
+    correct = rng.uniform(size=raw.size) < raw
+    labels = ["A"] * 380 + ["B"] * 20
+    fit = cal.Calibrator.fit("platt-label", raw, correct, labels)
+    assert list(fit.params["labels"]) == ["A"] and fit.params["global_fit_labels"] == ["B"]
+    assert "labels on the global fit (too few dev entities): B" in cal.map_summary(cal.map_description(fit))

@@ -6,7 +6,7 @@ transformer output already on the doc, `doc._.trf_data`, so no second
 transformer pass), a softmax over the actions valid in that state gives each
 action's probability, and the path follows the ner's own actions (the BILUO
 tags of `doc.ents`). An entity's raw confidence is the product of the
-probabilities of the actions that built it (begin, inside and last, or unit, with its label);
+probabilities of the actions that built it (begin, inside..., last, or unit, with its label);
 a Calibrator fitted on dev (`med-ner calibrate`) maps it to
 `ent._.confidence`, the probability that this exact span with this label is
 correct.
@@ -31,7 +31,8 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 
-from med_ner.evaluation.calibration import Calibrator
+from med_ner.evaluation.calibration import DEFAULT_FOLDS, Calibrator, fit_calibration
+from med_ner.training.harmonise import ANNOTATES_KEY, CORPUS_KEY
 
 CANDIDATES_KEY = "ner_candidates"
 
@@ -49,6 +50,8 @@ class EntityConfidence:
         self.batch_size = batch_size
         self.calibrator = Calibrator()
         self.replay_mismatches = 0
+        # True: check every cached validity mask against the parser's own (tests).
+        self.verify_validity = False
 
     # --- the replay --------------------------------------------------------------
 
@@ -66,8 +69,7 @@ class EntityConfidence:
         saved = [(list(doc.ents), doc.to_array(["ENT_IOB", "ENT_TYPE", "ENT_KB_ID"])) for doc in docs]
         tags = [biluo_tags(doc) for doc in docs]
         steps: List[List] = [[None] * len(doc) for doc in docs]
-        actions = [[index[tag] for tag in doc_tags] for doc_tags in tags]
-        valid_rows: Dict[tuple, numpy.ndarray] = {}
+        valid_moves: Dict[tuple, numpy.ndarray] = {}
         try:
             # Parser states read the tokens' entity annotation as constraints:
             # replay over documents with none, as the ner saw them.
@@ -78,28 +80,28 @@ class EntityConfidence:
             todo = [(i, s) for i, s in enumerate(states) if not s.is_final()]
             while todo:
                 scores = numpy.asarray(model.predict([s for _, s in todo]))
-                # Which actions are valid depends only on the open entity's label and on
-                # whether this and the next token are whitespace, the next one starts a
-                # sentence or the document ends: asked of the transition system once per
-                # such kind of state, not per state (tests compare it with every state).
-                valid = numpy.empty(scores.shape, dtype=bool)
-                chosen = numpy.empty(len(todo), dtype=numpy.int64)
-                for row, (i, state) in enumerate(todo):
+                masks, actions, positions = [], [], []
+                for i, state in todo:
                     position = state.B(0)
-                    kind = validity_kind(docs[i], tags[i], position)
-                    if kind not in valid_rows:
-                        valid_rows[kind] = numpy.fromiter((moves.is_valid(state, name) for name in names),
-                                                          dtype=bool, count=len(names))
-                    valid[row] = valid_rows[kind]
-                    chosen[row] = actions[i][position]
-                logits = numpy.where(valid, scores, -numpy.inf)
-                self.replay_mismatches += int((logits.argmax(axis=1) != chosen).sum())
+                    key = validity_key(docs[i], tags[i], position)
+                    valid = valid_moves.get(key)
+                    if valid is None or self.verify_validity:
+                        full = numpy.fromiter((moves.is_valid(state, name) for name in names), dtype=bool,
+                                              count=len(names))
+                        if valid is not None and not (valid == full).all():
+                            raise AssertionError(f"validity of the ner's moves at {key} is not what the cache holds")
+                        valid = valid_moves[key] = full
+                    masks.append(valid)
+                    actions.append(index[tags[i][position]])
+                    positions.append(position)
+                # Softmax over each state's valid moves, all states of the step at once.
+                logits = numpy.where(numpy.stack(masks), scores, -numpy.inf)
+                self.replay_mismatches += int((logits.argmax(axis=1) != numpy.asarray(actions)).sum())
                 probs = numpy.exp(logits - logits.max(axis=1, keepdims=True))
                 probs /= probs.sum(axis=1, keepdims=True)
-                for row, (i, state) in enumerate(todo):
-                    position = state.B(0)
-                    steps[i][position] = (int(chosen[row]), probs[row])
-                    moves.apply_transition(state, names[chosen[row]])
+                for (i, state), action, position, row in zip(todo, actions, positions, probs):
+                    steps[i][position] = (action, row)
+                    moves.apply_transition(state, names[action])
                 todo = [(i, s) for i, s in todo if not s.is_final()]
             model.clear_memory()
         finally:
@@ -169,32 +171,48 @@ class EntityConfidence:
     # --- calibration --------------------------------------------------------------
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
-                   method: str = "platt") -> None:
+                   method: str = "platt", folds: int = DEFAULT_FOLDS) -> None:
         """Fit the calibration on the examples (the dev split): the pipeline up
         to the ner predicts them, and every predicted entity's raw confidence
-        is paired with whether its exact span and label are in the gold."""
-        raw, correct, labels = self.dev_outcomes(get_examples())
-        self.calibrator = Calibrator.fit(method, raw, correct, labels)
+        is paired with whether its exact span and label are in the gold.
+        `method` "auto" picks the map by cross-validated ECE over documents."""
+        outcomes = self.dev_outcome_table(get_examples())
+        self.calibrator = fit_calibration(method, outcomes["raw"], outcomes["correct"], outcomes["labels"],
+                                          outcomes["docs"], folds)
 
     def dev_outcomes(self, examples: Iterable[Example]):
+        """(raw, correct, label) lists of the predicted entities of the examples (see dev_outcome_table)."""
+        table = self.dev_outcome_table(examples)
+        return table["raw"], table["correct"], table["labels"]
+
+    def dev_outcome_table(self, examples: Iterable[Example]) -> Dict[str, List]:
+        """Per predicted entity: its raw confidence ("raw"), whether its exact
+        span and label are in the gold ("correct"), its label, its example's
+        index ("docs", for folds over documents) and the example's corpus
+        (None outside a corpus mix). An example whose reference names the labels
+        its corpus annotates (the mix readers) contributes only entities of
+        those labels: its gold cannot say whether the others are right."""
         examples = list(examples)
         names = self.nlp.pipe_names
         upto = names[: names.index(self.ner_name) + 1]
         with self.nlp.select_pipes(enable=upto):
             docs = list(self.nlp.pipe(eg.predicted.copy() for eg in examples))
-        raw, correct, labels = [], [], []
+        table: Dict[str, List] = {"raw": [], "correct": [], "labels": [], "docs": [], "corpora": []}
         for batch_start in range(0, len(docs), self.batch_size):
             batch = docs[batch_start: batch_start + self.batch_size]
             refs = examples[batch_start: batch_start + self.batch_size]
-            for doc, eg, ent_scores in zip(batch, refs, self.raw_scores(batch)):
+            for n, (doc, eg, ent_scores) in enumerate(zip(batch, refs, self.raw_scores(batch)), batch_start):
                 gold = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
+                annotated = eg.reference.user_data.get(ANNOTATES_KEY)
                 for ent, s in zip(doc.ents, ent_scores):
-                    if s["raw"] is None:
+                    if s["raw"] is None or (annotated is not None and ent.label_ not in annotated):
                         continue
-                    raw.append(s["raw"])
-                    correct.append((ent.start_char, ent.end_char, ent.label_) in gold)
-                    labels.append(ent.label_)
-        return raw, correct, labels
+                    table["raw"].append(s["raw"])
+                    table["correct"].append((ent.start_char, ent.end_char, ent.label_) in gold)
+                    table["labels"].append(ent.label_)
+                    table["docs"].append(n)
+                    table["corpora"].append(eg.reference.user_data.get(CORPUS_KEY))
+        return table
 
     # --- serialization ------------------------------------------------------------
 
@@ -217,15 +235,18 @@ class EntityConfidence:
         return self
 
 
-def validity_kind(doc: Doc, tags: List[str], position: int) -> tuple:
-    """What the ner's valid actions at `position` depend on, with the actions
-    before it taken from `tags`: the open entity (the tag before, when it begins or continues one),
-    whether the token is whitespace, and the next token (none at the end; else
-    whether it starts a sentence and is whitespace)."""
-    before = tags[position - 1] if position else "O"
-    after = doc[position + 1] if position + 1 < len(doc) else None
-    return (before if before[0] in "BI" else "O", doc[position].is_space,
-            None if after is None else (bool(after.is_sent_start), after.is_space))
+def validity_key(doc: Doc, tags: List[str], position: int) -> tuple:
+    """What decides which ner moves are valid at `position` of a doc with no
+    preset entities (spaCy's BiluoPushDown): the open entity's label, whether
+    the token is the last, whether the next one starts a sentence, and whether
+    it and the next one are whitespace. Moves are looked up by name, which is slow, so the
+    replay computes each mask once per key."""
+    previous = tags[position - 1] if position > 0 else "O"
+    open_label = previous[2:] if previous[:2] in ("B-", "I-") else None
+    last = position == len(doc) - 1
+    next_start = not last and doc[position + 1].is_sent_start is True
+    next_space = not last and doc[position + 1].is_space
+    return open_label, last, next_start, doc[position].is_space, next_space
 
 
 def biluo_tags(doc: Doc) -> List[str]:

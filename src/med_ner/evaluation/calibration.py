@@ -6,7 +6,10 @@ measures of how well a confidence means what it says.
   "platt-label" (one per label; labels with fewer than MIN_LABEL_ENTITIES dev
   entities, or only one outcome, use the global fit), "isotonic" (pool adjacent
   violators), or "identity" (raw scores as they are). A plain dict round trip,
-  so it is stored with the pipeline.
+  so it is stored with the pipeline, with `info`: how it was fitted and chosen.
+- choose_method / cross_validated_ece: "auto" picks the map with the lowest
+  k-fold cross-validated ECE, folds over documents (an entity is scored by a
+  map fitted on the other folds' documents only).
 - expected_calibration_error: ECE over predicted entities, 15 equal-width bins,
   an entity correct when its exact span and label are in the gold.
 - threshold_table: precision, recall and F1 of the entities at or above each
@@ -20,6 +23,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy
 
 METHODS = ("platt", "platt-label", "isotonic", "identity")
+# The maps "auto" chooses among, simplest first: a tie goes to the simpler one.
+AUTO_METHODS = ("platt", "platt-label", "isotonic")
+DEFAULT_FOLDS = 5
 N_BINS = 15
 THRESHOLDS = tuple(round(0.1 * i, 1) for i in range(1, 10))
 # Fewer dev entities than this for a label: platt-label uses the global fit for it.
@@ -92,11 +98,13 @@ def fit_isotonic(raw: Sequence[float], correct: Sequence[bool]) -> Tuple[List[fl
 class Calibrator:
     """Maps raw confidences to calibrated ones; `to_dict`/`from_dict` for storage."""
 
-    def __init__(self, method: str = "identity", params: Optional[Dict] = None):
+    def __init__(self, method: str = "identity", params: Optional[Dict] = None, info: Optional[Dict] = None):
         if method not in METHODS:
             raise ValueError(f"calibration method {method!r} is not one of {', '.join(METHODS)}")
         self.method = method
         self.params = params or {}
+        # How the map was fitted and chosen (dev data, entities, CV ECE per method): shown in the reports.
+        self.info = info or {}
 
     def __call__(self, raw: Sequence[float], labels: Optional[Sequence[str]] = None) -> numpy.ndarray:
         raw = numpy.asarray(raw, dtype="float64")
@@ -114,11 +122,11 @@ class Calibrator:
         return _sigmoid(a * _logit(raw) + b)
 
     def to_dict(self) -> Dict:
-        return {"method": self.method, "params": self.params}
+        return {"method": self.method, "params": self.params, "info": self.info}
 
     @classmethod
     def from_dict(cls, data: Dict) -> "Calibrator":
-        return cls(data.get("method", "identity"), data.get("params"))
+        return cls(data.get("method", "identity"), data.get("params"), data.get("info"))
 
     @classmethod
     def fit(cls, method: str, raw: Sequence[float], correct: Sequence[bool],
@@ -143,7 +151,77 @@ class Calibrator:
                 mask = labels == label
                 if mask.sum() >= MIN_LABEL_ENTITIES and 0 < correct[mask].sum() < mask.sum():
                     params["labels"][label] = list(fit_platt(raw[mask], correct[mask]))
+            # The labels that fall back to the global fit (too few dev entities, or one outcome only).
+            params["global_fit_labels"] = sorted(set(labels.tolist()) - set(params["labels"]))
         return cls(method, params)
+
+
+def document_folds(groups: Sequence, folds: int = DEFAULT_FOLDS, seed: int = 0) -> numpy.ndarray:
+    """Each entity's fold: its document's, documents dealt round-robin in a
+    seeded random order, so no document is split across folds."""
+    docs = sorted(set(groups), key=str)
+    order = numpy.random.default_rng(seed).permutation(len(docs))
+    fold_of = {docs[i]: n % folds for n, i in enumerate(order)}
+    return numpy.asarray([fold_of[g] for g in groups], dtype=int)
+
+
+def cross_validated_ece(method: str, raw: Sequence[float], correct: Sequence[bool], labels: Sequence[str],
+                        groups: Sequence, folds: int = DEFAULT_FOLDS, seed: int = 0) -> Optional[float]:
+    """ECE of the out-of-fold calibrated scores: each fold's entities mapped by
+    a `method` map fitted on the other folds (folds over documents, `groups`
+    naming each entity's document), pooled. None with fewer than 2 documents."""
+    raw = numpy.asarray(raw, dtype="float64")
+    correct = numpy.asarray(correct, dtype=bool)
+    labels = numpy.asarray(labels)
+    k = min(folds, len(set(groups)))
+    if k < 2:
+        return None
+    fold = document_folds(groups, k, seed)
+    out = numpy.empty(raw.size)
+    for i in range(k):
+        held = fold == i
+        calibrator = Calibrator.fit(method, raw[~held], correct[~held], labels[~held].tolist())
+        out[held] = calibrator(raw[held], labels[held].tolist())
+    return expected_calibration_error(out, correct)
+
+
+def choose_method(raw: Sequence[float], correct: Sequence[bool], labels: Sequence[str], groups: Sequence,
+                  folds: int = DEFAULT_FOLDS, methods: Sequence[str] = AUTO_METHODS, seed: int = 0
+                  ) -> Tuple[str, Dict[str, Optional[float]], int]:
+    """The method with the lowest cross-validated ECE (a tie: the earlier, simpler
+    one), the CV ECE of each, and the number of folds used."""
+    if folds < 2:
+        raise ValueError(f"--folds: {folds} is fewer than 2")
+    k = min(folds, len(set(groups)))
+    if k < 2:
+        raise ValueError("--method auto: cross-validation needs predicted entities in at least 2 dev documents")
+    scores = {method: cross_validated_ece(method, raw, correct, labels, groups, folds, seed) for method in methods}
+    best = min(methods, key=lambda m: (scores[m], methods.index(m)))
+    return best, scores, k
+
+
+def fit_calibration(method: str, raw: Sequence[float], correct: Sequence[bool], labels: Sequence[str],
+                    groups: Sequence, folds: int = DEFAULT_FOLDS, seed: int = 0) -> Calibrator:
+    """Fit `method` ("auto": the lowest CV ECE of AUTO_METHODS) on the dev
+    outcomes; the Calibrator's info records the request, the choice, the CV ECE
+    of each map (None where fewer than 2 documents), and the in-sample dev ECE."""
+    if method not in METHODS and method != "auto":
+        raise ValueError(f"--method: {method!r} is not one of {', '.join(METHODS + ('auto',))}")
+    if not len(raw):
+        raise ValueError("no predicted entities to fit the calibration on")
+    if method == "auto":
+        chosen, cv, k = choose_method(raw, correct, labels, groups, folds, seed=seed)
+    else:
+        chosen, k = method, min(folds, len(set(groups)))
+        cv = {m: cross_validated_ece(m, raw, correct, labels, groups, folds, seed) for m in AUTO_METHODS}
+    calibrator = Calibrator.fit(chosen, raw, correct, labels)
+    calibrator.info = {
+        "requested": method, "method": chosen, "folds": k if k >= 2 else None, "cv_ece": cv,
+        "dev_entities": len(raw), "dev_correct": int(numpy.sum(correct)), "dev_documents": len(set(groups)),
+        "dev_ece_raw": expected_calibration_error(raw, correct),
+        "dev_ece_calibrated": expected_calibration_error(calibrator(raw, labels).tolist(), correct),
+    }
+    return calibrator
 
 
 def entity_outcomes(pairs: Iterable[Tuple[object, object]]) -> Tuple[List[float], List[bool], List[str]]:
@@ -267,6 +345,8 @@ def markdown_section(report: Dict, diagram: Optional[str] = None) -> List[str]:
              f"predicted entities ({N_BINS} equal-width bins; correct = exact span and label in the gold). "
              f"Precision of the 80% most confident entities {report['precision_at_80'] * 100:.2f}, of all "
              f"{report['precision_at_0'] * 100:.2f}."]
+    if report.get("map"):
+        lines += ["", map_summary(report["map"])]
     if diagram:
         lines += ["", f"![reliability diagram]({diagram})"]
     lines += ["", "| threshold | entities kept | share kept | precision | recall | F1 |",
@@ -275,3 +355,32 @@ def markdown_section(report: Dict, diagram: Optional[str] = None) -> List[str]:
         lines.append(f"| {row['threshold']:.1f} | {row['kept']} | {row['kept_share'] * 100:.1f}% | "
                      f"{row['p'] * 100:.2f} | {row['r'] * 100:.2f} | {row['f'] * 100:.2f} |")
     return lines
+
+
+def map_description(calibrator: Calibrator) -> Dict:
+    """The calibrator's method and info, and its fallback labels, without the fitted parameters."""
+    fallback = calibrator.params.get("global_fit_labels")
+    return {"method": calibrator.method, "info": calibrator.info,
+            "params": {"global_fit_labels": fallback} if fallback is not None else {}}
+
+
+def map_summary(calibrator: Dict) -> str:
+    """One sentence on the pipeline's calibration map (a Calibrator's to_dict):
+    which map, fitted on what, and, where measured, each map's CV ECE on dev."""
+    info = calibrator.get("info") or {}
+    line = f"Calibration map: {calibrator.get('method')}"
+    if info.get("dev_entities") is not None:
+        line += f", fitted on {info['dev_entities']} predicted dev entities"
+    if info.get("dev"):
+        line += f" of {info['dev']}"
+    if info.get("restricted_to_annotated"):
+        line += " (each corpus's entities of the labels it annotates only)"
+    cv = {m: e for m, e in (info.get("cv_ece") or {}).items() if e is not None}
+    if cv:
+        figures = ", ".join(f"{m} {e:.4f}" for m, e in cv.items())
+        how = "chosen by `--method auto`: lowest" if info.get("requested") == "auto" else "given by `--method`;"
+        line += f"; {how} {info.get('folds')}-fold cross-validated dev ECE ({figures})"
+    fallback = (calibrator.get("params") or {}).get("global_fit_labels")
+    if calibrator.get("method") == "platt-label" and fallback:
+        line += f"; labels on the global fit (too few dev entities): {', '.join(fallback)}"
+    return line + "."

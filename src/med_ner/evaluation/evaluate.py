@@ -123,6 +123,11 @@ def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
     if train_docs is not None:
         train_mentions = ner_metrics.mention_texts(train_docs)
         seen_unseen = ner_metrics.seen_unseen_recall([eg.reference for eg in examples], pred, train_mentions)
+    calibration = ner_calibration.calibration_report(((eg.predicted, eg.reference) for eg in examples),
+                                                     sum(support.values()))
+    if calibration and "entity_confidence" in nlp.pipe_names:
+        # Which map, fitted on what, and why (the CV ECE of each map on dev).
+        calibration["map"] = ner_calibration.map_description(nlp.get_pipe("entity_confidence").calibrator)
     return {
         "model": str(model),
         "pipeline": f"{nlp.meta['lang']}_{nlp.meta['name']}-{nlp.meta['version']}",
@@ -146,8 +151,7 @@ def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
         "words_per_second": sum(len(eg.predicted) for eg in examples) / seconds,
         **seen_unseen,
         # ECE, reliability bins and the threshold table; None without entity_confidence.
-        "calibration": ner_calibration.calibration_report(((eg.predicted, eg.reference) for eg in examples),
-                                                          sum(support.values())),
+        "calibration": calibration,
     }
 
 

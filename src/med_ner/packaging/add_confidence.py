@@ -1,33 +1,57 @@
 """Add the entity_confidence component to a trained pipeline (or refit its
-calibration), fitted on a dev DocBin only, and save the pipeline.
+calibration), fitted on dev only, and save the pipeline.
+
+The dev data is a DocBin, or the dev splits of a corpus mix (the corpora of a
+mix config, labels mapped through the harmonisation table, as `evaluate mix`
+reads them): there a predicted entity counts only where its corpus annotates
+its label, as the mix scorer counts it.
 
 The component needs none of the ner's training: it replays the ner's parse
 (see med_ner.components.entity_confidence), so fitting takes one prediction
-pass over dev. The calibration map is stored in the component's folder and
-ships in the wheel.
+pass over dev. The calibration map, with how it was fitted and chosen, is
+stored in the component's folder and the pipeline's meta, and ships in the wheel.
 """
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from med_ner.corpus.reading import ConversionError, read_docbin
-from med_ner.evaluation.calibration import METHODS, expected_calibration_error
+from med_ner.evaluation.calibration import DEFAULT_FOLDS, METHODS, expected_calibration_error, fit_calibration
+
+DEFAULT_HARMONISATION = Path("configs/label_harmonisation.yml")
 
 
-def add_confidence(model: str, dev_path: Path, output: Path, method: str = "platt",
-                   threshold: Optional[float] = None, candidates: Optional[bool] = None) -> Dict:
-    """Returns the method, the number of dev entities, and the dev ECE before
-    and after calibration (in-sample: the figures of the report are on test)."""
+def add_confidence(model: str, dev_path: Optional[Path], output: Path, method: str = "platt",
+                   threshold: Optional[float] = None, candidates: Optional[bool] = None, *,
+                   mix_config: Optional[Path] = None, corpus_dir: Path = Path("corpus"),
+                   harmonisation: Path = DEFAULT_HARMONISATION, folds: int = DEFAULT_FOLDS) -> Dict:
+    """Returns the calibration's info (the method requested and used, the CV
+    ECE of each map, the number of dev entities, and the dev ECE before and
+    after calibration, in-sample: the figures of the report are on test), per
+    corpus for a mix, with the threshold and the pipe names."""
     import spacy
     from spacy.training import Corpus
 
     from med_ner.components.entity_confidence import check_threshold
 
-    if method not in METHODS:
-        raise ValueError(f"--method: {method!r} is not one of {', '.join(METHODS)}")
+    if (dev_path is None) == (mix_config is None):
+        raise ValueError("give either DEV (a dev DocBin) or --mix-config (a corpus mix's dev splits)")
+    if method not in METHODS and method != "auto":
+        raise ValueError(f"--method: {method!r} is not one of {', '.join(METHODS + ('auto',))}")
+    if folds < 2:
+        raise ValueError(f"--folds: {folds} is fewer than 2")
     if threshold is not None:
         check_threshold(threshold, "--threshold")
-    if not read_docbin(Path(dev_path), spacy.blank("xx").vocab):
-        raise ConversionError(dev_path, "no documents to fit the calibration on")
+    union = None
+    if mix_config is not None:
+        from med_ner.training.mix import CorpusUnion, mix_corpora
+
+        corpora = mix_corpora(mix_config)
+        union = CorpusUnion(corpus_dir, "dev", corpora, harmonisation)
+        source = f"the dev splits of {', '.join(corpora)} ({mix_config})"
+    else:
+        if not read_docbin(Path(dev_path), spacy.blank("xx").vocab):
+            raise ConversionError(dev_path, "no documents to fit the calibration on")
+        source = str(dev_path)
     nlp = spacy.load(model)
     if "ner" not in nlp.pipe_names:
         raise ValueError(f"{model}: the pipeline has no `ner` component to score")
@@ -43,17 +67,40 @@ def add_confidence(model: str, dev_path: Path, output: Path, method: str = "plat
     # Right after the ner: the replay reads the ner's own entities, and the
     # later components see only those above the threshold.
     component = nlp.add_pipe("entity_confidence", after="ner", config=config)
-    examples = list(Corpus(str(dev_path))(nlp))
-    raw, correct, labels = component.dev_outcomes(examples)
-    if not raw:
-        raise ConversionError(dev_path, "the ner predicts no entity on it, so there is nothing to calibrate")
-    from med_ner.evaluation.calibration import Calibrator
-
-    component.calibrator = Calibrator.fit(method, raw, correct, labels)
-    calibrated = component.calibrator(raw, labels)
+    examples = list(union(nlp) if union is not None else Corpus(str(dev_path))(nlp))
+    if not examples:
+        raise ValueError(f"{source}: no documents to fit the calibration on")
+    table = component.dev_outcome_table(examples)
+    if not table["raw"]:
+        what = source if union is not None else dev_path
+        message = "the ner predicts no entity on it, so there is nothing to calibrate"
+        if union is not None:
+            raise ValueError(f"{what}: {message} (counting each corpus's annotated labels only)")
+        raise ConversionError(what, message)
+    calibrator = fit_calibration(method, table["raw"], table["correct"], table["labels"], table["docs"], folds)
+    calibrator.info["dev"] = source
+    calibrator.info["dev_documents_total"] = len(examples)
+    if union is not None:
+        calibrator.info["restricted_to_annotated"] = True
+        calibrator.info["corpora"] = per_corpus(calibrator, table, union.names)
+    component.calibrator = calibrator
+    nlp.meta["entity_confidence"] = {"calibration": calibrator.to_dict()["info"], "method": calibrator.method,
+                                     "threshold": component.threshold}
     Path(output).mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output)
-    return {"method": method, "dev_entities": len(raw), "dev_correct": int(sum(correct)),
-            "dev_ece_raw": expected_calibration_error(raw, correct),
-            "dev_ece_calibrated": expected_calibration_error(calibrated.tolist(), correct),
-            "threshold": component.threshold, "pipe_names": nlp.pipe_names}
+    return {**calibrator.info, "threshold": component.threshold, "pipe_names": nlp.pipe_names}
+
+
+def per_corpus(calibrator, table: Dict[str, List], names: List[str]) -> Dict[str, Dict]:
+    """Each corpus's dev entities, and its dev ECE before and after the (shared) map (None without entities)."""
+    rows = {name: {"raw": [], "correct": [], "labels": []} for name in names}
+    for raw, correct, label, corpus in zip(table["raw"], table["correct"], table["labels"], table["corpora"]):
+        row = rows[corpus]
+        row["raw"].append(raw)
+        row["correct"].append(correct)
+        row["labels"].append(label)
+    return {corpus: {"dev_entities": len(row["raw"]), "dev_correct": int(sum(row["correct"])),
+                     "dev_ece_raw": expected_calibration_error(row["raw"], row["correct"]),
+                     "dev_ece_calibrated": expected_calibration_error(
+                         calibrator(row["raw"], row["labels"]).tolist(), row["correct"])}
+            for corpus, row in rows.items()}
