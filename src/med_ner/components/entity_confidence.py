@@ -6,7 +6,7 @@ transformer output already on the doc, `doc._.trf_data`, so no second
 transformer pass), a softmax over the actions valid in that state gives each
 action's probability, and the path follows the ner's own actions (the BILUO
 tags of `doc.ents`). An entity's raw confidence is the product of the
-probabilities of the actions that built it (B, I..., L, or U with its label);
+probabilities of the actions that built it (`B`, `I`..., `L`, or `U` with its label);
 a Calibrator fitted on dev (`med-ner calibrate`) maps it to
 `ent._.confidence`, the probability that this exact span with this label is
 correct.
