@@ -1,6 +1,7 @@
 """/openapi.json says what the service checks: schemathesis (every check on,
 positive and negative data, bounded in examples and time) finds nothing against
 the service on 127.0.0.1, and the bodies the service refuses are outside the schema."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,11 +71,13 @@ def test_schema_states_unique_ids_and_limits(request_schema):
     assert "1,000 characters in all" in request_schema["description"]
 
 
-def test_schemathesis_finds_nothing(server):
+def test_schemathesis_finds_nothing(server, tmp_path):
+    # Run in tmp_path: hypothesis keeps its files in the working directory.
+    env = dict(os.environ, SCHEMATHESIS_HOOKS=str(CONFIG / "unique_ids.py"))
     run = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "--no-color", "--config-file", "schemathesis.toml", "run",
+        [sys.executable, "-m", "schemathesis.cli", "--no-color", "--config-file", str(CONFIG / "schemathesis.toml"), "run",
          f"{server.url}/openapi.json", "--checks", "all", "--max-examples", "40", "--seed", "37",
          "--workers", "1", "--request-timeout", "30"],
-        cwd=CONFIG, capture_output=True, text=True, timeout=120)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "No issues found" in run.stdout
