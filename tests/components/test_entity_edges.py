@@ -1,11 +1,11 @@
 """split_tokens and trim_entities: no entity starts or ends on whitespace or an
 invisible character, and an over-long token cannot cut off the text after it
 (it made the transformer fail or truncate its window)."""
-import spacy
 import pytest
+import spacy
+from conftest import ROOT
 from spacy.tokens import DocBin
 
-from conftest import ROOT
 from med_ner.components.entity_edges import add_edge_components, invisible, pieces
 from med_ner.packaging.add_context import add_context
 
