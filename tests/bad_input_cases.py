@@ -9,7 +9,7 @@ test checks that the page holds exactly that table
 A case writes `files` (text or bytes; a name ending in "/" is a folder) into a
 fresh folder, runs `args` there ({model} is a saved entity_ruler pipeline,
 {blank} a saved pipeline with a component that is not registered, {zz} one
-whose language is unknown) with
+whose language is unknown, {truncated} one whose ner/model holds half its bytes) with
 `stdin`, and expects `exit_code` and `answer` in the output (stderr for an
 error, stdout or the written report otherwise).
 """
@@ -169,6 +169,9 @@ CASES = [
          ["predict", "fever", "--model", "{blank}"], "pass its functions with --code"),
     Case("predict-model-unknown-lang", "predict with a pipeline whose config names an unknown language",
          ["predict", "fever", "--model", "{zz}"], "its config names a language spaCy does not have"),
+    Case("predict-model-truncated-weights", "predict with a pipeline whose weights file was cut short (a copy that "
+         "stopped half way)", ["predict", "fever", "--model", "{truncated}"],
+         "ner/model is damaged or truncated (Unpack failed: incomplete input); copy or install the pipeline again"),
     Case("predict-lines-separators", "predict `--lines` with U+2028, form feed and blank lines",
          ["predict", "--model", "{model}", "--lines", "--json"], '{"text": "", "ents": []}',
          stdin="fever\u2028x\n\n \x0c\nend\n", exit_code=0,

@@ -36,7 +36,15 @@ def models(tmp_path_factory):
     spacy.blank("en").to_disk(base / "zz")
     config = (base / "zz" / "config.cfg").read_text()
     (base / "zz" / "config.cfg").write_text(config.replace('lang = "en"', 'lang = "zz"'))
-    return {"model": str(base / "ruler"), "blank": str(base / "unregistered"), "zz": str(base / "zz")}
+    # A pipeline whose weights file holds half its bytes.
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner").add_label("SYMPTOM")
+    nlp.initialize()
+    nlp.to_disk(base / "truncated")
+    weights = base / "truncated" / "ner" / "model"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    return {"model": str(base / "ruler"), "blank": str(base / "unregistered"), "zz": str(base / "zz"),
+            "truncated": str(base / "truncated")}
 
 
 def write_files(folder: Path, files) -> None:

@@ -163,3 +163,16 @@ def test_every_line_ending_convention_gives_the_same_lines(lines, ending, final)
     text = ending.join(lines) + (ending if final else "")
     expected = lines if final or lines[-1] != "" else lines[:-1]
     assert split_lines(text) == expected
+
+
+def test_full_disk_while_loading_says_the_disk_is_full(tiny_fs, tmp_path, tiny_trained_pipeline):
+    # Loading writes the transformer's weights to the temporary folder: there, a 64 KiB one.
+    import sys
+
+    env = dict(os.environ, TMPDIR=str(tiny_fs))
+    done = subprocess.run([sys.executable, "-m", "med_ner", "predict", "fever", "--model", str(tiny_trained_pipeline)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "error: cannot load pipeline" in done.stderr and "the disk is full (no space left on the device" in done.stderr
+    assert f"{tiny_fs}): free space or set TMPDIR to a folder with room" in done.stderr
+    assert "install the en_med_ner wheel" not in done.stderr and "Traceback" not in done.stderr

@@ -18,7 +18,8 @@ def test_terms_add_linking_that_survives_to_disk(tmp_path, small_terms_path):  #
                        True, terms=small_terms_path)
     assert info["linking"] and info["inference"] is None  # no transformer: no runtime to set
     final = spacy.load(tmp_path / "final")
-    assert final.pipe_names == ["entity_ruler", "clinical_context", "terminology_matcher", "terminology_linker"]
+    assert final.pipe_names == ["split_tokens", "entity_ruler", "trim_entities", "clinical_context", "terminology_matcher",
+                                "terminology_linker"]
     doc = final("She denies fever after aspirin.")
     linked = {ent.text: (ent.kb_id_, ent._.canonical_name, ent._.is_negated) for ent in doc.ents}
     assert linked == {"fever": ("HP:0001945", "Fever", True), "aspirin": ("DrugBank:DB00945", "Acetylsalicylic acid", False)}
@@ -39,7 +40,8 @@ def test_a_matcher_that_feeds_the_ner_stays_before_it(tmp_path, small_terms_path
     add_context(str(tmp_path / "tagged"), train, tmp_path / "final", ROOT / "assets/context/en.json", 8,
                 True, terms=small_terms_path)
     final = spacy.load(tmp_path / "final")
-    assert final.pipe_names == ["terminology_matcher", "ner", "clinical_context", "terminology_linker"]
+    assert final.pipe_names == ["split_tokens", "terminology_matcher", "ner", "trim_entities", "clinical_context",
+                                "terminology_linker"]
     doc = final("She denies fever.")
     assert [(e.text, e.kb_id_, e._.is_negated) for e in doc.ents] == [("fever", "HP:0001945", True)]
     assert doc[2]._.term_tags  # the matcher still tags before the NER

@@ -98,8 +98,9 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert loaded["pipe"] == ["transformer", "ner", "entity_confidence", "clinical_context", "terminology_matcher",
-                              "terminology_linker"]
+    release_pipe = ["split_tokens", "transformer", "ner", "entity_confidence", "trim_entities", "clinical_context",
+                    "terminology_matcher", "terminology_linker"]
+    assert loaded["pipe"] == release_pipe
     # The negation component ships in the wheel with its trigger list (rules only: the sample has no polarity).
     assert loaded["negated"] is True and loaded["cues"] == ["negation<denies"]
     # So does the term table (`vocab` step, link_terms): a SYMPTOM links to its HPO entry offline.
@@ -130,8 +131,7 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     mixed_out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert mixed_out["lib"].startswith(str(ROOT / "src"))
     assert mixed_out["model"].startswith((project / "packages/installed").as_posix())
-    assert mixed_out["pipe"] == ["transformer", "ner", "entity_confidence", "clinical_context", "terminology_matcher",
-                                 "terminology_linker"]
+    assert mixed_out["pipe"] == release_pipe
     proc = subprocess.run([sys.executable, "-m", "med_ner", "predict", "She denies chest pain.", "--model", "en_med_ner",
                            "--json"], capture_output=True, text=True, env=both, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]

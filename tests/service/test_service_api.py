@@ -100,7 +100,8 @@ def test_health_ready_model_and_docs(server):
     schema = httpx.get(f"{server.url}/openapi.json").json()
     body = schema["paths"]["/v1/entities"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/EntitiesRequest"}
-    assert set(schema["components"]["schemas"]["EntitiesRequest"]["properties"]) == {"text", "texts", "documents"}
+    forms = [ref["$ref"].rsplit("/", 1)[1] for ref in schema["components"]["schemas"]["EntitiesRequest"]["oneOf"]]
+    assert forms == ["TextRequest", "TextsRequest", "DocumentsRequest"]
     assert "DocumentIn" in schema["components"]["schemas"] and "Entity" in schema["components"]["schemas"]
 
 

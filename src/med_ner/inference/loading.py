@@ -1,6 +1,8 @@
 """Loading a pipeline: the one place that turns a model name or path (and
 optional extra code) into an `nlp` object, offline, with the inference options."""
+import errno
 import os
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -72,11 +74,47 @@ def load_pipeline(model: str, code: Optional[str] = None, *, threads: int = 0, i
     try:
         return spacy.load(model, config=inference_overrides(inference, window))
     except OSError as err:
+        if err.errno == errno.ENOSPC:
+            where = f" writing {err.filename}" if err.filename else ""
+            raise PipelineError(f"cannot load pipeline {model!r}: the disk is full (no space left on the device"
+                                f"{where}; loading writes the transformer's weights to the temporary folder, "
+                                f"{tempfile.gettempdir()}): free space or set TMPDIR to a folder with room") from None
         raise PipelineError(f"cannot load pipeline {model!r}: install the en_med_ner wheel or pass --model "
                             f"<pipeline directory> ({err})") from None
     except ImportError as err:  # spaCy's E048: no spacy.lang module for the config's `lang`
         raise PipelineError(f"cannot load pipeline {model!r}: its config names a language spaCy does not have "
                             f"({err})") from None
     except (catalogue.RegistryError, ValueError, KeyError) as err:
+        damaged = damaged_file(model) if unreadable_data(err) else None
+        if damaged is not None:
+            raise PipelineError(f"cannot load pipeline {model!r}: {damaged} is damaged or truncated ({err}); "
+                                f"copy or install the pipeline again") from None
         raise PipelineError(f"cannot load pipeline {model!r}: it names code that is not registered or a config "
                             f"that does not resolve; pass its functions with --code ({err})") from None
+
+
+def unreadable_data(err: Exception) -> bool:
+    """msgpack's errors for a file cut short or overwritten (spaCy stores weights with it)."""
+    return type(err).__module__.startswith("msgpack") or str(err).startswith("Unpack failed")
+
+
+def damaged_file(model: str) -> Optional[str]:
+    """The first of the pipeline's msgpack files that does not read back whole
+    (its path), or "a weights file" when the pipeline's folder is not found."""
+    import spacy
+    import srsly
+
+    folder = Path(model)
+    if not folder.is_dir():
+        try:
+            package = spacy.util.get_package_path(model)
+            folder = next(p.parent for p in package.rglob("config.cfg"))
+        except Exception:  # noqa: BLE001  (any failure here: fall back to the generic wording)
+            return "a weights file"
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and (path.name == "model" or path.suffix == ".bin"):
+            try:
+                srsly.msgpack_loads(path.read_bytes())
+            except Exception:  # noqa: BLE001  (msgpack raises several types)
+                return str(path)
+    return "a weights file"

@@ -3,7 +3,9 @@ trained pipeline, fitted on the gold flags of a training DocBin.
 
 It needs none of the NER's weights, so it is fitted in seconds after NER
 training instead of inside it; the saved pipeline's config.cfg describes it
-like any other component. A corpus without polarity annotations gives a
+like any other component. split_tokens (first) and trim_entities (after the
+entity setters) come with it, so no entity starts or ends on an invisible
+character and an over-long token cannot cut off the text after it. A corpus without polarity annotations gives a
 rules-only component. The saved transformer gets the CPU prediction runtime
 (`inference`, `inference_spans`; RELEASE_INFERENCE unless told otherwise),
 which never changes its weights or training.
@@ -22,9 +24,12 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
 
     from med_ner.components import clinical_context
 
+    from med_ner.components.entity_edges import add_edge_components
+
     nlp = spacy.load(model)
     if "clinical_context" in nlp.pipe_names:
         nlp.remove_pipe("clinical_context")
+    add_edge_components(nlp)
     component = nlp.add_pipe("clinical_context", config={"window": window, "use_model": use_model})
     triggers = triggers or clinical_context.default_triggers(nlp.lang)
     corpus = Corpus(str(train_path))

@@ -21,8 +21,8 @@ from starlette.requests import ClientDisconnect
 from med_ner.components.entity_confidence import set_threshold
 from med_ner.inference.loading import PipelineError, load_pipeline
 from med_ner.service.batching import BatchWorker, DocumentFailed, QueueFull, WorkerClosed
-from med_ner.service.schemas import (ApiError, EntitiesRequest, EntitiesResponse, ErrorResponse, ModelInfo, Status,
-                                     parse_entities_request)
+from med_ner.service.schemas import (ApiError, EntitiesResponse, ErrorResponse, ModelInfo, Status,
+                                     entities_request_schema, parse_entities_request)
 from med_ner.service.settings import ServiceSettings
 
 log = logging.getLogger("med_ner.service")
@@ -305,10 +305,9 @@ def create_app(settings: ServiceSettings, nlp=None) -> FastAPI:
         # The request body is read by hand (for UTF-8 and size checks), so its schema is added here.
         if app.openapi_schema is None:
             schema = original_openapi()
-            schema["components"]["schemas"]["EntitiesRequest"] = EntitiesRequest.model_json_schema(
-                ref_template="#/components/schemas/{model}")
-            defs = schema["components"]["schemas"]["EntitiesRequest"].pop("$defs", {})
-            schema["components"]["schemas"].update(defs)
+            schema["components"]["schemas"].update(entities_request_schema(
+                settings.max_texts_per_request, settings.max_chars_per_text, settings.max_chars_per_request,
+                settings.max_body_bytes))
         return app.openapi_schema
 
     app.openapi = openapi

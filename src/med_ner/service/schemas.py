@@ -76,6 +76,44 @@ class EntitiesRequest(BaseModel):
         return [d.id for d in docs], [d.text for d in docs], [f"documents[{i}].text" for i in range(len(docs))]
 
 
+def entities_request_schema(max_texts: int, max_chars_per_text: int, max_chars_per_request: int,
+                            max_body_bytes: int) -> Dict[str, Dict[str, Any]]:
+    """The OpenAPI schemas of POST /v1/entities' body: what EntitiesRequest and
+    Service.check_limits accept, with the service's limits. One schema per form
+    (oneOf), so a body with two forms is outside it; the other two fields may be
+    null, as the service reads null as absent. Document ids are unique: JSON Schema
+    has no keyword for unique by property, so `x-unique-item-properties` says it
+    (and `uniqueItems` the part JSON Schema can say). Returned: name -> schema."""
+    ref = "#/components/schemas/{}".format
+    text = {"type": "string", "maxLength": max_chars_per_text}
+    absent = {"type": "null"}
+    forms = {
+        "TextRequest": ("text", text),
+        "TextsRequest": ("texts", {"type": "array", "items": text, "minItems": 1, "maxItems": max_texts}),
+        "DocumentsRequest": ("documents", {
+            "type": "array", "items": {"$ref": ref("DocumentIn")}, "minItems": 1, "maxItems": max_texts,
+            "uniqueItems": True, "x-unique-item-properties": ["id"],
+            "description": "documents whose ids are unique (a repeated id gets 422)"}),
+    }
+    schemas: Dict[str, Dict[str, Any]] = {}
+    for name, (field, schema) in forms.items():
+        schemas[name] = {"title": name, "type": "object", "additionalProperties": False, "required": [field],
+                         "properties": {other: (schema if other == field else absent)
+                                        for other in ("text", "texts", "documents")}}
+    schemas["DocumentIn"] = {"title": "DocumentIn", "type": "object", "additionalProperties": False,
+                             "required": ["id", "text"],
+                             "properties": {"id": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                                            "text": text}}
+    schemas["EntitiesRequest"] = {
+        "title": "EntitiesRequest",
+        "description": f"Exactly one of `text`, `texts` or `documents` (ids unique). Limits: {max_texts:,} texts, "
+                       f"{max_chars_per_text:,} characters a text, {max_chars_per_request:,} characters in all "
+                       f"and {max_body_bytes:,} bytes a body (413 over any of them).",
+        "oneOf": [{"$ref": ref(name)} for name in forms],
+        "examples": EntitiesRequest.model_config["json_schema_extra"]["examples"]}
+    return schemas
+
+
 class Entity(BaseModel):
     """One entity, as med_ner.prediction.records.entity_record makes it: character offsets into
     the text; confidence where the pipeline has entity_confidence; negated/uncertain
