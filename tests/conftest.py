@@ -37,6 +37,31 @@ def corpus_dir(name: str) -> Path:
     pytest.skip(f"corpus {name} not available (run `spacy project assets`)")
 
 
+def make_doc(nlp, text, ents, attrs=None):
+    """A doc with entities given as (substring, label), found left to right."""
+    doc = nlp.make_doc(text)
+    spans, pos = [], 0
+    for sub, label in ents:
+        start = text.index(sub, pos)
+        pos = start + len(sub)
+        spans.append(doc.char_span(start, pos, label=label))
+    assert all(s is not None for s in spans), ents
+    doc.ents = spans
+    if attrs is not None:
+        doc.user_data["ent_attrs"] = {
+            f"{s.start_char}:{s.end_char}": {"POLARITY": attrs[i]} for i, s in enumerate(spans) if attrs[i]
+        }
+    return doc
+
+
+# A sentence for the runtime tests, and the transformer output they compare.
+TEXT = "She was suffering from malaria and fits, so she used amodiaquine; she has fever and pain on the hip."
+
+
+def hidden(nlp, text=TEXT):
+    return nlp(text)._.trf_data.tensors[0]
+
+
 def save_tiny_bert(out: Path, hidden_size: int = 32, layers: int = 2, heads: int = 2) -> Path:
     """A randomly initialised BERT (seeded) with a WordPiece vocab built from the
     sample corpus, saved to `out` as a plain Hugging Face directory."""

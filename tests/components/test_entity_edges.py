@@ -3,9 +3,9 @@ invisible character, and an over-long token cannot cut off the text after it
 (it made the transformer fail or truncate its window)."""
 import pytest
 import spacy
-from conftest import ROOT
 from spacy.tokens import DocBin
 
+from med_ner.components import clinical_context
 from med_ner.components.entity_edges import add_edge_components, invisible, pieces
 from med_ner.packaging.add_context import add_context
 
@@ -120,7 +120,7 @@ def test_add_context_saves_the_components_in_the_pipeline(tmp_path):
     nlp.add_pipe("entity_ruler").add_patterns([{"label": "SYMPTOM", "pattern": "fever"}])
     nlp.to_disk(tmp_path / "ruler")
     DocBin(docs=[nlp("No fever.")]).to_disk(tmp_path / "train.spacy")
-    add_context(str(tmp_path / "ruler"), tmp_path / "train.spacy", tmp_path / "final", ROOT / "assets/context/en.json",
+    add_context(str(tmp_path / "ruler"), tmp_path / "train.spacy", tmp_path / "final", clinical_context.default_triggers("en"),
                 8, False)
     config = (tmp_path / "final" / "config.cfg").read_text()
     assert "[components.split_tokens]" in config and "max_chars = 100" in config
@@ -130,5 +130,5 @@ def test_add_context_saves_the_components_in_the_pipeline(tmp_path):
     assert [(e.text, e._.is_negated) for e in doc.ents] == [("fever", True)]
     # Run again on its own output: the components stay once each.
     add_context(str(tmp_path / "final"), tmp_path / "train.spacy", tmp_path / "again",
-                ROOT / "assets/context/en.json", 8, False)
+                clinical_context.default_triggers("en"), 8, False)
     assert spacy.load(tmp_path / "again").pipe_names == final.pipe_names

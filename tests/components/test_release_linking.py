@@ -3,7 +3,7 @@ import spacy
 from spacy.tokens import DocBin
 from terminology_fixtures import small_terms_path  # noqa: F401  (fixture)
 
-from conftest import ROOT
+from med_ner.components import clinical_context
 from med_ner.packaging.add_context import add_context
 
 
@@ -14,7 +14,7 @@ def test_terms_add_linking_that_survives_to_disk(tmp_path, small_terms_path):  #
     nlp.to_disk(tmp_path / "ruler")
     train = tmp_path / "train.spacy"
     DocBin(docs=[nlp("No fever after aspirin.")]).to_disk(train)
-    info = add_context(str(tmp_path / "ruler"), train, tmp_path / "final", ROOT / "assets/context/en.json", 8,
+    info = add_context(str(tmp_path / "ruler"), train, tmp_path / "final", clinical_context.default_triggers("en"), 8,
                        True, terms=small_terms_path)
     assert info["linking"] and info["inference"] is None  # no transformer: no runtime to set
     final = spacy.load(tmp_path / "final")
@@ -23,7 +23,7 @@ def test_terms_add_linking_that_survives_to_disk(tmp_path, small_terms_path):  #
     doc = final("She denies fever after aspirin.")
     linked = {ent.text: (ent.kb_id_, ent._.canonical_name, ent._.is_negated) for ent in doc.ents}
     assert linked == {"fever": ("HP:0001945", "Fever", True), "aspirin": ("DrugBank:DB00945", "Acetylsalicylic acid", False)}
-    plain = add_context(str(tmp_path / "ruler"), train, tmp_path / "plain", ROOT / "assets/context/en.json", 8, True)
+    plain = add_context(str(tmp_path / "ruler"), train, tmp_path / "plain", clinical_context.default_triggers("en"), 8, True)
     assert not plain["linking"] and "terminology_linker" not in spacy.load(tmp_path / "plain").pipe_names
 
 
@@ -37,7 +37,7 @@ def test_a_matcher_that_feeds_the_ner_stays_before_it(tmp_path, small_terms_path
     nlp.to_disk(tmp_path / "tagged")
     train = tmp_path / "train.spacy"
     DocBin(docs=[nlp("No fever.")]).to_disk(train)
-    add_context(str(tmp_path / "tagged"), train, tmp_path / "final", ROOT / "assets/context/en.json", 8,
+    add_context(str(tmp_path / "tagged"), train, tmp_path / "final", clinical_context.default_triggers("en"), 8,
                 True, terms=small_terms_path)
     final = spacy.load(tmp_path / "final")
     assert final.pipe_names == ["split_tokens", "terminology_matcher", "ner", "trim_entities", "clinical_context",

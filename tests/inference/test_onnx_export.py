@@ -7,23 +7,13 @@ import spacy
 
 from med_ner.inference.runtimes import FastInferenceWarning
 from med_ner.inference.transformer import inference_config
-
-TEXT = "She was suffering from malaria and fits, so she used amodiaquine; she has fever and pain on the hip."
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_trained_pipeline):
-    return tiny_trained_pipeline
+from conftest import hidden
 
 
-def hidden(nlp, text=TEXT):
-    return nlp(text)._.trf_data.tensors[0]
-
-
-def test_onnx_export_is_cached_by_weights(trained, tmp_path, monkeypatch):
+def test_onnx_export_is_cached_by_weights(tiny_trained_pipeline, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("MED_NER_CACHE", str(tmp_path / "cache"))
-    hidden(spacy.load(trained, config=inference_config("onnx-int8")))
+    hidden(spacy.load(tiny_trained_pipeline, config=inference_config("onnx-int8")))
     files = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(files) == 1 and files[0].endswith("-int8.onnx"), files  # no temporary files left
     import onnx
@@ -36,10 +26,10 @@ def test_onnx_export_is_cached_by_weights(trained, tmp_path, monkeypatch):
     float_matmuls = [node.name for node in nodes if node.op_type == "MatMul"]
     assert len(float_matmuls) == 1 and "layer.0/output/dense" in float_matmuls[0], float_matmuls
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()}
-    hidden(spacy.load(trained, config=inference_config("onnx-int8")))
+    hidden(spacy.load(tiny_trained_pipeline, config=inference_config("onnx-int8")))
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()} == stamps
 
-def test_failed_export_warns_and_predicts_in_float32(trained, tmp_path, monkeypatch):
+def test_failed_export_warns_and_predicts_in_float32(tiny_trained_pipeline, tmp_path, monkeypatch):
     """The export runs in a child process; one whose `onnx` cannot import (a broken
     install) fails, and predictions go on in float32 with a warning."""
     pytest.importorskip("onnxruntime")
@@ -48,8 +38,8 @@ def test_failed_export_warns_and_predicts_in_float32(trained, tmp_path, monkeypa
     (broken / "onnx" / "__init__.py").write_text("raise ImportError('onnx is broken here')\n", encoding="utf-8")
     monkeypatch.setenv("PYTHONPATH", str(broken))
     monkeypatch.setenv("MED_NER_CACHE", str(tmp_path / "empty-cache"))
-    nlp = spacy.load(trained, config=inference_config("onnx-int8"))
+    nlp = spacy.load(tiny_trained_pipeline, config=inference_config("onnx-int8"))
     with pytest.warns(FastInferenceWarning, match="exporting the transformer to ONNX failed"):
         fallback = hidden(nlp)
-    assert numpy.array_equal(fallback, hidden(spacy.load(trained)))
+    assert numpy.array_equal(fallback, hidden(spacy.load(tiny_trained_pipeline)))
     assert not list((tmp_path / "empty-cache").rglob("*.onnx"))

@@ -15,7 +15,7 @@ import spacy
 from conftest import ROOT
 
 VERSION = "0.1.0"
-PROJECT_FILES = ["project.yml", "pyproject.toml", "requirements.txt", "README.md", "src", "configs", "assets/sample", "assets/labels", "assets/splits", "assets/context"]
+PROJECT_FILES = ["project.yml", "pyproject.toml", "requirements.txt", "README.md", "src", "configs", "assets/sample", "assets/labels", "assets/splits"]
 
 
 def copy_project(dest: Path) -> Path:

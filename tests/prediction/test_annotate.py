@@ -11,6 +11,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from med_ner.prediction import annotate
+from med_ner.components import clinical_context
 from conftest import ROOT
 
 CODE = str(ROOT / "tests" / "slow_component.py")
@@ -23,7 +24,7 @@ def pipeline(tmp_path_factory):
         [{"label": "SYMPTOM", "pattern": "fever"}, {"label": "DISEASE", "pattern": [{"LOWER": "malaria"}]},
          {"label": "DRUG", "pattern": "amodiaquine"}])
     nlp.add_pipe("clinical_context", config={"use_model": False}).initialize(
-        lambda: [], nlp=nlp, triggers=str(ROOT / "assets" / "context" / "en.json"))
+        lambda: [], nlp=nlp, triggers=str(clinical_context.default_triggers("en")))
     path = tmp_path_factory.mktemp("annotate") / "pipeline"
     nlp.to_disk(path)
     return str(path)

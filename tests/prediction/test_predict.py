@@ -5,7 +5,8 @@ import sys
 import pytest
 import spacy
 
-from conftest import ROOT
+from med_ner.components import clinical_context
+
 
 TEXT = "she was suffering from Malaria and fits so to cure she used amodiaquine"
 
@@ -52,7 +53,7 @@ def test_context_flags_in_text_and_json(tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("entity_ruler").add_patterns([{"label": "SYMPTOM", "pattern": w} for w in ("fever", "rash")])
     nlp.add_pipe("clinical_context", config={"use_model": False}).initialize(
-        lambda: [], nlp=nlp, triggers=str(ROOT / "assets" / "context" / "en.json"))
+        lambda: [], nlp=nlp, triggers=str(clinical_context.default_triggers("en")))
     nlp.to_disk(tmp_path / "pipeline")
     args = ["No fever but a rash.", "--model", str(tmp_path / "pipeline")]
     assert predict(args) == ["Entity: fever, Label: SYMPTOM, Negated", "Entity: rash, Label: SYMPTOM"]

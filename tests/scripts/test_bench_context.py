@@ -8,26 +8,10 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from conftest import BENCHMARK, ROOT
+from conftest import BENCHMARK, make_doc
+from med_ner.components.clinical_context import default_triggers
 
-TRIGGERS_EN = ROOT / "assets" / "context" / "en.json"
-
-
-def make_doc(nlp, text, ents, attrs=None):
-    """A doc with entities given as (substring, label), found left to right."""
-    doc = nlp.make_doc(text)
-    spans, pos = [], 0
-    for sub, label in ents:
-        start = text.index(sub, pos)
-        pos = start + len(sub)
-        spans.append(doc.char_span(start, pos, label=label))
-    assert all(s is not None for s in spans), ents
-    doc.ents = spans
-    if attrs is not None:
-        doc.user_data["ent_attrs"] = {
-            f"{s.start_char}:{s.end_char}": {"POLARITY": attrs[i]} for i, s in enumerate(spans) if attrs[i]
-        }
-    return doc
+TRIGGERS_EN = default_triggers("en")
 
 
 def test_benchmark_scores_ours_and_negspacy_on_the_same_entities(tmp_path):
