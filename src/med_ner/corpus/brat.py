@@ -362,8 +362,8 @@ def convert_brat(input_path: Path, output_path: Path, label_map: LabelMap, lang:
             fragments = [(s - seg_start, e - seg_start) for s, e in tb.fragments]
             start, end, reason = resolve_fragments(fragments, seg_text)
             if reason is not None:
-                report.change(EntityNote(str(ann_path), tb.line, target, tb.text, fragments[0][0], fragments[-1][1], reason,
-                                         new_text=seg_text[start:end]))
+                report.change(EntityNote(str(ann_path), tb.line, target, tb.text, fragments[0][0], fragments[-1][1],
+                                         reason, new_text=seg_text[start:end]))
             per_segment.setdefault(seg, []).append(
                 BratSpan(start, end, target, tb.line, dict(ann.attributes.get(tb.id, {})), ann_id=tb.id)
             )
