@@ -13,7 +13,6 @@ DEFAULT = ServiceSettings()  # the options' defaults are the settings' own
 # Settings whose option is not simply --<setting-name>.
 OPTION_OF_SETTING = {"max_queued_documents": "--max-queued", "request_timeout_s": "--request-timeout",
                      "drain_timeout_s": "--drain-timeout"}
-SETTING_OF_PARAMETER = {flag[2:].replace("-", "_"): setting for setting, flag in OPTION_OF_SETTING.items()}
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -34,12 +33,12 @@ def serve_command(
     threshold: Optional[float] = THRESHOLD_OPTION,
     max_batch_size: int = setting_option("max_batch_size", "Most documents in one nlp.pipe batch"),
     max_wait_ms: float = setting_option("max_wait_ms", "How long a batch waits for more documents"),
-    max_queued: int = setting_option("max_queued_documents", "Documents waiting for the model; beyond: 503"),
+    max_queued_documents: int = setting_option("max_queued_documents", "Documents waiting for the model; beyond: 503"),
     max_chars_per_text: int = setting_option("max_chars_per_text", "Longest text (413 beyond)"),
     max_chars_per_request: int = setting_option("max_chars_per_request", "Characters of all texts"),
     max_texts_per_request: int = setting_option("max_texts_per_request", "Texts in one request"),
-    request_timeout: float = setting_option("request_timeout_s", "Seconds a request may wait (504 beyond)"),
-    drain_timeout: float = setting_option("drain_timeout_s", "Seconds in-flight requests get at shutdown"),
+    request_timeout_s: float = setting_option("request_timeout_s", "Seconds a request may wait (504 beyond)"),
+    drain_timeout_s: float = setting_option("drain_timeout_s", "Seconds in-flight requests get at shutdown"),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="MED_NER_API_KEY",
                                           help="Require this key in the X-API-Key header (better set by the "
                                                "environment variable than on the command line)"),
@@ -48,8 +47,8 @@ def serve_command(
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error"),
 ):
     """Serve a pipeline over HTTP until SIGTERM/Ctrl-C (then in-flight requests finish, new ones get 503)."""
-    # Every parameter but --log-level is a setting.
-    options = {SETTING_OF_PARAMETER.get(name, name): value for name, value in locals().items() if name != "log_level"}
+    # Every parameter but --log-level is the setting of its name.
+    options = {name: value for name, value in locals().items() if name != "log_level"}
     from med_ner.inference.loading import PipelineError
     from med_ner.service import serve
 

@@ -6,7 +6,7 @@ import typer
 
 from med_ner.cli.app import app, fail
 from med_ner.packaging.add_context import add_context
-from med_ner.training.train import TrainingError, parse_overrides, read_budget, train
+from med_ner.training.train import TrainingError, read_budget, train
 
 
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -23,9 +23,11 @@ def train_command(
     """Train; extra --section.key value options override the config, as in `spacy train`."""
     if (budget is None) != (budgets is None):
         fail("--budget and --budgets go together")
+    from spacy.cli._util import parse_config_overrides
+
     try:
         overrides = read_budget(budgets, budget) if budget else {}
-        overrides.update(parse_overrides(ctx.args))
+        overrides.update(parse_config_overrides(ctx.args))
         train(config_path, output_path, overrides, gpu_id=gpu_id, online=online,
               say=lambda line: typer.echo(line, err=line.startswith("note:")))
     except TrainingError as err:

@@ -25,6 +25,7 @@ spaCy and numpy.
 """
 import json
 import math
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
@@ -134,10 +135,7 @@ class LogisticModel:
     def fit(cls, rows: List[List[str]], labels: List[int], *, l2: float = 1e-3, epochs: int = 300,
             learn_rate: float = 0.1, min_count: int = 2) -> "LogisticModel":
         """Full-batch Adam on the mean log loss plus an L2 penalty."""
-        counts: Dict[str, int] = {}
-        for row in rows:
-            for f in set(row):
-                counts[f] = counts.get(f, 0) + 1
+        counts = Counter(f for row in rows for f in set(row))
         vocab = {f: i for i, f in enumerate(sorted(f for f, c in counts.items() if c >= min_count))}
         indices = [sorted({vocab[f] for f in row if f in vocab}) for row in rows]
         row_of = numpy.concatenate([numpy.full(len(ix), r, dtype="int64") for r, ix in enumerate(indices)])
@@ -157,9 +155,7 @@ class LogisticModel:
             m = 0.9 * m + 0.1 * grad
             v = 0.999 * v + 0.001 * grad ** 2
             w -= learn_rate * (m / (1 - 0.9 ** step)) / (numpy.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
-        names = sorted(vocab, key=vocab.get)
-        weights = {f: float(w[i]) for f, i in zip(names, range(len(names))) if abs(w[i]) > 1e-4}
-        return cls(weights, float(w[-1]))
+        return cls({f: float(w[i]) for f, i in vocab.items() if abs(w[i]) > 1e-4}, float(w[-1]))
 
     def to_dict(self) -> dict:
         return {"weights": self.weights, "bias": self.bias, "threshold": self.threshold}
@@ -173,9 +169,8 @@ def best_threshold(probs: List[float], labels: List[int]) -> float:
     """The decision threshold with the highest F1 on held-out predictions."""
     best, best_f = 0.5, -1.0
     for t in numpy.arange(0.1, 0.91, 0.05):
-        tp = sum(1 for p, y in zip(probs, labels) if p >= t and y)
-        fp = sum(1 for p, y in zip(probs, labels) if p >= t and not y)
-        fn = sum(1 for p, y in zip(probs, labels) if p < t and y)
+        outcomes = Counter((bool(p >= t), bool(y)) for p, y in zip(probs, labels))
+        tp, fp, fn = outcomes[True, True], outcomes[True, False], outcomes[False, True]
         f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
         if f > best_f:
             best, best_f = float(t), f
@@ -327,20 +322,12 @@ class ClinicalContext:
                 ]
             left = [t for t in doc[max(0, ent.start - 8):ent.start] if sent_of[t.i] == sent]
             right = [t for t in doc[ent.end:ent.end + 6] if sent_of[t.i] == sent]
-            for k, token in enumerate(reversed(left), 1):
-                word = token.lower_
-                feats.append(f"L={word}")
-                feats.append(f"L={word}&label={label}")
-                if k <= 3:
-                    feats.append(f"L{k}={word}")
-            for k, token in enumerate(right, 1):
-                word = token.lower_
-                feats.append(f"R={word}")
-                feats.append(f"R={word}&label={label}")
-                if k <= 3:
-                    feats.append(f"R{k}={word}")
-            for token in ent:
-                feats.append(f"E={token.lower_}")
+            for side, tokens in (("L", reversed(left)), ("R", right)):
+                for k, token in enumerate(tokens, 1):
+                    feats += [f"{side}={token.lower_}", f"{side}={token.lower_}&label={label}"]
+                    if k <= 3:
+                        feats.append(f"{side}{k}={token.lower_}")
+            feats += [f"E={token.lower_}" for token in ent]
             rows.append(feats)
         return rows
 

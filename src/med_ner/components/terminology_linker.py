@@ -63,12 +63,8 @@ def link(matcher: TerminologyMatcher, kind: str, text: str) -> Tuple[List[Candid
     ranked = [(rank, c) for i, (rank, c) in enumerate(ranked) if i == 0 or c.source_id != ranked[i - 1][1].source_id]
     if not ranked:
         return [], None, False
-    best_rank = ranked[0][0]
-    best = [c for rank, c in ranked if rank == best_rank]
-    candidates = [c for _, c in ranked]
-    if len(best) == 1:
-        return candidates, best[0], False
-    return candidates, None, True
+    best = [c for rank, c in ranked if rank == ranked[0][0]]
+    return [c for _, c in ranked], best[0] if len(best) == 1 else None, len(best) > 1
 
 
 class TerminologyLinker:

@@ -19,6 +19,7 @@ msgpack file), so a packaged pipeline matches and links offline.
 import gzip
 from array import array
 from bisect import bisect_left
+from itertools import accumulate
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
@@ -66,11 +67,7 @@ class StringColumn:
         distinct: Dict[str, int] = {}
         self._rows = array("I", (distinct.setdefault(value, len(distinct)) for value in values))
         self._text = "".join(distinct)
-        self._ends = array("I")
-        end = 0
-        for value in distinct:
-            end += len(value)
-            self._ends.append(end)
+        self._ends = array("I", accumulate(map(len, distinct)))
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -186,9 +183,7 @@ class TerminologyMatcher:
                     break
                 mask = packed[i] & 15 if sorted_keys[i] == key else 0
                 if mask:
-                    for bit in TYPE_BITS.values():
-                        if mask & bit:
-                            longest[bit] = end + 1
+                    longest.update({bit: end + 1 for bit in TYPE_BITS.values() if mask & bit})
             found.extend((start, end, bit) for bit, end in longest.items())
         return found
 
@@ -210,10 +205,6 @@ class TerminologyMatcher:
     def __call__(self, doc: Doc) -> Doc:
         doc._.term_tags = self.tag(doc)
         return doc
-
-    def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterable[Doc]:
-        for doc in docs:
-            yield self(doc)
 
     # ---- serialisation: the term table as gzipped msgpack columns
     def to_bytes(self, *, exclude=tuple()) -> bytes:

@@ -66,8 +66,7 @@ from spacy.tokens import Doc
 from med_ner.corpus.conversion import (ConversionReport, EntityNote, LabelMap, SourceSpan, make_spans, check_options,
                                        remove_overlaps, write_docbin)
 
-from med_ner.corpus.reading import (ConversionError, blank_nlp, read_text, folder_files as shared_folder_files,
-                                    line_spans, check_length)
+from med_ner.corpus.reading import ConversionError, blank_nlp, check_length, folder_files, line_spans, read_text
 
 IGNORED_KINDS = ("E", "R", "*", "#")
 OFFSET_RE = re.compile(r"[0-9]+")
@@ -113,23 +112,16 @@ def read_ids(path: Path) -> List[Tuple[str, int]]:
     return ids
 
 
-def folder_files(folder: Path, left_out: Optional[List[Dict[str, str]]] = None) -> Tuple[Dict[str, Path], Dict[str, Path]]:
-    """The .txt and the .ann files of a BRAT folder, by stem (path relative to
-    the folder, without suffix), by the rule of conversion.folder_files; the
-    files left out are appended to `left_out`."""
-    found, skipped = shared_folder_files(folder, (".txt", ".ann"))
-    if left_out is not None:
-        left_out.extend(skipped)
-    return found[".txt"], found[".ann"]
-
-
-def find_documents(input_path: Path, ids_path: Optional[Path] = None,
-                   left_out: Optional[List[Dict[str, str]]] = None) -> List[Tuple[str, Path, Path]]:
-    """(stem, .txt, .ann) of each document to convert, in name order; files of
-    a folder that are not read go to `left_out`."""
+def find_documents(input_path: Path, ids_path: Optional[Path],
+                   left_out: List[Dict[str, str]]) -> List[Tuple[str, Path, Path]]:
+    """(stem, .txt, .ann) of each document to convert, in name order (a folder
+    is read by reading.folder_files); files of a folder that are not read go
+    to `left_out`."""
     input_path = Path(input_path)
     if input_path.is_dir():
-        txts, anns = folder_files(input_path, left_out)
+        found, skipped = folder_files(input_path, (".txt", ".ann"))
+        left_out.extend(skipped)
+        txts, anns = found[".txt"], found[".ann"]
     elif input_path.suffix in (".txt", ".ann"):
         if not input_path.exists():
             raise ConversionError(input_path, "file not found")
@@ -351,28 +343,27 @@ def convert_brat(input_path: Path, output_path: Path, label_map: LabelMap, lang:
             seg = bisect_right(seg_starts, first) - 1
             annotated.add(seg)
             _, seg_start, seg_end = segments[seg]
-            note_args = (str(ann_path), tb.line)
             target = label_map.map(tb.type, ann_path, tb.line)
-            if target is None:
-                report.drop(EntityNote(*note_args, tb.type, tb.text, first - seg_start, last - seg_start,
-                                       "unmapped: label map drops this label"))
-                continue
-            if target != tb.type:
-                relabelled[f"{tb.type}->{target}"] += 1
-            if one_doc_per_line and not text[seg_start:seg_end].strip():
-                report.drop(EntityNote(*note_args, target, tb.text, first - seg_start, last - seg_start,
-                                       "empty: span holds only whitespace (a blank line)"))
-                continue
-            if last > seg_end:
-                report.drop(EntityNote(*note_args, target, tb.text, first - seg_start, last - seg_start,
-                                       f"line-crossing: span runs past the end of line {seg + 1} (one doc per line)"))
-                continue
             seg_text = text[seg_start:seg_end]
+            if target is None:
+                dropped = "unmapped: label map drops this label"
+            elif one_doc_per_line and not seg_text.strip():
+                dropped = "empty: span holds only whitespace (a blank line)"
+            elif last > seg_end:
+                dropped = f"line-crossing: span runs past the end of line {seg + 1} (one doc per line)"
+            else:
+                dropped = None
+            if target not in (None, tb.type):
+                relabelled[f"{tb.type}->{target}"] += 1
+            if dropped:
+                report.drop(EntityNote(str(ann_path), tb.line, target or tb.type, tb.text, first - seg_start,
+                                       last - seg_start, dropped))
+                continue
             fragments = [(s - seg_start, e - seg_start) for s, e in tb.fragments]
             start, end, reason = resolve_fragments(fragments, seg_text)
             if reason is not None:
-                report.change(EntityNote(*note_args, target, tb.text, fragments[0][0], fragments[-1][1], reason,
-                                         new_text=seg_text[start:end]))
+                report.change(EntityNote(str(ann_path), tb.line, target, tb.text, fragments[0][0], fragments[-1][1],
+                                         reason, new_text=seg_text[start:end]))
             per_segment.setdefault(seg, []).append(
                 BratSpan(start, end, target, tb.line, dict(ann.attributes.get(tb.id, {})), ann_id=tb.id)
             )
@@ -402,11 +393,9 @@ def convert_brat(input_path: Path, output_path: Path, label_map: LabelMap, lang:
             kept_ids.update(src.ann_id for src in carried)
             report.add_doc(doc)
             docs.append(doc)
-        for tid in ann.attribute_targets:
-            if tid in kept_ids:
-                attrs_kept += 1
-            else:
-                attrs_dropped += 1
+        kept = sum(tid in kept_ids for tid in ann.attribute_targets)
+        attrs_kept += kept
+        attrs_dropped += len(ann.attribute_targets) - kept
     report.notes["left_out_files"] = left_out
     report.notes["ignored_lines"] = dict(ignored)
     report.notes["attributes"] = {"kept": attrs_kept, "on_dropped_entities": attrs_dropped}

@@ -185,15 +185,14 @@ class ConversionReport:
         write_json(path, self.to_dict(), "report")
 
     def summary(self) -> str:
-        lines = [
+        return "\n".join([
             f"{self.converter}: {self.documents_in} documents in, {self.documents_out} out "
             f"({len(self.skipped_documents)} skipped), {self.tokens} tokens",
             f"  entities in:  {dict(sorted(self.entities_in.items()))}",
             f"  entities out: {dict(sorted(self.entities_out.items()))}",
             f"  dropped: {len(self.dropped)} {dict(Counter(_reason_kind(n.reason) for n in self.dropped))}",
             f"  changed: {len(self.changed)} {dict(Counter(_reason_kind(n.reason) for n in self.changed))}",
-        ]
-        return "\n".join(lines)
+        ])
 
 
 def _reason_kind(reason: str) -> str:

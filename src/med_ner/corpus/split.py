@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from med_ner.corpus.brat import folder_files
+from med_ner.corpus.reading import folder_files
 
 
 SPLITS = ("train", "dev", "test")
@@ -23,7 +23,8 @@ def document_stems(folder: Path) -> Tuple[List[str], List[str]]:
     """Sorted stems with both a .txt and an .ann file, and the names of files
     without their partner (left out: e.g. the stray hi.txt in a git checkout
     of MACCROBAT2020)."""
-    txts, anns = (set(files) for files in folder_files(folder))
+    found, _ = folder_files(folder, (".txt", ".ann"))
+    txts, anns = set(found[".txt"]), set(found[".ann"])
     unpaired = sorted([f"{s}.txt" for s in txts - anns] + [f"{s}.ann" for s in anns - txts])
     if not txts & anns:
         raise ValueError(f"{folder}: no .txt/.ann pairs")

@@ -35,11 +35,8 @@ def seen_unseen_recall(gold_docs, pred: Sequence[List[Span]], train_mentions: Se
             counts = found["seen" if ent.text.lower() in train_mentions else "unseen"]
             counts[1] += 1
             counts[0] += span in predicted
-    result = {}
-    for key, (hit, total) in found.items():
-        result[f"recall_{key}"] = hit / total if total else None
-        result[f"mentions_{key}"] = total
-    return result
+    return {name: value for key, (hit, total) in found.items()
+            for name, value in ((f"recall_{key}", hit / total if total else None), (f"mentions_{key}", total))}
 
 
 def nervaluate_scores(gold: Sequence[List[Span]], pred: Sequence[List[Span]], labels: List[str]) -> Dict:
@@ -134,10 +131,8 @@ def error_breakdown(gold: Sequence[List[Span]], pred: Sequence[List[Span]]) -> D
 
 def per_doc_counts(gold: Sequence[List[Span]], pred: Sequence[List[Span]]) -> numpy.ndarray:
     """Exact-match tp, fp, fn per document."""
-    rows = []
-    for g_spans, p_spans in zip(gold, pred):
-        g, p = set(g_spans), set(p_spans)
-        rows.append((len(g & p), len(p - g), len(g - p)))
+    pairs = ((set(g_spans), set(p_spans)) for g_spans, p_spans in zip(gold, pred))
+    rows = [(len(g & p), len(p - g), len(g - p)) for g, p in pairs]
     return numpy.asarray(rows, dtype="float64").reshape(-1, 3)
 
 

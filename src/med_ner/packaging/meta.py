@@ -36,16 +36,13 @@ def transformer_source(name: str) -> Dict[str, str]:
         license_name = model_card_license(resolved)
         if license_name:
             source["license"] = license_name
-    if hub_id == name and Path(name).exists():
-        source["url"] = "local directory"
-    else:
-        source["url"] = f"https://huggingface.co/{hub_id}"
+    source["url"] = "local directory" if hub_id == name and Path(name).exists() else f"https://huggingface.co/{hub_id}"
     return source
 
 
 def build_meta(model_meta: Dict, metrics: Dict, name: str, version: str, description: str, license_name: str,
                corpus: Dict[str, str], transformer: str, requirements: List[str]) -> Dict:
-    meta = {
+    return {
         "lang": model_meta["lang"],
         "name": name,
         "version": version,
@@ -57,10 +54,8 @@ def build_meta(model_meta: Dict, metrics: Dict, name: str, version: str, descrip
         "sources": [corpus] + ([transformer_source(transformer)] if "transformer" in model_meta.get("pipeline", []) else []),
         "labels": model_meta.get("labels", {}),
         "performance": {
-            "ents_p": metrics["ents_p"],
-            "ents_r": metrics["ents_r"],
-            "ents_f": metrics["ents_f"],
-            "ents_per_type": {k: {m: v[m] for m in ("p", "r", "f")} for k, v in metrics["ents_per_type"].items()},
+            **{k: metrics[k] for k in ("ents_p", "ents_r", "ents_f")},
+            "ents_per_type": per_type_scores(metrics),
             # clinical_context flags, end to end, where the test split annotates polarity
             **metrics.get("context", {}),
         },
@@ -72,14 +67,16 @@ def build_meta(model_meta: Dict, metrics: Dict, name: str, version: str, descrip
         ),
         "requirements": requirements,
     }
-    return meta
+
+
+def per_type_scores(metrics: Dict) -> Dict:
+    return {k: {m: v[m] for m in ("p", "r", "f")} for k, v in metrics["ents_per_type"].items()}
 
 
 def test_scores(metrics: Dict) -> Dict:
     """What the meta keeps of one test split's metrics."""
     keep = ("ents_p", "ents_r", "ents_f", "ents_f_ci95", "recall_seen", "recall_unseen", "documents", "entities")
-    return {**{k: metrics[k] for k in keep if k in metrics},
-            "ents_per_type": {k: {m: v[m] for m in ("p", "r", "f")} for k, v in metrics["ents_per_type"].items()}}
+    return {**{k: metrics[k] for k in keep if k in metrics}, "ents_per_type": per_type_scores(metrics)}
 
 
 def mix_corpora_meta(mix: Dict, corpora: Dict, harmonisation: Path) -> List[Dict]:

@@ -170,9 +170,6 @@ class Progress:
                 tail = "no partition finished yet"
             print(f"  {self.done}/{self.total} documents, {tail}", file=sys.stderr, flush=True)
 
-    def rate(self) -> float:
-        return (self.done - self.start_done) / max(time.perf_counter() - self.start, 1e-9)
-
 
 def run_partitions(partitions: List[List[Record]], todo: List[int], model: str, code: str, batch_size: int,
                    threads: int, inference: Optional[str], parts_dir: Path, progress: Progress, dask: Optional[str],
@@ -322,10 +319,7 @@ def _annotate(input_path: Path, output: Path, model: str, *, code: Optional[str]
         except ValueError as err:
             raise InputError(str(err)) from None
     if docbin is not None:
-        try:
-            blank_nlp(lang)
-        except ConversionError as err:
-            raise InputError(str(err)) from None
+        blank_nlp(lang)  # an unknown --lang: a ConversionError, which annotate() reports
     left_out: List[Dict[str, str]] = []
     records = read_records(input_path, left_out)
     for item in left_out:
@@ -351,8 +345,7 @@ def _annotate(input_path: Path, output: Path, model: str, *, code: Optional[str]
             stale.unlink()
     manifest.write_text(json.dumps({"fingerprint": key, "documents": len(records), "partitions": len(partitions)}))
     todo = [i for i in range(len(partitions)) if not part_is_complete(part_path(parts_dir, i), partitions[i])]
-    pending = set(todo)
-    skipped_docs = sum(len(partitions[i]) for i in range(len(partitions)) if i not in pending)
+    skipped_docs = len(records) - sum(len(partitions[i]) for i in todo)
     print(f"{len(records)} documents in {len(partitions)} partitions; {len(partitions) - len(todo)} already done; "
           f"{'local nlp.pipe' if dask is None else f'Dask ({dask}, {workers} workers)' if dask == 'local' else f'Dask ({dask})'}; "
           f"{threads} torch threads per process", file=sys.stderr)

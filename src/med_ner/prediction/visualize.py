@@ -69,10 +69,8 @@ def write_views(nlp, data_path: Path, output_dir: Path, limit: int = 50) -> int:
 
     gold_docs = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
     pred_docs = list(nlp.pipe(d.text for d in gold_docs))
-    if "ner" in nlp.pipe_names:
-        labels = list(nlp.get_pipe("ner").labels)
-    else:
-        labels = sorted({e.label_ for d in gold_docs + pred_docs for e in d.ents})
+    labels = (list(nlp.get_pipe("ner").labels) if "ner" in nlp.pipe_names
+              else sorted({e.label_ for d in gold_docs + pred_docs for e in d.ents}))
     palette = ["#f4a261", "#a8dadc", "#e9c46a", "#b5e48c", "#cdb4db", "#ffafcc", "#90e0ef", "#ddbea9"]
     options = {"ents": list(labels), "colors": {l: palette[i % len(palette)] for i, l in enumerate(labels)}}
     output_dir.mkdir(parents=True, exist_ok=True)

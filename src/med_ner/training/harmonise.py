@@ -65,10 +65,6 @@ class CorpusLabels:
     def partial(self) -> bool:
         return set(self.annotates) != set(self.release_labels)
 
-    @property
-    def default_outside(self) -> str:
-        return "missing" if self.partial else "O"
-
     def release_label(self, label: str, text: str) -> Optional[str]:
         """The release label of one gold mention, or None when the table drops it."""
         if label in self.rules:
@@ -80,14 +76,9 @@ class CorpusLabels:
 
     def describe(self) -> Dict:
         """The label map as it goes into the package meta."""
-        described = {}
-        for label, rule in self.rules.items():
-            if not rule.by_text:
-                described[label] = rule.default
-            else:
-                counts = Counter(rule.by_text.values())
-                described[label] = {"default": rule.default,
-                                    "if_text_in": {lab: f"{n} listed mention texts" for lab, n in sorted(counts.items())}}
+        described = {label: {"default": rule.default, "if_text_in": {
+            lab: f"{n} listed mention texts" for lab, n in sorted(Counter(rule.by_text.values()).items())}}
+            if rule.by_text else rule.default for label, rule in self.rules.items()}
         return {"annotates": list(self.annotates), "map": described,
                 "outside_gold_entities": ("partial: read as the training config's corpora.train.outside says"
                                           if self.partial else "O")}
@@ -136,10 +127,9 @@ def load_harmonisation(path: Path) -> Dict[str, CorpusLabels]:
         unknown = [label for label in entry["annotates"] if label not in release]
         if unknown:
             raise ConversionError(path, f"corpus {name!r} annotates {unknown}, which are not release labels", line=line)
-        rules = {}
         mapping = entry.get("map") or {}
-        for label, rule in mapping.items():
-            rules[str(label)] = _parse_rule(rule, release, path, _line(mapping, label), f"{name}.{label}", base)
+        rules = {str(label): _parse_rule(rule, release, path, _line(mapping, label), f"{name}.{label}", base)
+                 for label, rule in mapping.items()}
         mapped = {r.default for r in rules.values()} | {lab for r in rules.values() for lab in r.by_text.values()}
         stray = sorted(lab for lab in mapped if lab is not None and lab not in entry["annotates"])
         if stray:
@@ -222,7 +212,7 @@ def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None,
     label this corpus does not annotate: missing); the default is "missing"
     for a partially annotated corpus. Tokens that were already missing stay
     missing."""
-    outside = outside or labels.default_outside
+    outside = outside or ("missing" if labels.partial else "O")
     if outside not in OUTSIDE_CHOICES:
         raise ValueError(f"outside must be one of {OUTSIDE_CHOICES}, not {outside!r}")
     if outside == "known-mentions-missing" and known is None:

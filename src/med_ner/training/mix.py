@@ -72,34 +72,12 @@ def _corpus_rows(harmonisation: Path, names: List[str], corpus_dir: Path, split:
     return {name: table[name] for name in names}
 
 
-def _check_outside(outside: Dict[str, str], names: List[str]) -> None:
-    for name, value in outside.items():
-        if name not in names:
-            raise MixError(f"outside names {name!r}, which is not in the mix ({', '.join(names)})")
-        if value not in OUTSIDE_CHOICES:
-            raise MixError(f"outside[{name!r}] must be one of {OUTSIDE_CHOICES}, not {value!r}")
-
-
 def harmonised_docs(path: Path, labels: CorpusLabels, vocab, outside: Optional[str] = None,
                     known: Optional[KnownMentions] = None) -> Iterator[Doc]:
     """The split's docs in file order, relabelled through the table."""
     for doc in DocBin(store_user_data=True).from_disk(path).get_docs(vocab):
         if len(doc):
             yield harmonise_doc(doc, labels, outside, known)
-
-
-def mix_known_mentions(names: List[str], rows: Dict[str, CorpusLabels], paths: Dict[str, Path],
-                       outside: Dict[str, str]) -> Optional[KnownMentions]:
-    """The mention texts of the mix's fully annotated corpora, when a corpus's
-    `outside` is "known-mentions-missing" (None otherwise)."""
-    if "known-mentions-missing" not in outside.values():
-        return None
-    full = [name for name in names if not rows[name].partial]
-    if not full:
-        raise MixError("outside 'known-mentions-missing' needs a fully annotated corpus in the mix "
-                       f"(all of {', '.join(names)} are partial)")
-    vocab = Vocab()
-    return known_mentions(doc for name in full for doc in harmonised_docs(paths[name], rows[name], vocab))
 
 
 def shuffled(docs: Iterator[Doc], rng: random.Random, buffer: int) -> Iterator[Doc]:
@@ -113,7 +91,37 @@ def shuffled(docs: Iterator[Doc], rng: random.Random, buffer: int) -> Iterator[D
     yield from pool
 
 
-class CorpusMix:
+class _Corpora:
+    """What the mix and the union share: each corpus's table row, split file
+    and `outside` setting, and the known mentions that setting may need."""
+
+    def __init__(self, corpus_dir: Path, split: str, names: List[str], harmonisation: Path,
+                 outside: Dict[str, str], max_length: int):
+        self.names = list(names)
+        self.rows = _corpus_rows(Path(harmonisation), self.names, Path(corpus_dir), split)
+        for name, value in outside.items():
+            if name not in self.names:
+                raise MixError(f"outside names {name!r}, which is not in the mix ({', '.join(self.names)})")
+            if value not in OUTSIDE_CHOICES:
+                raise MixError(f"outside[{name!r}] must be one of {OUTSIDE_CHOICES}, not {value!r}")
+        self.outside = outside
+        self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
+        self.known = None
+        if "known-mentions-missing" in outside.values():
+            # The mention texts of the mix's fully annotated corpora.
+            full = [name for name in self.names if not self.rows[name].partial]
+            if not full:
+                raise MixError("outside 'known-mentions-missing' needs a fully annotated corpus in the mix "
+                               f"(all of {', '.join(self.names)} are partial)")
+            self.known = known_mentions(doc for name in full for doc in self.harmonised(name, Vocab()))
+        # spaCy's Corpus turns reference docs into examples (tokenisation, max_length).
+        self.example_maker = Corpus(str(corpus_dir), max_length=max_length)
+
+    def harmonised(self, name: str, vocab) -> Iterator[Doc]:
+        return harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside.get(name), self.known)
+
+
+class CorpusMix(_Corpora):
     def __init__(self, corpus_dir: Path, split: str, weights: Dict[str, float], harmonisation: Path, seed: int = 0,
                  outside: Optional[Dict[str, str]] = None, epoch_size: int = 0, shuffle_buffer: int = 256,
                  max_length: int = 0, mention_replacement: Optional[MentionReplacement] = None):
@@ -122,19 +130,12 @@ class CorpusMix:
         bad = {name: w for name, w in weights.items() if not isinstance(w, (int, float)) or w <= 0}
         if bad:
             raise MixError(f"weights must be positive numbers: {bad}")
-        self.names = list(weights)
+        super().__init__(corpus_dir, split, list(weights), harmonisation, dict(outside or {}), max_length)
         self.weights = [float(weights[name]) for name in self.names]
-        self.rows = _corpus_rows(Path(harmonisation), self.names, Path(corpus_dir), split)
-        self.outside = dict(outside or {})
-        _check_outside(self.outside, self.names)
-        self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
-        self.known = mix_known_mentions(self.names, self.rows, self.paths, self.outside)
         self.mention_replacement = mention_replacement
         self.seed = seed
         self.epoch_size = epoch_size
         self.shuffle_buffer = max(1, shuffle_buffer)
-        # spaCy's Corpus turns reference docs into examples (tokenisation, max_length).
-        self.example_maker = Corpus(str(corpus_dir), max_length=max_length)
         self.calls = 0
 
     def sizes(self) -> Dict[str, int]:
@@ -145,8 +146,7 @@ class CorpusMix:
         rng = random.Random(f"{self.seed}/{epoch}/{name}")
         while True:
             empty = True
-            docs = harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside.get(name), self.known)
-            for doc in shuffled(docs, rng, self.shuffle_buffer):
+            for doc in shuffled(self.harmonised(name, vocab), rng, self.shuffle_buffer):
                 empty = False
                 yield doc
             if empty:
@@ -174,21 +174,15 @@ class CorpusMix:
         yield from self.example_maker.make_examples(nlp, self.docs(nlp.vocab, epoch))
 
 
-class CorpusUnion:
+class CorpusUnion(_Corpora):
     def __init__(self, corpus_dir: Path, split: str, corpora: List[str], harmonisation: Path,
                  outside: Optional[Dict[str, str]] = None, max_length: int = 0, limit: Optional[Dict[str, int]] = None):
         if not corpora:
             raise MixError("the union has no corpora")
-        self.names = list(corpora)
-        self.rows = _corpus_rows(Path(harmonisation), self.names, Path(corpus_dir), split)
         # Dev and test keep "O" outside the entities: the mix scorer limits each
         # corpus to its own labels, so an "O" there means what it says.
-        self.outside = {name: "O" for name in self.names}
-        self.outside.update(outside or {})
-        _check_outside(self.outside, self.names)
-        self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
-        self.known = mix_known_mentions(self.names, self.rows, self.paths, self.outside)
-        self.example_maker = Corpus(str(corpus_dir), max_length=max_length)
+        outside = {**{name: "O" for name in corpora}, **(outside or {})}
+        super().__init__(corpus_dir, split, corpora, harmonisation, outside, max_length)
         self.limit = dict(limit or {})
         stray = [name for name in self.limit if name not in self.names]
         if stray or any(not isinstance(n, int) or n < 1 for n in self.limit.values()):
@@ -196,8 +190,7 @@ class CorpusUnion:
 
     def docs(self, vocab) -> Iterator[Doc]:
         for name in self.names:
-            docs = harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside[name], self.known)
-            yield from islice(docs, self.limit.get(name))
+            yield from islice(self.harmonised(name, vocab), self.limit.get(name))
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         yield from self.example_maker.make_examples(nlp, self.docs(nlp.vocab))

@@ -2,7 +2,7 @@
 the training-curve logger pointed at the output directory, and an early,
 clear error when the transformer weights cannot be found."""
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from med_ner.inference.loading import offline
 from med_ner.inference.transformer import OFFLINE_TRANSFORMERS, transformer_name
@@ -10,13 +10,6 @@ from med_ner.inference.transformer import OFFLINE_TRANSFORMERS, transformer_name
 
 class TrainingError(Exception):
     pass
-
-
-def parse_overrides(args: List[str]) -> Dict:
-    """`--section.key value` command-line options as spaCy config overrides."""
-    from spacy.cli._util import parse_config_overrides
-
-    return parse_config_overrides(args)
 
 
 # A budget's fields and the config settings they set.
