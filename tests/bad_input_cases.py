@@ -225,6 +225,12 @@ CASES = [
     Case("evaluate-output-directory", "evaluate `--output` naming a folder (checked before scoring)",
          ["evaluate", "model", "{model}", "gold.spacy", "--output", "metrics"], "metrics: is a directory",
          {"gold.spacy": "DOCBIN", "metrics/": ""}),
+    # train
+    Case("train-missing-corpus", "train with a `--paths.train` file that does not exist",
+         ["train", "c.cfg", "--output", "out", "--paths.train", "no/train.spacy"],
+         "paths.train = 'no/train.spacy': not found",
+         {"c.cfg": '[paths]\ntrain = null\ndev = null\n\n[training]\n\n[training.logger]\n'
+                   '@loggers = "spacy.ConsoleLogger.v1"\n'}, absent=["out"]),
     # Issue 37: outputs, line endings, repeated keys, nesting, ids, table values, sizes
     Case("convert-output-is-input", "a converter's output equal to its input",
          ["convert", "jsonl", "in.jsonl", "in.jsonl"], "in.jsonl: the output is the input",

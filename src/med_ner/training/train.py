@@ -62,6 +62,10 @@ def train(config_path: Path, output_path: Path, overrides: Dict, gpu_id: int = -
     if logger.get("@loggers") == "en_med_ner.training_curve.v1" and "training.logger.path" not in overrides:
         overrides["training.logger.path"] = str(output_path)
     config = load_config(config_path, overrides=overrides, interpolate=True)
+    for key in ("train", "dev", "corpus_dir"):
+        value = config["paths"].get(key)
+        if isinstance(value, str) and value and not Path(value).exists():
+            raise TrainingError(f"paths.{key} = {value!r}: not found (convert the corpus first, or pass --paths.{key})")
     name: Optional[str] = config["paths"].get("transformer")
     if name:
         resolved, note = resolve_transformer(name, online)
