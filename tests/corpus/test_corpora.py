@@ -20,7 +20,8 @@ def test_every_table_entry_is_complete():
     assert "sample" in table and "MACCROBAT" in table
     for name, entry in table.items():
         assert entry["format"] in ("jsonl", "iob", "brat"), name
-        assert set(entry["splits"]) == {"train", "dev", "test"}, name
+        # Chia has no official test split (its other trials are held out).
+        assert set(entry["splits"]) == ({"train", "dev"} if name == "Chia" else {"train", "dev", "test"}), name
         assert entry["source"]["name"] and entry["source"]["license"], name
         if entry.get("label_map"):
             assert (ROOT / entry["label_map"]).exists(), name
@@ -57,3 +58,14 @@ def test_multi_part_test_split_keeps_ids_unique(tmp_path):
     # 100 annotated sentences from each of the four test scenarios, none of the unannotated ones.
     assert len(docs) == 400 and all(doc.ents for doc in docs)
     assert len({doc.user_data["id"] for doc in docs}) == 400
+
+
+def test_a_corpus_without_a_test_split_converts_train_and_dev(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "a.jsonl").write_text(
+        '{"text": "fever", "spans": [{"start": 0, "end": 5, "label": "SYMPTOM"}]}\n', encoding="utf-8")
+    (tmp_path / "c.yml").write_text("x:\n  format: jsonl\n  splits:\n    train: [{path: a.jsonl}]\n"
+                                    "    dev: [{path: a.jsonl}]\n", encoding="utf-8")
+    proc = run("x", "--output", str(tmp_path / "out"), "--table", str(tmp_path / "c.yml"), "--assets", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.spacy")) == ["dev.spacy", "train.spacy"]

@@ -78,7 +78,14 @@ def test_release_table_maps_as_specified():
     assert bc5cdr.release_label("Disease", "Parkinson's disease") == "DISEASE"
     assert ncbi.release_label("Disease", "seizures") == "DISEASE"
     assert table["MACCROBAT"].release_label("SYMPTOM", "pain") == "SYMPTOM"
-    assert [name for name, row in table.items() if row.partial] == ["BC5CDR", "NCBI-disease"]
+    assert [name for name, row in table.items() if row.partial] == ["BC5CDR", "NCBI-disease", "Chia"]
+    # Chia: Condition covers symptoms, Procedure diagnostic procedures; the text decides.
+    chia = table["Chia"]
+    assert chia.release_label("DISEASE", "nausea") == "SYMPTOM"
+    assert chia.release_label("DISEASE", "type 2 diabetes mellitus") == "DISEASE"
+    assert chia.release_label("PROCEDURE", "MRI") == "TEST"
+    assert chia.release_label("PROCEDURE", "radiation therapy") == "PROCEDURE"
+    assert chia.release_label("TEST", "HbA1c") == "TEST" and "BODY_PART" not in chia.annotates
     assert set(bc5cdr.annotates) == {"DRUG", "DISEASE", "SYMPTOM"} and ncbi.annotates == ["DISEASE"]
     with pytest.raises(ValueError, match="'Chemical'"):
         ncbi.release_label("Chemical", "aspirin")

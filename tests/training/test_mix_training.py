@@ -76,7 +76,22 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     assert result["corpora"]["chem"]["entities"] == 4
     assert srsly.read_json(metrics / "chem" / "test.json")["split"] == "test"
     assert result["inference"] is None  # the pipeline's own runtime, recorded beside the scores
-    assert "| chem | DRUG |" in (metrics / "test.md").read_text()
+    table = (metrics / "test.md").read_text()
+    assert "| chem | DRUG |" in table
+    assert "| corpus | label | P | R | F1 | overlap P | overlap R | gold entities |" in table  # the style table
+    style = table.split("| corpus | label |")[1].splitlines()
+    assert [line.split(" | ")[:2] for line in style[2:4]] == [["| sample", "BODY_PART"], ["| sample", "DISEASE"]]
+    assert len(next(line for line in style if line.startswith("| chem | DRUG | ")).split("|")) == 10
+    assert result["without_split"] == []
+
+    # A corpus without the split (no test.spacy) is listed, not scored.
+    (corpus_dir / "chem" / "test.spacy").rename(corpus_dir / "chem" / "held.spacy")
+    proc = med_ner("evaluate", "mix", out / "model-best", "--corpora", "sample,chem", "--corpus-dir", corpus_dir,
+                   "--harmonisation", tmp_path / "table.yml", "--output", tmp_path / "metrics-2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list(srsly.read_json(tmp_path / "metrics-2" / "test.json")["corpora"]) == ["sample"]
+    assert "Without a test split (not scored): chem." in (tmp_path / "metrics-2" / "test.md").read_text()
+    (corpus_dir / "chem" / "held.spacy").rename(corpus_dir / "chem" / "test.spacy")
 
     # The wheel's meta lists every corpus with its licence, label map and test scores.
     corpora = {"sample": {"source": {"name": "sample corpus", "license": "CC0-1.0"}},

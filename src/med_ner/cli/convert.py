@@ -10,7 +10,7 @@ from med_ner.cli.app import (ASSETS_OPTION, LABEL_MAP_OPTION, MISALIGNED_OPTION,
 from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.conversion import ConversionReport, LabelMap, default_report_path
 from med_ner.corpus.reading import ConversionError
-from med_ner.corpus.corpora import SPLITS, CorpusTable, convert_split
+from med_ner.corpus.corpora import CorpusTable, convert_split, entry_splits
 from med_ner.corpus.iob import convert_iob
 from med_ner.training.mix import MixError, mix_corpora
 from med_ner.corpus.jsonl import convert_jsonl
@@ -99,7 +99,7 @@ def convert_table_corpus(corpus: str, output: Path, table: Path, assets: Path) -
     try:
         entry = CorpusTable(table).entry(corpus, assets / corpus)
         label_map = LabelMap.from_file(Path(entry["label_map"]) if entry.get("label_map") else None)
-        for split in SPLITS:
+        for split in entry_splits(entry):
             for line in convert_split(entry, split, assets / corpus, output, label_map):
                 typer.echo(line)
     except ConversionError as err:

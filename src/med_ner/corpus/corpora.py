@@ -23,6 +23,8 @@ from med_ner.corpus.jsonl import convert_jsonl
 
 CONVERTERS = {"jsonl": convert_jsonl, "iob": convert_iob, "brat": convert_brat}
 SPLITS = ("train", "dev", "test")
+# A corpus without a test split (Chia: no official one) trains and selects only.
+REQUIRED_SPLITS = ("train", "dev")
 # Converter parameters that the table does not set as options.
 NOT_OPTIONS = ("input_path", "output_path", "label_map", "lang")
 
@@ -83,7 +85,7 @@ class CorpusTable:
         splits = entry.get("splits")
         if not isinstance(splits, dict):
             raise error("no splits", "splits")
-        for split in SPLITS:
+        for split in entry_splits(entry):
             parts = splits.get(split)
             if not parts or not isinstance(parts, list):
                 raise error(f"no {split!r} split (a list of parts, each with a path)", "splits")
@@ -105,13 +107,18 @@ class CorpusTable:
         return entry
 
 
+def entry_splits(entry: Dict) -> List[str]:
+    """The splits an entry converts: train and dev always, test where it has one."""
+    return [split for split in SPLITS if split in REQUIRED_SPLITS or split in entry.get("splits", {})]
+
+
 def check_corpus_outputs(entry: Dict, assets: Path, output: Path) -> None:
     """Every file the corpus's conversion writes, checked before the first is
     (med_ner.outputs.check_outputs): none is a source, none a folder or FIFO."""
     from med_ner.outputs import check_outputs
 
     outputs, inputs = [], []
-    for split in SPLITS:
+    for split in entry_splits(entry):
         parts = entry["splits"][split]
         outputs.append((f"{split} output", output / f"{split}.spacy"))
         for i, part in enumerate(parts):

@@ -83,12 +83,18 @@ def evaluate_mix(model: str, corpus_dir: Path, corpora: List[str], harmonisation
     if train_split:
         train_docs = [eg.reference for eg in CorpusUnion(corpus_dir, train_split, corpora, harmonisation)(nlp)]
     results = {}
+    # A corpus without this split (Chia has no test split) is listed, not scored.
+    without_split = [name for name in corpora if not split_path(corpus_dir, name, split).exists()]
+    if len(without_split) == len(corpora):
+        raise ValueError(f"{corpus_dir}: no corpus has a {split!r} split ({', '.join(corpora)})")
     for name in corpora:
+        if name in without_split:
+            continue
         examples = list(CorpusUnion(corpus_dir, split, [name], harmonisation)(nlp))
         results[name] = score_pipeline(nlp, model, examples, split_path(corpus_dir, name, split), split, train_docs)
         results[name]["corpus"] = name
     return {"model": str(model), "split": split, "harmonisation": str(harmonisation), "inference": inference,
-            "corpora": results}
+            "corpora": results, "without_split": without_split}
 
 
 def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
@@ -258,9 +264,9 @@ def mix_markdown(result: Dict) -> str:
         f"`{result['harmonisation']}`; each corpus is scored on the labels it annotates. Seen/unseen: whether the "
         "lowercased mention text occurs in any training split of the mix.",
         "",
-        "| corpus | labels scored | P | R | F1 | F1 95% CI | recall seen | recall unseen | gold entities | "
-        "confidence ECE | P at 80% kept |",
-        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| corpus | labels scored | P | R | F1 | F1 95% CI | overlap F1 | recall seen | recall unseen | "
+        "gold entities | confidence ECE | P at 80% kept |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def pct(value) -> str:
@@ -271,14 +277,26 @@ def mix_markdown(result: Dict) -> str:
         cal = m.get("calibration") or {}
         ece = f"{cal['ece']:.4f}" if cal else ""
         lines.append(f"| {name} | {', '.join(m['ents_per_type'])} | {pct(m['ents_p'])} | {pct(m['ents_r'])} | "
-                     f"{pct(m['ents_f'])} | {lo * 100:.2f}–{hi * 100:.2f} | {pct(m.get('recall_seen'))} | "
+                     f"{pct(m['ents_f'])} | {lo * 100:.2f}–{hi * 100:.2f} | "
+                     f"{pct(((m.get('partial_match') or {}).get('overall') or {}).get('ent_type', {}).get('f'))} | "
+                     f"{pct(m.get('recall_seen'))} | "
                      f"{pct(m.get('recall_unseen'))} | {m['entities']} | "
                      f"{ece} | {pct(cal.get('precision_at_80'))} |")
+    if result.get("without_split"):
+        lines += ["", f"Without a {result['split']} split (not scored): {', '.join(result['without_split'])}."]
+    lines += ["", "Per corpus and label, exact match and overlap (a prediction of the same label overlapping the "
+              "gold span: nervaluate's type mode):", "",
+              "| corpus | label | P | R | F1 | overlap P | overlap R | gold entities |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, m in result["corpora"].items():
-        lines += ["", f"### {name}", "", "| label | P | R | F1 | gold entities |", "| --- | ---: | ---: | ---: | ---: |"]
+        overlap = (m.get("partial_match") or {}).get("per_type", {})
         for label, s in m["ents_per_type"].items():
-            lines.append(f"| {label} | {pct(s['p'])} | {pct(s['r'])} | {pct(s['f'])} | {s['support']} |")
+            o = overlap.get(label, {}).get("ent_type", {})
+            lines.append(f"| {name} | {label} | {pct(s['p'])} | {pct(s['r'])} | {pct(s['f'])} | {pct(o.get('p'))} | "
+                         f"{pct(o.get('r'))} | {s['support']} |")
+    for name, m in result["corpora"].items():
         if m.get("calibration"):
             diagram = m.get("reliability_diagram")
+            lines += ["", f"### {name}"]
             lines += ner_calibration.markdown_section(m["calibration"], f"{name}/{diagram}" if diagram else None)
     return "\n".join(lines) + "\n"
