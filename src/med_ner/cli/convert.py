@@ -143,10 +143,13 @@ def make_split_command(
     sizes: Tuple[int, int, int] = typer.Option((160, 20, 20), "--sizes", help="Documents in train, dev and test"),
 ):
     """Write a deterministic document-level train/dev/test split."""
+    # A document of the folder named train/dev/test is an input the id lists must not replace.
+    check_paths([(f"{name} id list", output_dir / f"{name}.txt") for name in SPLIT_NAMES],
+                [("document", folder / f"{name}.txt") for name in SPLIT_NAMES if (folder / f"{name}.txt").exists()])
     try:
         _, unpaired = document_stems(folder)
         paths = write_split(folder, output_dir, seed, sizes)
-    except ValueError as err:
+    except (ValueError, ConversionError) as err:
         fail(str(err))
     if unpaired:
         typer.echo(f"left out (no partner file): {', '.join(unpaired)}")
