@@ -23,9 +23,12 @@ def convert_and_report(convert: Callable[..., ConversionReport], input_path: Pat
     """The body of every converter command: convert, write the report, print its summary."""
     check_paths([("output", output_path), ("--report", report_path or default_report_path(output_path))],
                 [("input", input_path), ("--label-map", label_map_path), ("--ids", options.get("ids_path"))])
+    from med_ner.outputs import output_group
+
     try:
-        report = convert(input_path, output_path, LabelMap.from_file(label_map_path), **options)
-        report.write(report_path or default_report_path(output_path))
+        with output_group():  # the DocBin and its report, or the old pair
+            report = convert(input_path, output_path, LabelMap.from_file(label_map_path), **options)
+            report.write(report_path or default_report_path(output_path))
     except ConversionError as err:
         fail(str(err))
     typer.echo(report.summary())

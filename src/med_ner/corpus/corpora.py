@@ -126,7 +126,7 @@ def check_corpus_outputs(entry: Dict, assets: Path, output: Path) -> None:
 
 
 def convert_split(entry: Dict, split: str, assets: Path, output: Path, label_map: LabelMap) -> List[str]:
-    from med_ner.outputs import atomic_path
+    from med_ner.outputs import atomic_path, output_group
 
     check_corpus_outputs(entry, assets, output)
     converter = CONVERTERS[entry["format"]]
@@ -141,8 +141,9 @@ def convert_split(entry: Dict, split: str, assets: Path, output: Path, label_map
         options = {**entry.get("options", {}), **part}
         name = split if len(parts) == 1 else f"{split}-{i + 1}"
         out = output / (f"{split}.spacy" if len(parts) == 1 else f"parts/{name}.spacy")
-        report = converter(source, out, label_map, lang=entry.get("lang", "en"), **options)
-        report.write(output / "reports" / f"{name}.json")
+        with output_group():  # the DocBin and its report, or the old pair
+            report = converter(source, out, label_map, lang=entry.get("lang", "en"), **options)
+            report.write(output / "reports" / f"{name}.json")
         summaries.append(f"[{name}] {report.summary()}")
         part_paths.append(out)
     if len(parts) > 1:
