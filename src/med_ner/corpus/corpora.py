@@ -53,7 +53,8 @@ class CorpusTable:
             for i in range(start + 1, len(lines)):
                 if lines[i] and not lines[i][0].isspace() and not lines[i].startswith("#"):
                     break
-                if re.match(rf"\s+{re.escape(key)}\s*:", lines[i]):
+                # `key:` on its own line, or inside a flow mapping ({key: ...}), quoted or not
+                if re.match(rf"\s", lines[i]) and re.search(rf"[\s{{,]['\"]?{re.escape(key)}['\"]?\s*:", lines[i]):
                     return i + 1
         return start + 1
 
