@@ -3,7 +3,6 @@ split lists, the two views) are written all or none, and folder outputs
 (pipelines) replace the old folder whole or leave it."""
 import json
 import os
-import subprocess
 
 import pytest
 import spacy
@@ -11,7 +10,7 @@ from spacy.tokens import DocBin
 
 from med_ner.outputs import OutputError, atomic_dir, output_group, write_text
 from test_bad_input import invoke, jsonl
-from test_outputs import tiny_fs  # noqa: F401 (fixture)
+from test_outputs import small_tmpfs, tiny_fs  # noqa: F401 (fixture)
 
 LABEL_MAP = json.dumps({"labels": ["SYMPTOM"], "map": {"OTHER": None}})
 
@@ -88,13 +87,7 @@ def test_atomic_dir_replaces_the_whole_folder_or_nothing(tmp_path):
 @pytest.fixture
 def small_fs(tmp_path):
     """A 1 MiB tmpfs (a saved blank pipeline takes about 120 KiB)."""
-    mount = tmp_path / "small1m"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+    yield from small_tmpfs(tmp_path / "small1m", "1m")
 
 
 def test_full_disk_while_saving_a_pipeline_keeps_the_old_one(small_fs):
