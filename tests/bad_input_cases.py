@@ -6,7 +6,8 @@ rendered from this list (`python tests/bad_input_cases.py` prints it) and a
 test checks that the page holds exactly that table
 (`python tests/bad_input_cases.py --write` puts it there).
 
-A case writes `files` (text or bytes; a name ending in "/" is a folder) into a
+A case writes `files` (text or bytes; a name ending in "/" is a folder;
+"PIPELINE" a saved entity_ruler pipeline of its own) into a
 fresh folder, runs `args` there ({model} is a saved entity_ruler pipeline,
 {blank} a saved pipeline with a component that is not registered, {zz} one
 whose language is unknown, {truncated} one whose ner/model holds half its bytes) with
@@ -29,6 +30,7 @@ class Case:
     stdin: Optional[Union[str, bytes]] = None
     exit_code: int = 1
     absent: List[str] = field(default_factory=list)  # paths that must not exist afterwards
+    unchanged: List[str] = field(default_factory=list)  # files or folders whose content must stay as written
     outcome: str = ""  # for an accepted input: what happens, in words
 
 
@@ -326,6 +328,50 @@ CASES = [
     Case("evaluate-not-docbin", "evaluate on a file that is not a DocBin",
          ["evaluate", "model", "{model}", "gold.spacy", "--output", "m.json"], "gold.spacy: not a spaCy DocBin",
          {"gold.spacy": "just text\n"}, absent=["m.json"]),
+    # Issue 37: every command that writes checks its outputs before any work
+    Case("meta-output-is-model-meta", "`package meta` writing over the model's own meta.json",
+         ["package", "meta", "model", "m.json", "model/meta.json", "--name", "x", "--version", "1.0.0",
+          "--transformer", "t", "--corpus", "c"], "meta.json: the meta output is the model's meta.json",
+         {"model/meta.json": '{"lang": "en", "name": "ruler"}', "m.json": '{"split": "test"}'},
+         unchanged=["model/meta.json"]),
+    Case("meta-output-parent-file", "`package meta` output whose folder is a file",
+         ["package", "meta", "model", "m.json", "f/meta.json", "--name", "x", "--version", "1.0.0",
+          "--transformer", "t", "--corpus", "c"], "f is a file, not a folder",
+         {"model/meta.json": '{"lang": "en"}', "m.json": '{"split": "test"}', "f": "x"}, unchanged=["f"]),
+    Case("vocab-output-is-file", "`vocab --output` naming a file (checked before the term lists are built)",
+         ["vocab", "--output", "f"], "f/terms.jsonl: cannot hold the term list: ", {"f": "x"}, unchanged=["f"]),
+    Case("visualize-output-is-data", "`visualize` whose errors.html is the DocBin it reads",
+         ["visualize", "{model}", "views/errors.html", "views"], "errors.html: the errors view is the data",
+         {"views/errors.html": "DOCBIN"}, unchanged=["views/errors.html"], absent=["views/predictions.html"]),
+    Case("visualize-output-parent-file", "`visualize` output folder that is a file",
+         ["visualize", "{model}", "gold.spacy", "gold.spacy"], "gold.spacy is a file, not a folder",
+         {"gold.spacy": "DOCBIN"}, unchanged=["gold.spacy"]),
+    Case("add-context-output-is-model", "`add-context` saving over the pipeline it reads",
+         ["add-context", "model", "train.spacy", "model"], "model: the output is the model",
+         {"model/": "PIPELINE", "train.spacy": "DOCBIN"}, unchanged=["model"]),
+    Case("add-context-output-is-file", "`add-context` output that is a file (the training DocBin)",
+         ["add-context", "model", "train.spacy", "train.spacy"], "train.spacy: is a file, but the output is a folder",
+         {"model/": "PIPELINE", "train.spacy": "DOCBIN"}, unchanged=["model", "train.spacy"]),
+    Case("calibrate-output-is-model", "`calibrate --output` equal to the pipeline it reads",
+         ["calibrate", "model", "dev.spacy", "--output", "model"], "model: the --output is the model",
+         {"model/": "PIPELINE", "dev.spacy": "DOCBIN"}, unchanged=["model"]),
+    Case("calibrate-output-holds-model", "`calibrate --output` a folder that holds the pipeline it reads",
+         ["calibrate", "runs/model", "dev.spacy", "--output", "runs"], "runs: the --output holds the model",
+         {"runs/model/": "PIPELINE", "dev.spacy": "DOCBIN"}, unchanged=["runs"]),
+    Case("calibrate-output-parent-file", "`calibrate --output` inside a file",
+         ["calibrate", "model", "dev.spacy", "--output", "dev.spacy/out"], "dev.spacy is a file, not a folder",
+         {"model/": "PIPELINE", "dev.spacy": "DOCBIN"}, unchanged=["dev.spacy"]),
+    Case("split-output-is-document", "`convert split` into the BRAT folder, whose train.txt is a document",
+         ["convert", "split", "brat", "brat", "--sizes", "1", "1", "0"], "train.txt: the train id list is the document",
+         {"brat/train.txt": BRAT_TXT, "brat/train.ann": "", "brat/b.txt": BRAT_TXT, "brat/b.ann": ""},
+         unchanged=["brat/train.txt"]),
+    Case("split-output-parent-file", "`convert split` output folder that is a file",
+         ["convert", "split", "brat", "f", "--sizes", "1", "0", "0"], "f is a file, not a folder",
+         {"brat/a.txt": BRAT_TXT, "brat/a.ann": "", "f": "x"}, unchanged=["f"]),
+    Case("evaluate-mix-output-is-file", "`evaluate mix --output` naming a file (checked before scoring)",
+         ["evaluate", "mix", "{model}", "--corpora", "x", "--corpus-dir", "corpus", "--harmonisation", "h.yml",
+          "--output", "f"], "f is a file, not a folder",
+         {"corpus/x/test.spacy": "DOCBIN", "h.yml": "x: {}\n", "f": "x"}, unchanged=["f"]),
 ]
 
 

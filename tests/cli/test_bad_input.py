@@ -50,6 +50,12 @@ def models(tmp_path_factory):
 def write_files(folder: Path, files) -> None:
     for name, content in files.items():
         path = folder / name
+        if content == "PIPELINE":  # a saved entity_ruler pipeline of the case's own
+            nlp = spacy.blank("en")
+            nlp.add_pipe("entity_ruler").add_patterns([{"label": "SYMPTOM", "pattern": "fever"}])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nlp.to_disk(path)
+            continue
         if name.endswith("/"):
             path.mkdir(parents=True, exist_ok=True)
             continue
@@ -92,15 +98,25 @@ def check_error(result, *fragments):
         assert fragment in result.stderr
 
 
-def run_case(case: Case, tmp_path: Path, models):
-    write_files(tmp_path, case.files)
+def run_case(case: Case, tmp_path: Path, models, write: bool = True):
+    if write:
+        write_files(tmp_path, case.files)
     args = [a.format(**models) for a in case.args]
     return invoke(args, case.stdin, tmp_path)
 
 
+def snapshot(path: Path):
+    """A file's bytes, or a folder's files and their bytes."""
+    if path.is_dir():
+        return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    return path.read_bytes()
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_case(case, tmp_path, models):
-    result = run_case(case, tmp_path, models)
+    write_files(tmp_path, case.files)
+    before = {path: snapshot(tmp_path / path) for path in case.unchanged}
+    result = run_case(case, tmp_path, models, write=False)
     if case.exit_code:
         check_error(result, case.answer)
     else:
@@ -109,6 +125,8 @@ def test_case(case, tmp_path, models):
         assert case.answer in result.stdout + reports
     for path in case.absent:
         assert not (tmp_path / path).exists(), path
+    for path, content in before.items():
+        assert snapshot(tmp_path / path) == content, f"{path} changed"
 
 
 def test_docs_table_is_the_cases():

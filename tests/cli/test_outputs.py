@@ -45,16 +45,20 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     assert out.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
 
 
-@pytest.fixture
-def tiny_fs(tmp_path):
-    """A 64 KiB tmpfs: writes past it fail with ENOSPC."""
-    mount = tmp_path / "small"
+def small_tmpfs(mount: Path, size: str):
+    """A tmpfs of `size` at `mount` (skipped where mounting is not allowed); unmounted after."""
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     yield mount
     subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A 64 KiB tmpfs: writes past it fail with ENOSPC."""
+    yield from small_tmpfs(tmp_path / "small", "64k")
 
 
 def test_full_disk_leaves_the_old_output_whole(tiny_fs, tmp_path):

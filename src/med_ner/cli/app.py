@@ -39,12 +39,12 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def check_paths(outputs, inputs=()) -> None:
+def check_paths(outputs, inputs=(), folders=()) -> None:
     """Before any work: every output of a command (med_ner.outputs.check_outputs)."""
     from med_ner.outputs import OutputError, check_outputs
 
     try:
-        check_outputs(outputs, inputs)
+        check_outputs(outputs, inputs, folders)
     except OutputError as err:
         fail(str(err))
 

@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from med_ner.cli.app import app, fail
+from med_ner.cli.app import app, check_paths, fail
 from med_ner.corpus.reading import ConversionError
 from med_ner.evaluation.calibration import DEFAULT_FOLDS
 from med_ner.packaging.add_confidence import DEFAULT_HARMONISATION, add_confidence
@@ -41,8 +41,9 @@ def calibrate_command(
         fail(f"{dev_path}: not found")
     if mix_config is not None and not harmonisation.is_file():
         fail(f"--harmonisation {harmonisation}: not found")
-    if output.exists() and not output.is_dir():
-        fail(f"{output}: is a file, but --output is a directory")
+    check_paths([], [("model", Path(model)), ("dev data", dev_path), ("--mix-config", mix_config),
+                     ("--corpus-dir", corpus_dir if mix_config is not None else None)],
+                folders=[("--output", output)])
     from med_ner.training.mix import MixError
 
     try:

@@ -23,9 +23,12 @@ def convert_and_report(convert: Callable[..., ConversionReport], input_path: Pat
     """The body of every converter command: convert, write the report, print its summary."""
     check_paths([("output", output_path), ("--report", report_path or default_report_path(output_path))],
                 [("input", input_path), ("--label-map", label_map_path), ("--ids", options.get("ids_path"))])
+    from med_ner.outputs import output_group
+
     try:
-        report = convert(input_path, output_path, LabelMap.from_file(label_map_path), **options)
-        report.write(report_path or default_report_path(output_path))
+        with output_group():  # the DocBin and its report, or the old pair
+            report = convert(input_path, output_path, LabelMap.from_file(label_map_path), **options)
+            report.write(report_path or default_report_path(output_path))
     except ConversionError as err:
         fail(str(err))
     typer.echo(report.summary())
@@ -143,10 +146,13 @@ def make_split_command(
     sizes: Tuple[int, int, int] = typer.Option((160, 20, 20), "--sizes", help="Documents in train, dev and test"),
 ):
     """Write a deterministic document-level train/dev/test split."""
+    # A document of the folder named train/dev/test is an input the id lists must not replace.
+    check_paths([(f"{name} id list", output_dir / f"{name}.txt") for name in SPLIT_NAMES],
+                [("document", folder / f"{name}.txt") for name in SPLIT_NAMES if (folder / f"{name}.txt").exists()])
     try:
         _, unpaired = document_stems(folder)
         paths = write_split(folder, output_dir, seed, sizes)
-    except ValueError as err:
+    except (ValueError, ConversionError) as err:
         fail(str(err))
     if unpaired:
         typer.echo(f"left out (no partner file): {', '.join(unpaired)}")

@@ -4,7 +4,6 @@ from its wheel."""
 from pathlib import Path
 from typing import List, Optional
 
-import srsly
 import typer
 
 from med_ner.cli.app import (CODE_OPTION, GPU_OPTION, HARMONISATION_OPTION, INFERENCE_OPTION, MODEL_ARGUMENT,
@@ -17,10 +16,11 @@ from med_ner.training.mix import MixError, mix_corpora
 
 
 def _write_table(metrics: dict, markdown: Optional[Path]) -> str:
+    from med_ner.outputs import write_text
+
     table = markdown_table(metrics)
     if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(table, encoding="utf-8")
+        write_text(markdown, table, "markdown table")
     return table
 
 
@@ -76,19 +76,32 @@ def evaluate_mix_command(
     try:
         if config is not None:
             names = mix_corpora(config)
+    except MixError as err:
+        fail(str(err))
+    outputs = [(f"{name} {kind}", output / name / f"{split}.{suffix}") for name in names
+               for kind, suffix in (("metrics", "json"), ("table", "md"), ("reliability diagram", "reliability.png"))]
+    inputs = [(f"{name} {s} data", corpus_dir / name / f"{s}.spacy") for name in names for s in {split, train_split} if s]
+    check_paths(outputs + [("metrics", output / f"{split}.json"), ("table", output / f"{split}.md")],
+                inputs + [("--config", config), ("--harmonisation", harmonisation)])
+    try:
         result = evaluate_mix(model, corpus_dir, names, harmonisation, split, train_split or None, gpu_id,
                               code=code, inference=inference)
     except (PipelineError, MixError, ConversionError, ValueError) as err:
         fail(str(err))
-    for name, metrics in result["corpora"].items():
-        metrics["inference"] = inference
-        (output / name).mkdir(parents=True, exist_ok=True)
-        write_reliability_diagram(metrics, output / name / f"{split}.json")
-        srsly.write_json(output / name / f"{split}.json", metrics)
-        _write_table(metrics, output / name / f"{split}.md")
-    srsly.write_json(output / f"{split}.json", result)
-    table = mix_markdown(result)
-    (output / f"{split}.md").write_text(table, encoding="utf-8")
+    from med_ner.outputs import output_group, write_json, write_text
+
+    try:
+        with output_group():  # every file of the run, or the old ones
+            for name, metrics in result["corpora"].items():
+                metrics["inference"] = inference
+                write_reliability_diagram(metrics, output / name / f"{split}.json")
+                write_json(output / name / f"{split}.json", metrics, "metrics")
+                _write_table(metrics, output / name / f"{split}.md")
+            write_json(output / f"{split}.json", result, "metrics")
+            table = mix_markdown(result)
+            write_text(output / f"{split}.md", table, "table")
+    except ConversionError as err:
+        fail(str(err))
     typer.echo(table)
 
 

@@ -4,7 +4,7 @@ from typing import List, Optional
 
 import typer
 
-from med_ner.cli.app import TABLE_OPTION, fail, package_app
+from med_ner.cli.app import TABLE_OPTION, check_paths, fail, package_app
 from med_ner.corpus.reading import ConversionError
 from med_ner.packaging.meta import write_meta
 
@@ -32,6 +32,8 @@ def package_meta_command(
     """Write the package meta with test-split scores."""
     if corpus is None and harmonisation is None:
         fail("give --corpus (`evaluate model` metrics) or --harmonisation (`evaluate mix` metrics)")
+    check_paths([("meta output", output)], [("model's meta.json", model_path / "meta.json"), ("metrics", metrics_path),
+                                            ("--table", table), ("--harmonisation", harmonisation)])
     try:
         meta = write_meta(model_path, metrics_path, output, name, version, description, license_name, corpus, table,
                           transformer, list(requirement), harmonisation, headline)

@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from med_ner.cli.app import app, fail
+from med_ner.cli.app import app, check_paths, fail
 from med_ner.packaging.add_context import add_context
 from med_ner.training.train import TrainingError, read_budget, train
 
@@ -58,7 +58,15 @@ def add_context_command(
     terms_path = Path(terms) if terms else None
     if terms_path is not None and not terms_path.is_file():
         fail(f"--terms: {terms_path} is not a file (run `med-ner vocab --output {terms_path.parent}`)")
-    info = add_context(model, train_path, output, triggers, window, use_model, inference, inference_window, terms_path)
+    check_paths([], [("model", Path(model)), ("training data", train_path), ("--triggers", triggers),
+                     ("--terms", terms_path)], folders=[("output", output)])
+    from med_ner.outputs import OutputError
+
+    try:
+        info = add_context(model, train_path, output, triggers, window, use_model, inference, inference_window,
+                           terms_path)
+    except OutputError as err:
+        fail(str(err))
     fitted = ", ".join(f"{k}: {v['features']} features, threshold {v['threshold']}" for k, v in info["classifiers"].items())
     typer.echo(f"clinical_context from {info['triggers']}; {info['annotated_documents']} training documents with "
                f"polarity annotation; classifiers: {fitted or 'none (rules only)'}; CPU inference: "

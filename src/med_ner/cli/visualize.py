@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from med_ner.cli.app import CODE_OPTION, app, fail
+from med_ner.cli.app import CODE_OPTION, app, check_paths, fail
 from med_ner.inference.loading import PipelineError, load_pipeline
 from med_ner.prediction.visualize import write_views
 
@@ -18,9 +18,13 @@ def visualize_command(
     code: Optional[str] = CODE_OPTION,
 ):
     """Write displaCy views of predictions and errors (gold vs predicted)."""
+    from med_ner.outputs import OutputError
+
+    check_paths([("predictions view", output_dir / "predictions.html"), ("errors view", output_dir / "errors.html")],
+                [("data", data_path)])
     try:
         nlp = load_pipeline(model, code)
-    except PipelineError as err:
+        shown = write_views(nlp, data_path, output_dir, limit)
+    except (PipelineError, OutputError) as err:
         fail(str(err))
-    shown = write_views(nlp, data_path, output_dir, limit)
     typer.echo(f"wrote {output_dir / 'predictions.html'} ({shown} documents) and {output_dir / 'errors.html'}")

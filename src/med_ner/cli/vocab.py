@@ -13,9 +13,11 @@ def vocab(
     output: Path = typer.Option(Path("vocab"), "--output", "-o", help="Directory for terms.jsonl and report.json"),
 ):
     """Build the drug, phenotype and disease term lists from the installed vocabulary packages (offline)."""
+    from med_ner.outputs import OutputError
+
     try:
         report = write_vocab(output)
-    except VocabError as err:
+    except (VocabError, OutputError) as err:
         fail(str(err))
     except OSError as err:
         fail(f"{err.filename or output}: cannot write the term list ({err.strerror})")

@@ -231,10 +231,12 @@ def vocab_report(terms: List[Term]) -> Dict:
 
 
 def write_terms(terms: Iterable[Term], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as f:
-        for term in terms:
-            f.write(json.dumps(asdict(term), ensure_ascii=False, sort_keys=True) + "\n")
+    from med_ner.outputs import atomic_path
+
+    with atomic_path(path, "term list") as tmp:
+        with tmp.open("w", encoding="utf-8", newline="\n") as f:
+            for term in terms:
+                f.write(json.dumps(asdict(term), ensure_ascii=False, sort_keys=True) + "\n")
 
 
 def read_terms(path: Path) -> List[Term]:
@@ -251,10 +253,15 @@ def read_terms(path: Path) -> List[Term]:
 
 
 def write_vocab(output_dir: Path) -> Dict:
-    """Write output_dir/terms.jsonl and output_dir/report.json; returns the report."""
+    """Write output_dir/terms.jsonl and output_dir/report.json (both, or
+    neither: a failure keeps the old pair); returns the report."""
+    from med_ner.outputs import check_outputs, output_group, write_text
+
     output_dir = Path(output_dir)
+    check_outputs([("term list", output_dir / "terms.jsonl"), ("vocab report", output_dir / "report.json")])
     terms = build_terms()
-    write_terms(terms, output_dir / "terms.jsonl")
     report = vocab_report(terms)
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with output_group():
+        write_terms(terms, output_dir / "terms.jsonl")
+        write_text(output_dir / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n", "vocab report")
     return report

@@ -75,12 +75,13 @@ class LabelMap:
             return cls()
         from med_ner import strict_json
 
+        text = read_text(path)
         try:
-            data = strict_json.loads(read_text(path))
+            data = strict_json.loads(text)
         except json.JSONDecodeError as err:
             raise ConversionError(path, f"invalid JSON: {err.msg}", line=err.lineno) from None
         except strict_json.StrictJSONError as err:
-            raise ConversionError(path, str(err)) from None
+            raise ConversionError(path, str(err), line=strict_json.line_of(text, err)) from None
         if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
             raise ConversionError(path, "a label map is an object with a 'labels' list and an optional 'map' object")
         for label in data["labels"]:

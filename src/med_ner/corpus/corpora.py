@@ -55,7 +55,8 @@ class CorpusTable:
             for i in range(start + 1, len(lines)):
                 if lines[i] and not lines[i][0].isspace() and not lines[i].startswith("#"):
                     break
-                if re.match(rf"\s+{re.escape(key)}\s*:", lines[i]):
+                # `key:` on its own line, or inside a flow mapping ({key: ...}), quoted or not
+                if re.match(rf"\s", lines[i]) and re.search(rf"[\s{{,]['\"]?{re.escape(key)}['\"]?\s*:", lines[i]):
                     return i + 1
         return start + 1
 
@@ -133,7 +134,7 @@ def check_corpus_outputs(entry: Dict, assets: Path, output: Path) -> None:
 
 
 def convert_split(entry: Dict, split: str, assets: Path, output: Path, label_map: LabelMap) -> List[str]:
-    from med_ner.outputs import atomic_path
+    from med_ner.outputs import atomic_path, output_group
 
     check_corpus_outputs(entry, assets, output)
     converter = CONVERTERS[entry["format"]]
@@ -148,8 +149,9 @@ def convert_split(entry: Dict, split: str, assets: Path, output: Path, label_map
         options = {**entry.get("options", {}), **part}
         name = split if len(parts) == 1 else f"{split}-{i + 1}"
         out = output / (f"{split}.spacy" if len(parts) == 1 else f"parts/{name}.spacy")
-        report = converter(source, out, label_map, lang=entry.get("lang", "en"), **options)
-        report.write(output / "reports" / f"{name}.json")
+        with output_group():  # the DocBin and its report, or the old pair
+            report = converter(source, out, label_map, lang=entry.get("lang", "en"), **options)
+            report.write(output / "reports" / f"{name}.json")
         summaries.append(f"[{name}] {report.summary()}")
         part_paths.append(out)
     if len(parts) > 1:

@@ -54,11 +54,13 @@ def header(folder: Path, seed: int, sizes: Tuple[int, int, int], name: str) -> s
 
 
 def write_split(folder: Path, output_dir: Path, seed: int, sizes: Tuple[int, int, int]) -> Dict[str, Path]:
+    """The three id lists, all or none: a failure keeps the old three."""
+    from med_ner.outputs import output_group, write_text
+
     split = make_split(folder, seed, sizes)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name in SPLITS:
-        paths[name] = output_dir / f"{name}.txt"
-        paths[name].write_text(header(folder, seed, sizes, name) + "".join(f"{s}\n" for s in sorted(split[name])),
-                               encoding="utf-8")
+    paths = {name: output_dir / f"{name}.txt" for name in SPLITS}
+    with output_group():
+        for name in SPLITS:
+            write_text(paths[name], header(folder, seed, sizes, name) + "".join(f"{s}\n" for s in sorted(split[name])),
+                       f"{name} id list")
     return paths

@@ -320,7 +320,6 @@ def reliability_diagram(report: Dict, path: Path, title: str = "") -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
     width = 1.0 / len(report["bins"])
     filled = [b for b in report["bins"] if b["count"]]
@@ -334,8 +333,12 @@ def reliability_diagram(report: Dict, path: Path, title: str = "") -> Path:
     ax.set_title(f"{title} ECE {report['ece']:.4f} ({report['entities']} entities)".strip(), fontsize=9)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    from med_ner.outputs import savefig
+
+    try:
+        savefig(fig, path, "reliability diagram")
+    finally:
+        plt.close(fig)
     return path
 
 

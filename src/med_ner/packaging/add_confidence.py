@@ -86,8 +86,10 @@ def add_confidence(model: str, dev_path: Optional[Path], output: Path, method: s
     component.calibrator = calibrator
     nlp.meta["entity_confidence"] = {"calibration": calibrator.to_dict()["info"], "method": calibrator.method,
                                      "threshold": component.threshold}
-    Path(output).mkdir(parents=True, exist_ok=True)
-    nlp.to_disk(output)
+    from med_ner.outputs import atomic_dir
+
+    with atomic_dir(output, "output pipeline") as tmp:  # the whole folder, or the old one
+        nlp.to_disk(tmp)
     return {**calibrator.info, "threshold": component.threshold, "pipe_names": nlp.pipe_names}
 
 

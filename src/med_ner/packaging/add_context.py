@@ -36,8 +36,11 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
     component.initialize(lambda: corpus(nlp), nlp=nlp, triggers=str(triggers))
     if terms is not None:
         add_linking(nlp, Path(terms))
-    nlp.to_disk(output)
-    runtime = set_prediction_runtime(output, inference, inference_window)
+    from med_ner.outputs import atomic_dir
+
+    with atomic_dir(output, "output pipeline") as tmp:  # the whole folder, or the old one
+        nlp.to_disk(tmp)
+        runtime = set_prediction_runtime(tmp, inference, inference_window)
     annotated = sum(1 for eg in corpus(nlp) if clinical_context.has_gold_flags(eg.reference))
     return {"triggers": str(triggers), "annotated_documents": annotated, "inference": runtime,
             "linking": terms is not None,

@@ -130,6 +130,7 @@ def write_meta(model_path: Path, metrics_path: Path, output: Path, name: str, ve
         source = corpora[corpus]["source"]
         meta = build_meta(model_meta, metrics, name, version, description, license_name,
                           {k: str(v) for k, v in source.items() if v}, transformer, requirements)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, meta)
+    from med_ner.outputs import write_json
+
+    write_json(output, meta, "meta")
     return meta

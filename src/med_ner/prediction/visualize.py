@@ -86,9 +86,12 @@ def write_views(nlp, data_path: Path, output_dir: Path, limit: int = 50) -> int:
             if label not in flagged_options["colors"]:
                 flagged_options["ents"].append(label)
                 flagged_options["colors"][label] = options["colors"].get(ent.label_, palette[0])
-    (output_dir / "predictions.html").write_text(
-        displacy.render([with_flags(d) for d in shown], style="ent", options=flagged_options, page=True, manual=True),
-        encoding="utf-8",
-    )
-    (output_dir / "errors.html").write_text(render_errors(list(zip(gold_docs, pred_docs)), options), encoding="utf-8")
+    from med_ner.outputs import output_group, write_text
+
+    predictions = displacy.render([with_flags(d) for d in shown], style="ent", options=flagged_options, page=True,
+                                  manual=True)
+    errors = render_errors(list(zip(gold_docs, pred_docs)), options)
+    with output_group():  # both views of one run, or the old pair
+        write_text(output_dir / "predictions.html", predictions, "predictions view")
+        write_text(output_dir / "errors.html", errors, "errors view")
     return len(shown)

@@ -35,8 +35,12 @@ def plot_curve(rows: List[Dict], png: Path, title: str = "") -> None:
     score_ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center right")
     score_ax.set_title(title or "training curve")
     fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+    from med_ner.outputs import savefig
+
+    try:
+        savefig(fig, png, "training curve", dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def memory_use() -> Dict[str, float]:
