@@ -3,10 +3,10 @@ invisible character, and an over-long token cannot cut off the text after it
 (it made the transformer fail or truncate its window)."""
 import pytest
 import spacy
-from spacy.tokens import DocBin
+from spacy.tokens import DocBin, Span
 
 from med_ner.components import clinical_context
-from med_ner.components.entity_edges import add_edge_components, invisible, pieces
+from med_ner.components.entity_edges import add_edge_components, invisible, pieces, trim_entities
 from med_ner.packaging.add_context import add_context
 
 INVISIBLE = ["\u200d", "\ufe0f", "\u200b", "\ufeff", "\u00ad", "\u2060", "\u00a0", "\u3000", "\u034f", "\U000e0101"]
@@ -112,7 +112,24 @@ def test_an_over_long_token_does_not_cut_off_the_text_after_it(tiny_trained_pipe
     # Every token after the long one has transformer pieces (none was cut off).
     assert all(len(doc._.trf_data.align[t.i].data) for t in tail)
     # No entity runs from the long token into the text after it.
-    assert not [ent for ent in doc.ents if ent.start_char < len(LONG) < ent.end_char]
+    [[long_start, long_end]] = doc.user_data["split_tokens"]
+    assert long_start == 0 and long_end >= len(LONG) - 1
+    assert not [ent for ent in doc.ents if ent.start_char < long_end < ent.end_char]
+
+
+def test_an_entity_crossing_a_split_token_keeps_its_longest_part_outside_it():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("split_tokens", config={"max_chars": 10, "piece_chars": 3})
+    doc = nlp("x " + "q" * 12 + " chest pain")
+    assert [t.text for t in doc] == ["x", "qqq", "qqq", "qqq", "qqq", "chest", "pain"]
+    assert doc.user_data["split_tokens"] == [[2, 14]]
+    doc.ents = [Span(doc, 0, 7, label="SYMPTOM"), ]
+    doc.ents[0]._.confidence = 0.4
+    trim_entities(doc)
+    assert [(e.text, e.label_, e._.confidence) for e in doc.ents] == [("chest pain", "SYMPTOM", 0.4)]
+    doc.ents = [Span(doc, 2, 4, label="DRUG")]  # inside the split token only: left as it is
+    trim_entities(doc)
+    assert [e.text for e in doc.ents] == ["qqqqqq"]
 
 
 def test_add_context_saves_the_components_in_the_pipeline(tmp_path):

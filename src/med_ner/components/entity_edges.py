@@ -4,14 +4,17 @@
   (a pasted hash, base64, a run of characters without spaces) is split into
   pieces of `piece_chars` characters, so one token cannot fill the
   transformer's window of 512 word pieces and cut off the text after it
-  (128 tokens of 3 characters stay under 512 pieces); invisible characters
+  (128 tokens of 3 characters stay under 512 pieces), and where the split
+  token was is recorded in `doc.user_data["split_tokens"]`; invisible characters
   (zero-width joiner and space, variation selectors, BOM, soft hyphen, other
   format characters and whitespace) at the edges of a token become tokens of
   their own.
 - `trim_entities` (after the ner, and after entity_confidence where the
   pipeline has it): an entity never starts or ends on a token of whitespace or
-  invisible characters; an entity of only such tokens is dropped. Its
-  confidence moves with it, and so do the candidates' spans.
+  invisible characters, and an entity that runs from the pieces of a split
+  token into the text around it keeps only its longest part outside them; an
+  entity of only such tokens is dropped. Its confidence moves with it, and so
+  do the candidates' spans.
 """
 import unicodedata
 from typing import List, Optional, Tuple
@@ -19,6 +22,8 @@ from typing import List, Optional, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
 
+# doc.user_data key: [start_char, end_char] of each over-long token split in pieces.
+SPLIT_KEY = "split_tokens"
 # Default-ignorable characters that are not format characters (Cf).
 IGNORABLE = {"\u034f", "\u115f", "\u1160", "\u17b4", "\u17b5", "\u3164", "\uffa0"}
 
@@ -74,6 +79,9 @@ class TokenSplitter:
                 if len(parts) > 1:
                     splits.append((token, parts))
         if splits:
+            long_tokens = [[t.idx, t.idx + len(t.text)] for t, _ in splits if len(t.text) > self.max_chars]
+            if long_tokens:
+                doc.user_data[SPLIT_KEY] = doc.user_data.get(SPLIT_KEY, []) + long_tokens
             with doc.retokenize() as retokenizer:
                 for token, parts in splits:
                     # Each piece its own head: no parse exists yet.
@@ -86,8 +94,27 @@ def make_split_tokens(nlp: Language, name: str, max_chars: int, piece_chars: int
     return TokenSplitter(name, max_chars, piece_chars)
 
 
+def outside_split_tokens(span: Span) -> Tuple[int, int]:
+    """The longest run of the span's tokens outside split over-long tokens
+    (the whole span when it crosses none, or lies inside one)."""
+    long_tokens = span.doc.user_data.get(SPLIT_KEY)
+    if not long_tokens:
+        return span.start, span.end
+    inside = [any(a <= token.idx < b for a, b in long_tokens) for token in span]
+    if all(inside) or not any(inside):
+        return span.start, span.end
+    runs, run_start = [], None
+    for i, flag in enumerate(inside + [True]):
+        if not flag and run_start is None:
+            run_start = i
+        elif flag and run_start is not None:
+            runs.append((span.start + run_start, span.start + i))
+            run_start = None
+    return max(runs, key=lambda run: span.doc[run[1] - 1].idx + len(span.doc[run[1] - 1]) - span.doc[run[0]].idx)
+
+
 def trimmed(span: Span) -> Optional[Tuple[int, int]]:
-    start, end = span.start, span.end
+    start, end = outside_split_tokens(span)
     doc = span.doc
     while start < end and blank(doc[start].text):
         start += 1
