@@ -56,7 +56,7 @@ class CorpusTable:
                 if lines[i] and not lines[i][0].isspace() and not lines[i].startswith("#"):
                     break
                 # `key:` on its own line, or inside a flow mapping ({key: ...}), quoted or not
-                if re.match(rf"\s", lines[i]) and re.search(rf"[\s{{,]['\"]?{re.escape(key)}['\"]?\s*:", lines[i]):
+                if re.match(r"\s", lines[i]) and re.search(rf"[\s{{,]['\"]?{re.escape(key)}['\"]?\s*:", lines[i]):
                     return i + 1
         return start + 1
 
