@@ -82,11 +82,15 @@ def results_page() -> str:
            "## The release model", "",
            f"`en_med_ner`, trained on the corpus mix with mention replacement (record: `benchmarks/{RELEASE}`; "
            "decision: [mention replacement](decisions.md#mention-replacement)).", "",
-           "| test split | P | R | F1 (95% CI) | seen / unseen recall | gold entities |",
-           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+           "| test split | P | R | F1 (95% CI) | seen / unseen recall | gold entities | confidence ECE | "
+           "P of the 80% most confident / all |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for corpus, s in release["corpora"].items():
+        c = s.get("calibration") or {}
+        confidence = f"{c['ece']:.4f} | {pct(c['precision_at_80'])} / {pct(c['precision_at_0'])}" if c else "| "
         out.append(f"| {corpus} ({CORPUS_NOTE.get(corpus, '')}) | {pct(s['ents_p'])} | {pct(s['ents_r'])} | "
-                   f"{f1_ci(s)} | {pct(s['recall_seen'])} / {pct(s['recall_unseen'])} | {s['entities']:,} |")
+                   f"{f1_ci(s)} | {pct(s['recall_seen'])} / {pct(s['recall_unseen'])} | {s['entities']:,} | "
+                   f"{confidence} |")
     out += ["", "MACCROBAT per label:", "", "| label | P | R | F1 |", "| --- | ---: | ---: | ---: |"]
     for label, s in sorted(release["corpora"]["MACCROBAT"]["ents_per_type"].items()):
         out.append(f"| {label} | {pct(s['p'])} | {pct(s['r'])} | {pct(s['f'])} |")
