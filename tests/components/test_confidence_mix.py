@@ -120,6 +120,24 @@ def test_calibrate_on_a_mix_with_auto_records_the_choice(tiny_trained_pipeline, 
     report = srsly.read_json(tmp_path / "metrics" / "test.json")["corpora"]["sample"]["calibration"]
     assert report["map"]["info"]["requested"] == "auto" and report["map"]["method"] == calibrator.method
     assert f"Calibration map: {calibrator.method}, fitted on" in (tmp_path / "metrics" / "test.md").read_text()
+    assert info["weights"] == "each entity equal"
+
+
+def test_balance_corpora_weighs_each_corpus_the_same(tiny_trained_pipeline, mix, tmp_path):
+    from med_ner.packaging.add_confidence import add_confidence
+
+    common = dict(mix_config=mix / "mix.cfg", corpus_dir=mix / "corpus", harmonisation=mix / "table.yml", folds=3)
+    plain = add_confidence(str(tiny_trained_pipeline), None, tmp_path / "plain", "platt", **common)
+    balanced = add_confidence(str(tiny_trained_pipeline), None, tmp_path / "balanced", "platt", **common,
+                              balance_corpora=True)
+    assert plain["weights"] == "each entity equal" and balanced["weights"] == "each corpus equal"
+    sizes = [row["dev_entities"] for row in balanced["corpora"].values()]
+    assert len(sizes) == 2 and sizes[0] != sizes[1]  # unequal corpora, so the weights change the fit
+    maps = [spacy.load(tmp_path / name).get_pipe("entity_confidence").calibrator.params for name in ("plain", "balanced")]
+    assert maps[0] != maps[1]
+    with pytest.raises(ValueError, match="--balance-corpora needs --mix-config"):
+        add_confidence(str(tiny_trained_pipeline), mix / "corpus" / "sample" / "dev.spacy", tmp_path / "x", "platt",
+                       balance_corpora=True)
 
 
 @pytest.mark.parametrize("args, message", [

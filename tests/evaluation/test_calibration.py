@@ -132,3 +132,17 @@ def test_platt_label_lists_the_labels_on_the_global_fit():
     fit = cal.Calibrator.fit("platt-label", raw, correct, labels)
     assert list(fit.params["labels"]) == ["A"] and fit.params["global_fit_labels"] == ["B"]
     assert "labels on the global fit (too few dev entities): B" in cal.map_summary(cal.map_description(fit))
+
+
+def test_a_weight_counts_as_that_many_copies_of_an_entity():
+    from med_ner.evaluation.calibration import fit_isotonic, fit_platt
+
+    raw = [0.2, 0.4, 0.5, 0.7, 0.9, 0.95, 0.3, 0.6]
+    correct = [False, False, True, True, True, True, True, False]
+    weights = [2, 1, 3, 1, 2, 1, 1, 2]
+    copies = [(r, c) for r, c, w in zip(raw, correct, weights) for _ in range(w)]
+    assert fit_platt(raw, correct, weights=weights) == pytest.approx(fit_platt(*zip(*copies)), abs=1e-6)
+    x, y = fit_isotonic(raw, correct, weights)
+    x2, y2 = fit_isotonic(*zip(*copies))
+    assert x == pytest.approx(x2) and y == pytest.approx(y2)
+    assert fit_platt(raw, correct, weights=[1] * len(raw)) == fit_platt(raw, correct)

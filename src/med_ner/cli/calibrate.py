@@ -29,6 +29,8 @@ def calibrate_command(
                                     "<corpus>/dev.spacy"),
     harmonisation: Path = typer.Option(DEFAULT_HARMONISATION, "--harmonisation",
                                        help="With --mix-config: the label harmonisation table"),
+    balance_corpora: bool = typer.Option(False, "--balance-corpora", help="With --mix-config: each corpus weighs "
+                                         "the same in the fit (else each dev entity does)"),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Drop entities below this confidence "
                                               "(default: keep the component's, else 0.0: keep all)"),
     candidates: Optional[bool] = typer.Option(None, "--candidates/--no-candidates",
@@ -48,7 +50,8 @@ def calibrate_command(
 
     try:
         info = add_confidence(model, dev_path, output, method, threshold, candidates, mix_config=mix_config,
-                              corpus_dir=corpus_dir, harmonisation=harmonisation, folds=folds)
+                              corpus_dir=corpus_dir, harmonisation=harmonisation, folds=folds,
+                              balance_corpora=balance_corpora)
     except (ValueError, ConversionError, MixError) as err:
         fail(str(err))
     chosen = info["method"] if info["requested"] != "auto" else f"{info['method']} (chosen by auto)"

@@ -43,23 +43,25 @@ def _sigmoid(z) -> numpy.ndarray:
     return 1.0 / (1.0 + numpy.exp(-z))
 
 
-def fit_platt(raw: Sequence[float], correct: Sequence[bool], l2: float = 1e-3) -> Tuple[float, float]:
-    """(a, b) of p = sigmoid(a * logit(raw) + b), by Newton's method on the log
-    loss (a small L2 on a - 1 and b keeps it finite on separable data)."""
+def fit_platt(raw: Sequence[float], correct: Sequence[bool], l2: float = 1e-3,
+              weights: Optional[Sequence[float]] = None) -> Tuple[float, float]:
+    """(a, b) of p = sigmoid(a * logit(raw) + b), by Newton's method on the
+    (weighted) log loss (a small L2 on a - 1 and b keeps it finite on separable data)."""
     x = _logit(raw)
     y = numpy.asarray(correct, dtype="float64")
+    v = numpy.ones_like(x) if weights is None else numpy.asarray(weights, dtype="float64")
 
     def loss(a: float, b: float) -> float:
         z = a * x + b
         # log(1 + e^z) - y z, stable for large |z|
-        return float(numpy.sum(numpy.logaddexp(0.0, z) - y * z) + 0.5 * l2 * ((a - 1) ** 2 + b ** 2))
+        return float(numpy.sum(v * (numpy.logaddexp(0.0, z) - y * z)) + 0.5 * l2 * ((a - 1) ** 2 + b ** 2))
 
     a, b = 1.0, 0.0
     current = loss(a, b)
     for _ in range(100):
         p = _sigmoid(a * x + b)
-        w = p * (1 - p)
-        grad = numpy.array([numpy.sum((p - y) * x) + l2 * (a - 1), numpy.sum(p - y) + l2 * b])
+        w = v * p * (1 - p)
+        grad = numpy.array([numpy.sum(v * (p - y) * x) + l2 * (a - 1), numpy.sum(v * (p - y)) + l2 * b])
         hess = numpy.array([[numpy.sum(w * x * x) + l2, numpy.sum(w * x)], [numpy.sum(w * x), numpy.sum(w) + l2]])
         try:
             step = numpy.linalg.solve(hess, grad)
@@ -78,15 +80,17 @@ def fit_platt(raw: Sequence[float], correct: Sequence[bool], l2: float = 1e-3) -
     return float(a), float(b)
 
 
-def fit_isotonic(raw: Sequence[float], correct: Sequence[bool]) -> Tuple[List[float], List[float]]:
+def fit_isotonic(raw: Sequence[float], correct: Sequence[bool],
+                 weights: Optional[Sequence[float]] = None) -> Tuple[List[float], List[float]]:
     """Pool adjacent violators: a non-decreasing step map, as the (x, y) knots
-    that numpy.interp reads (each block's mean raw score and accuracy)."""
+    that numpy.interp reads (each block's weighted mean raw score and accuracy)."""
     order = numpy.argsort(numpy.asarray(raw, dtype="float64"), kind="stable")
     xs = numpy.asarray(raw, dtype="float64")[order]
     ys = numpy.asarray(correct, dtype="float64")[order]
-    blocks: List[List[float]] = []  # [sum_x, sum_y, count]
-    for x, y in zip(xs, ys):
-        blocks.append([x, y, 1.0])
+    ws = numpy.ones_like(xs) if weights is None else numpy.asarray(weights, dtype="float64")[order]
+    blocks: List[List[float]] = []  # [sum_wx, sum_wy, sum_w]
+    for x, y, w in zip(xs, ys, ws):
+        blocks.append([w * x, w * y, w])
         while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] >= blocks[-1][1] / blocks[-1][2]:
             sx, sy, n = blocks.pop()
             blocks[-1][0] += sx
@@ -130,7 +134,7 @@ class Calibrator:
 
     @classmethod
     def fit(cls, method: str, raw: Sequence[float], correct: Sequence[bool],
-            labels: Optional[Sequence[str]] = None) -> "Calibrator":
+            labels: Optional[Sequence[str]] = None, weights: Optional[Sequence[float]] = None) -> "Calibrator":
         if method not in METHODS:
             raise ValueError(f"calibration method {method!r} is not one of {', '.join(METHODS)}")
         raw = numpy.asarray(raw, dtype="float64")
@@ -139,10 +143,11 @@ class Calibrator:
             return cls("identity")
         if raw.size == 0:
             raise ValueError("no predicted entities to fit the calibration on")
+        weights = numpy.ones(raw.size) if weights is None else numpy.asarray(weights, dtype="float64")
         if method == "isotonic":
-            x, y = fit_isotonic(raw, correct)
+            x, y = fit_isotonic(raw, correct, weights)
             return cls("isotonic", {"x": x, "y": y})
-        a, b = fit_platt(raw, correct)
+        a, b = fit_platt(raw, correct, weights=weights)
         params: Dict = {"a": a, "b": b}
         if method == "platt-label":
             params["labels"] = {}
@@ -150,7 +155,7 @@ class Calibrator:
             for label in sorted(set(labels.tolist())):
                 mask = labels == label
                 if mask.sum() >= MIN_LABEL_ENTITIES and 0 < correct[mask].sum() < mask.sum():
-                    params["labels"][label] = list(fit_platt(raw[mask], correct[mask]))
+                    params["labels"][label] = list(fit_platt(raw[mask], correct[mask], weights=weights[mask]))
             # The labels that fall back to the global fit (too few dev entities, or one outcome only).
             params["global_fit_labels"] = sorted(set(labels.tolist()) - set(params["labels"]))
         return cls(method, params)
@@ -166,13 +171,15 @@ def document_folds(groups: Sequence, folds: int = DEFAULT_FOLDS, seed: int = 0) 
 
 
 def cross_validated_ece(method: str, raw: Sequence[float], correct: Sequence[bool], labels: Sequence[str],
-                        groups: Sequence, folds: int = DEFAULT_FOLDS, seed: int = 0) -> Optional[float]:
+                        groups: Sequence, folds: int = DEFAULT_FOLDS, seed: int = 0,
+                        weights: Optional[Sequence[float]] = None) -> Optional[float]:
     """ECE of the out-of-fold calibrated scores: each fold's entities mapped by
     a `method` map fitted on the other folds (folds over documents, `groups`
     naming each entity's document), pooled. None with fewer than 2 documents."""
     raw = numpy.asarray(raw, dtype="float64")
     correct = numpy.asarray(correct, dtype=bool)
     labels = numpy.asarray(labels)
+    weights = numpy.ones(raw.size) if weights is None else numpy.asarray(weights, dtype="float64")
     k = min(folds, len(set(groups)))
     if k < 2:
         return None
@@ -180,14 +187,14 @@ def cross_validated_ece(method: str, raw: Sequence[float], correct: Sequence[boo
     out = numpy.empty(raw.size)
     for i in range(k):
         held = fold == i
-        calibrator = Calibrator.fit(method, raw[~held], correct[~held], labels[~held].tolist())
+        calibrator = Calibrator.fit(method, raw[~held], correct[~held], labels[~held].tolist(), weights[~held])
         out[held] = calibrator(raw[held], labels[held].tolist())
     return expected_calibration_error(out, correct)
 
 
 def choose_method(raw: Sequence[float], correct: Sequence[bool], labels: Sequence[str], groups: Sequence,
-                  folds: int = DEFAULT_FOLDS, methods: Sequence[str] = AUTO_METHODS, seed: int = 0
-                  ) -> Tuple[str, Dict[str, Optional[float]], int]:
+                  folds: int = DEFAULT_FOLDS, methods: Sequence[str] = AUTO_METHODS, seed: int = 0,
+                  weights: Optional[Sequence[float]] = None) -> Tuple[str, Dict[str, Optional[float]], int]:
     """The method with the lowest cross-validated ECE (a tie: the earlier, simpler
     one), the CV ECE of each, and the number of folds used."""
     if folds < 2:
@@ -195,26 +202,29 @@ def choose_method(raw: Sequence[float], correct: Sequence[bool], labels: Sequenc
     k = min(folds, len(set(groups)))
     if k < 2:
         raise ValueError("--method auto: cross-validation needs predicted entities in at least 2 dev documents")
-    scores = {method: cross_validated_ece(method, raw, correct, labels, groups, folds, seed) for method in methods}
+    scores = {method: cross_validated_ece(method, raw, correct, labels, groups, folds, seed, weights)
+              for method in methods}
     best = min(methods, key=lambda m: (scores[m], methods.index(m)))
     return best, scores, k
 
 
 def fit_calibration(method: str, raw: Sequence[float], correct: Sequence[bool], labels: Sequence[str],
-                    groups: Sequence, folds: int = DEFAULT_FOLDS, seed: int = 0) -> Calibrator:
+                    groups: Sequence, folds: int = DEFAULT_FOLDS, seed: int = 0,
+                    weights: Optional[Sequence[float]] = None) -> Calibrator:
     """Fit `method` ("auto": the lowest CV ECE of AUTO_METHODS) on the dev
-    outcomes; the Calibrator's info records the request, the choice, the CV ECE
-    of each map (None where fewer than 2 documents), and the in-sample dev ECE."""
+    outcomes, each entity counting its weight (None: 1) in the fit; the
+    Calibrator's info records the request, the choice, the CV ECE of each map
+    (None where fewer than 2 documents), and the in-sample dev ECE."""
     if method not in METHODS and method != "auto":
         raise ValueError(f"--method: {method!r} is not one of {', '.join(METHODS + ('auto',))}")
     if not len(raw):
         raise ValueError("no predicted entities to fit the calibration on")
     if method == "auto":
-        chosen, cv, k = choose_method(raw, correct, labels, groups, folds, seed=seed)
+        chosen, cv, k = choose_method(raw, correct, labels, groups, folds, seed=seed, weights=weights)
     else:
         chosen, k = method, min(folds, len(set(groups)))
-        cv = {m: cross_validated_ece(m, raw, correct, labels, groups, folds, seed) for m in AUTO_METHODS}
-    calibrator = Calibrator.fit(chosen, raw, correct, labels)
+        cv = {m: cross_validated_ece(m, raw, correct, labels, groups, folds, seed, weights) for m in AUTO_METHODS}
+    calibrator = Calibrator.fit(chosen, raw, correct, labels, weights)
     calibrator.info = {
         "requested": method, "method": chosen, "folds": k if k >= 2 else None, "cv_ece": cv,
         "dev_entities": len(raw), "dev_correct": int(numpy.sum(correct)), "dev_documents": len(set(groups)),

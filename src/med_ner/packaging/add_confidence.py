@@ -11,6 +11,7 @@ The component needs none of the ner's training: it replays the ner's parse
 pass over dev. The calibration map, with how it was fitted and chosen, is
 stored in the component's folder and the pipeline's meta, and ships in the wheel.
 """
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -23,7 +24,8 @@ DEFAULT_HARMONISATION = Path("configs/label_harmonisation.yml")
 def add_confidence(model: str, dev_path: Optional[Path], output: Path, method: str = "platt",
                    threshold: Optional[float] = None, candidates: Optional[bool] = None, *,
                    mix_config: Optional[Path] = None, corpus_dir: Path = Path("corpus"),
-                   harmonisation: Path = DEFAULT_HARMONISATION, folds: int = DEFAULT_FOLDS) -> Dict:
+                   harmonisation: Path = DEFAULT_HARMONISATION, folds: int = DEFAULT_FOLDS,
+                   balance_corpora: bool = False) -> Dict:
     """Returns the calibration's info (the method requested and used, the CV
     ECE of each map, the number of dev entities, and the dev ECE before and
     after calibration, in-sample: the figures of the report are on test), per
@@ -77,7 +79,16 @@ def add_confidence(model: str, dev_path: Optional[Path], output: Path, method: s
         if union is not None:
             raise ValueError(f"{what}: {message} (counting each corpus's annotated labels only)")
         raise ConversionError(what, message)
-    calibrator = fit_calibration(method, table["raw"], table["correct"], table["labels"], table["docs"], folds)
+    weights = None
+    if balance_corpora:
+        if union is None:
+            raise ValueError("--balance-corpora needs --mix-config (the dev splits of several corpora)")
+        # Each corpus weighs the same in the fit, whatever its number of dev entities.
+        sizes = Counter(table["corpora"])
+        weights = [len(table["raw"]) / (len(sizes) * sizes[corpus]) for corpus in table["corpora"]]
+    calibrator = fit_calibration(method, table["raw"], table["correct"], table["labels"], table["docs"], folds,
+                                 weights=weights)
+    calibrator.info["weights"] = "each corpus equal" if balance_corpora else "each entity equal"
     calibrator.info["dev"] = source
     calibrator.info["dev_documents_total"] = len(examples)
     if union is not None:
