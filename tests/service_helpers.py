@@ -12,11 +12,13 @@ from typing import List, Optional
 
 import spacy
 
+from med_ner.components import clinical_context
+
 from bench.service import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "sample"
-TRIGGERS = ROOT / "assets" / "context" / "en.json"
+TRIGGERS = clinical_context.default_triggers("en")
 SLOW_COMPONENT = ROOT / "tests" / "slow_component.py"
 
 

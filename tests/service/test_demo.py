@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import spacy
 
+from med_ner.components import clinical_context
 from med_ner.service import demo
 from conftest import ROOT
 
@@ -27,7 +28,7 @@ def ruler_context_pipeline(path: Path) -> Path:
          {"label": "SYMPTOM", "pattern": "fever"}, {"label": "SYMPTOM", "pattern": "chest pain"},
          {"label": "BODY_PART", "pattern": "hip"}])
     nlp.add_pipe("clinical_context", config={"use_model": False}).initialize(
-        lambda: [], nlp=nlp, triggers=str(ROOT / "assets" / "context" / "en.json"))
+        lambda: [], nlp=nlp, triggers=str(clinical_context.default_triggers("en")))
     nlp.to_disk(path)
     return path
 
