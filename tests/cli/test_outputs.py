@@ -123,6 +123,7 @@ def test_annotate_folder_names_files_left_out(tmp_path, models):  # noqa: F811
         ("d.md", "suffix"), ("e.txt", "dangling")}
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_annotate_unanswering_scheduler_fails_fast_without_parts(tmp_path, models):  # noqa: F811
     (tmp_path / "in.jsonl").write_text(jsonl({"id": 1, "text": "fever"}), encoding="utf-8")
     start = time.perf_counter()

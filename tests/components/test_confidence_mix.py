@@ -92,6 +92,7 @@ def test_mix_outcomes_count_only_the_labels_a_corpus_annotates(tiny_trained_pipe
     assert len(set(table["docs"])) > 1
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_calibrate_on_a_mix_with_auto_records_the_choice(tiny_trained_pipeline, mix, tmp_path):
     out = tmp_path / "model"
     proc = med_ner("calibrate", tiny_trained_pipeline, "--output", out, "--method", "auto", "--folds", "3",

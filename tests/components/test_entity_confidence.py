@@ -127,6 +127,7 @@ def test_calibration_survives_to_disk_and_bytes(calibrated, tmp_path):
     assert from_bytes.get_pipe("entity_confidence").calibrator.to_dict() == calibrator.to_dict()
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_calibrate_refits_and_cli_shows_confidence(calibrated, dev_docbin, tmp_path):
     out = tmp_path / "isotonic"
     proc = subprocess.run([sys.executable, "-m", "med_ner", "calibrate", str(calibrated), str(dev_docbin),

@@ -305,6 +305,7 @@ def test_annotated_lines_only_needs_one_doc_per_line(tmp_path):
         convert_brat(tmp_path, tmp_path / "out.spacy", LABELS, annotated_lines_only=True)
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_cli_writes_report_and_exits_cleanly_on_error(tmp_path):
     write_pair(tmp_path / "in", "doc1", TEXT, good_ann())
     script = "-m", "med_ner", "convert", "brat"

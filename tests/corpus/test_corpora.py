@@ -46,6 +46,7 @@ def test_unknown_corpus_and_missing_assets_say_what_to_do(tmp_path):
     assert "train.tsv: not found: fetch the corpus with `spacy project assets`" in proc.stderr
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 @pytest.mark.integration
 def test_multi_part_test_split_keeps_ids_unique(tmp_path):
     source = corpus_dir("eHealth-KD-2020")

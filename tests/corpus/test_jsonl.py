@@ -138,6 +138,7 @@ def test_prodigy_reject_and_doccano_shapes(tmp_path):
     report.check()
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_cli_writes_report_and_exits_cleanly_on_error(tmp_path):
     import subprocess
     import sys

@@ -95,6 +95,7 @@ def test_load_pipeline_maps_the_cli_options_to_overrides(tiny_trained_pipeline):
     model_config = nlp.config["components"]["transformer"]["model"]
     assert model_config["inference"] == "int8" and model_config["inference_spans"]["window"] == 32
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_predict_cli_takes_the_inference_option(tiny_trained_pipeline):
     import subprocess
 

@@ -105,6 +105,7 @@ def test_local_output_resume_and_docbin(tmp_path, pipeline):
     assert out.read_text(encoding="utf-8") == expected
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_dask_two_workers_match_local(tmp_path, pipeline):
     src = write_jsonl(tmp_path / "in.jsonl", 300)
     annotate.annotate(src, tmp_path / "local.jsonl", pipeline, code=CODE, partition_size=40)
@@ -114,6 +115,7 @@ def test_dask_two_workers_match_local(tmp_path, pipeline):
     assert (tmp_path / "dask.jsonl").read_text(encoding="utf-8") == (tmp_path / "local.jsonl").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_killed_worker_loses_and_repeats_nothing(tmp_path, pipeline, slow_pipeline):
     from dask.distributed import Client, LocalCluster
 

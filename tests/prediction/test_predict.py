@@ -49,6 +49,7 @@ def test_file_input(ruler_pipeline, tmp_path):
     assert predict(["--model", str(ruler_pipeline), "--file", str(path)]) == ["Entity: amodiaquine, Label: DRUG"]
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_context_flags_in_text_and_json(tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("entity_ruler").add_patterns([{"label": "SYMPTOM", "pattern": w} for w in ("fever", "rash")])

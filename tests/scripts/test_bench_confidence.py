@@ -47,6 +47,7 @@ def test_confidence_rows_alternate_in_one_process(setup, tmp_path):
     assert "| with entity_confidence |" in table and "Same transformer calls with and without: yes" in table
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_confidence_cli_names_a_pipeline_without_the_component(setup, tiny_trained_pipeline, tmp_path):
     proc = subprocess.run([sys.executable, BENCHMARK, "confidence", str(tiny_trained_pipeline), str(setup / "corpus"),
                            "--output", str(tmp_path / "out.json"), "--option", "float32", "--rounds", "1"],

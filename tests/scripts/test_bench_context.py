@@ -14,6 +14,7 @@ from med_ner.components.clinical_context import default_triggers
 TRIGGERS_EN = default_triggers("en")
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_benchmark_scores_ours_and_negspacy_on_the_same_entities(tmp_path):
     pytest.importorskip("negspacy")
     nlp = spacy.blank("en")

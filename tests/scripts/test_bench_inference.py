@@ -10,6 +10,7 @@ from conftest import ROOT
 from bench.inference import InferenceBenchmarkError, compare_annotate
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_annotate_rows_load_each_option_from_the_config(tiny_trained_pipeline, tmp_path, monkeypatch):
     pipeline = tiny_trained_pipeline
     pytest.importorskip("onnxruntime")
@@ -30,6 +31,7 @@ def test_annotate_rows_load_each_option_from_the_config(tiny_trained_pipeline, t
         compare_annotate(str(pipeline), texts, ["fp8"], output, dask_workers=0)
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_pipelines_alternate_and_compare_as_ratios(tiny_trained_pipeline, tmp_path, monkeypatch):
     import shutil
 

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import spacy
 import srsly
 from spacy.tokens import Doc, DocBin, Span
@@ -22,6 +23,7 @@ def write_docbin(path, docs) -> None:
     DocBin(docs=docs, store_user_data=True).to_disk(path)
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_label_evidence_classes_mentions_and_writes_the_rule_list(tmp_path):
     vocab = spacy.blank("en").vocab
     write_docbin(tmp_path / "source.spacy", [

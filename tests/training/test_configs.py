@@ -17,6 +17,7 @@ def sample_corpus(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_cnn_config_trains_without_a_transformer(tmp_path, sample_corpus):
     proc = subprocess.run(
         [sys.executable, "-m", "med_ner", "train", str(ROOT / "configs/ner_cnn.cfg"), "--output", str(tmp_path),

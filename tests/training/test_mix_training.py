@@ -112,6 +112,7 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     assert meta["performance"]["ents_f"] == result["corpora"]["sample"]["ents_f"]
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_evaluate_mix_names_a_missing_split(tmp_path, tiny_transformer):
     srsly.write_yaml(tmp_path / "table.yml", TABLE)
     nlp = spacy.blank("en")
@@ -152,6 +153,7 @@ def train_tiny_mix(tmp_path, tiny_transformer, config, *extra):
     (["--corpora.train.weights", '{"chem": -1}'], "weights must be positive numbers"),
     (["--corpora.train.outside", '{"chem": "nothing"}'], "outside['chem'] must be one of"),
 ])
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_bad_mix_settings_are_an_error_before_training(tmp_path, tiny_transformer, extra, message):
     proc = train_tiny_mix(tmp_path, tiny_transformer, ROOT / "configs/ner_transformer_mix.cfg",
                           "--corpora.train.weights", '{"chem": 1}', *extra)
@@ -160,6 +162,7 @@ def test_bad_mix_settings_are_an_error_before_training(tmp_path, tiny_transforme
     assert "Traceback" not in proc.stderr and not (tmp_path / "training" / "model-best").exists()
 
 
+@pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes
 def test_release_config_names_a_missing_terms_file(tmp_path, tiny_transformer):
     proc = train_tiny_mix(tmp_path, tiny_transformer, ROOT / "configs/ner_transformer_mix.cfg",
                           "--corpora.train.weights", '{"chem": 1}', "--paths.terms", tmp_path / "absent.jsonl")
