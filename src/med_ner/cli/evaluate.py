@@ -9,19 +9,9 @@ import typer
 from med_ner.cli.app import (CODE_OPTION, GPU_OPTION, HARMONISATION_OPTION, INFERENCE_OPTION, MODEL_ARGUMENT,
                              check_paths, evaluate_app, fail)
 from med_ner.corpus.reading import ConversionError
-from med_ner.evaluation.evaluate import (evaluate_mix, evaluate_model, markdown_table, mix_markdown,
-                                        write_outputs, write_reliability_diagram)
+from med_ner.evaluation.evaluate import evaluate_mix, evaluate_model, mix_markdown, write_outputs
 from med_ner.inference.loading import PipelineError
 from med_ner.training.mix import MixError, mix_corpora
-
-
-def _write_table(metrics: dict, markdown: Optional[Path]) -> str:
-    from med_ner.outputs import write_text
-
-    table = markdown_table(metrics)
-    if markdown is not None:
-        write_text(markdown, table, "markdown table")
-    return table
 
 
 @evaluate_app.command("model")
@@ -94,9 +84,7 @@ def evaluate_mix_command(
         with output_group():  # every file of the run, or the old ones
             for name, metrics in result["corpora"].items():
                 metrics["inference"] = inference
-                write_reliability_diagram(metrics, output / name / f"{split}.json")
-                write_json(output / name / f"{split}.json", metrics, "metrics")
-                _write_table(metrics, output / name / f"{split}.md")
+                write_outputs(metrics, output / name / f"{split}.json", output / name / f"{split}.md")
             write_json(output / f"{split}.json", result, "metrics")
             table = mix_markdown(result)
             write_text(output / f"{split}.md", table, "table")

@@ -162,17 +162,17 @@ def score_pipeline(nlp, model: str, examples: List, data_path: Path, split: str,
 
 
 def write_outputs(metrics: Dict, output: Path, markdown: Optional[Path]) -> str:
-    """Write the metrics JSON and the markdown table (each atomically: a failed
-    write leaves the old file), and the reliability diagram where the metrics have
-    calibration; returns the table. The table is made before
-    anything is written, so a failure there leaves no half set of outputs."""
-    from med_ner.outputs import write_json, write_text
+    """Write the metrics JSON, the markdown table and the reliability diagram
+    where the metrics have calibration, as one group (a failed write leaves all
+    the old files); returns the table."""
+    from med_ner.outputs import output_group, write_json, write_text
 
-    write_reliability_diagram(metrics, output, markdown)
-    table = markdown_table(metrics)
-    write_json(output, metrics, "--output")
-    if markdown is not None:
-        write_text(markdown, table, "--markdown output")
+    with output_group():
+        write_reliability_diagram(metrics, output, markdown)  # sets the link the table shows
+        table = markdown_table(metrics)
+        write_json(output, metrics, "--output")
+        if markdown is not None:
+            write_text(markdown, table, "--markdown output")
     return table
 
 
