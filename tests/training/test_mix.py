@@ -71,6 +71,9 @@ def test_release_table_maps_as_specified():
     assert set(table) >= {"MACCROBAT", "sample", "BC5CDR", "NCBI-disease"}
     bc5cdr, ncbi = table["BC5CDR"], table["NCBI-disease"]
     assert bc5cdr.release_label("Chemical", "aspirin") == "DRUG"
+    # Endogenous analytes are neither DRUG nor O in BC5CDR.
+    assert bc5cdr.release_label("Chemical", "Creatinine") == "missing"
+    assert bc5cdr.release_label("Chemical", "bilirubin") == "missing"
     # BC5CDR Disease: symptom texts (as MACCROBAT labels them) become SYMPTOM, the rest DISEASE.
     assert bc5cdr.release_label("Disease", "Seizures") == "SYMPTOM"
     assert bc5cdr.release_label("Disease", "nausea") == "SYMPTOM"
@@ -158,35 +161,71 @@ def test_partial_corpora_are_missing_outside_their_entities(mix_dir):
 
 
 def test_known_mentions_missing_marks_only_other_labels_mentions(tmp_path):
-    """O outside a partial corpus's entities, except texts the fully annotated
-    corpus labels with a label the partial corpus does not annotate."""
+    """O outside a partial corpus's entities, except texts that the corpora
+    annotating a label the partial corpus does not annotate label with it
+    (a partial corpus, such as "tests" here, counts for the labels it annotates)."""
     vocab = spacy.blank("en").vocab
     (tmp_path / "symptoms.txt").write_text("seizures\n", encoding="utf-8")
-    (tmp_path / "table.yml").write_text(TABLE, encoding="utf-8")
+    (tmp_path / "table.yml").write_text(TABLE + "  tests:\n    annotates: [TEST]\n", encoding="utf-8")
     full = [make_doc(vocab, ["chest", "pain", "after", "aspirin"], [(0, 2, "SYMPTOM"), (3, 4, "DRUG")], "full0"),
             make_doc(vocab, ["Chest", "X-ray", "normal"], [(0, 2, "TEST")], "full1"),
             # "be" is an entity in 1 of its 3 occurrences: below the rate, not a known mention.
             make_doc(vocab, ["to", "be", "seen", "be", "be"], [(1, 2, "TEST")], "full2")]
     chem = [make_doc(vocab, ["aspirin", "for", "chest", "pain", "and", "ibuprofen"],
                      [(0, 1, "Chemical"), (5, 6, "Chemical")], "chem0"),
-            make_doc(vocab, ["Aspirin", "before", "chest", "x-ray"], [], "chem1")]
+            make_doc(vocab, ["Aspirin", "before", "chest", "x-ray", "and", "platelet", "count"], [], "chem1")]
+    tests = [make_doc(vocab, ["platelet", "count", "below", "100"], [(0, 2, "TEST")], "tests0")]
     write_docbin(tmp_path / "corpus" / "full" / "train.spacy", full)
     write_docbin(tmp_path / "corpus" / "chem" / "train.spacy", chem)
-    mix = CorpusMix(tmp_path / "corpus", "train", {"full": 1, "chem": 1}, tmp_path / "table.yml",
+    write_docbin(tmp_path / "corpus" / "tests" / "train.spacy", tests)
+    mix = CorpusMix(tmp_path / "corpus", "train", {"full": 1, "chem": 1, "tests": 1}, tmp_path / "table.yml",
                     outside={"chem": "known-mentions-missing"}, epoch_size=20)
-    assert mix.known[("chest", "pain")] == {"SYMPTOM"} and mix.known[("aspirin",)] == {"DRUG"}
-    assert ("be",) not in mix.known
+    assert mix.known[("chest", "pain")] == {"SYMPTOM"} and mix.known[("platelet", "count")] == {"TEST"}
+    # chem annotates DRUG: its own O there is a real O, so drug texts are not looked up.
+    assert ("be",) not in mix.known and ("aspirin",) not in mix.known
     aligned = {}
     for eg in mix(spacy.blank("en")):
         aligned[eg.reference.user_data["id"]] = eg.get_aligned_ner()
     # "chest pain" is a SYMPTOM text (chem does not annotate SYMPTOM): missing; the rest is O.
     assert aligned["chem0"] == ["U-DRUG", "O", None, None, "O", "U-DRUG"]
-    # An unannotated "Aspirin" stays O: chem annotates DRUG, so its O there is a real O.
-    assert aligned["chem1"] == ["O", "O", None, None]
+    # An unannotated "Aspirin" stays O; "platelet count", a TEST of the tests corpus, is missing.
+    assert aligned["chem1"] == ["O", "O", None, None, "O", None, None]
     assert aligned["full0"] == ["B-SYMPTOM", "L-SYMPTOM", "O", "U-DRUG"]
-    with pytest.raises(MixError, match="needs a fully annotated corpus"):
-        CorpusMix(tmp_path / "corpus", "train", {"chem": 1}, tmp_path / "table.yml",
+    with pytest.raises(MixError, match="needs a corpus in the mix that annotates \\['BODY_PART'"):
+        CorpusMix(tmp_path / "corpus", "train", {"chem": 1, "tests": 1}, tmp_path / "table.yml",
                   outside={"chem": "known-mentions-missing"})
+
+
+def test_missing_rule_leaves_listed_mentions_unlabelled(tmp_path):
+    """A mention listed under `missing` is neither its default label nor O, in
+    training and in scoring, and is counted."""
+    (tmp_path / "analytes.txt").write_text("creatinine\n", encoding="utf-8")
+    (tmp_path / "symptoms.txt").write_text("seizures\n", encoding="utf-8")
+    table = TABLE.replace("map: {Chemical: DRUG}",
+                          "map: {Chemical: {default: DRUG, if_text_in: {missing: analytes.txt}}}")
+    (tmp_path / "table.yml").write_text(table, encoding="utf-8")
+    vocab = spacy.blank("en").vocab
+    docs = [make_doc(vocab, ["serum", "creatinine", "rose", "after", "cisplatin"],
+                     [(1, 2, "Chemical"), (4, 5, "Chemical")], "chem0")]
+    write_docbin(tmp_path / "corpus" / "chem" / "train.spacy", docs)
+    write_docbin(tmp_path / "corpus" / "chem" / "dev.spacy", docs)
+    for outside in ("O", "missing"):
+        mix = CorpusMix(tmp_path / "corpus", "train", {"chem": 1}, tmp_path / "table.yml",
+                        outside={"chem": outside}, epoch_size=1)
+        aligned = next(iter(mix(spacy.blank("en")))).get_aligned_ner()
+        assert aligned[1] is None and aligned[4] == "U-DRUG"
+        assert aligned[0] == ("O" if outside == "O" else None)
+        assert mix.rows["chem"].left_missing == {"Chemical": 1}
+    # Scoring: a DRUG predicted on the analyte is neither right nor wrong.
+    nlp = spacy.blank("en")
+    eg = next(iter(CorpusUnion(tmp_path / "corpus", "dev", ["chem"], tmp_path / "table.yml")(nlp)))
+    eg.predicted.set_ents([Span(eg.predicted, 1, 2, label="DRUG"), Span(eg.predicted, 4, 5, label="DRUG")])
+    scores = score_annotated_labels([eg])
+    assert scores["ents_p"] == 1.0 and scores["ents_r"] == 1.0
+    path = tmp_path / "bad.yml"
+    path.write_text(table.replace("missing: analytes", "MISSING: analytes"), encoding="utf-8")
+    with pytest.raises(ConversionError, match="neither a release label nor 'missing'"):
+        load_harmonisation(path)
 
 
 def test_mix_errors_name_what_is_wrong(mix_dir):

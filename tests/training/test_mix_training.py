@@ -110,6 +110,14 @@ def test_mix_config_trains_and_evaluates_per_corpus(tmp_path, tiny_transformer):
     assert chem["test"]["entities"] == 4 and list(chem["test"]["ents_per_type"]) == ["DRUG"]
     assert [s["license"] for s in meta["sources"][:2]] == ["CC0-1.0", "CC BY 4.0"]
     assert meta["performance"]["ents_f"] == result["corpora"]["sample"]["ents_f"]
+    # A corpus of the mix without a test split is in the meta, with its licence and no test scores.
+    proc = med_ner("package", "meta", out / "model-best", tmp_path / "metrics-2" / "test.json", tmp_path / "meta-2.json",
+                   "--name", "med_ner", "--version", "0.0.1", "--table", tmp_path / "corpora.yml",
+                   "--harmonisation", tmp_path / "table.yml", "--transformer", tiny_transformer)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = srsly.read_json(tmp_path / "meta-2.json")["corpora"]
+    assert [(c["name"], c["source"]["license"], c["test"] is None) for c in rows] == [
+        ("sample", "CC0-1.0", False), ("chem", "CC BY 4.0", True)]
 
 
 @pytest.mark.slow  # in the whole suite (CI); keeps `pytest` under 5 minutes

@@ -80,18 +80,20 @@ def test_scores(metrics: Dict) -> Dict:
 
 
 def mix_corpora_meta(mix: Dict, corpora: Dict, harmonisation: Path) -> List[Dict]:
-    """Every corpus of a mix: its source and licence, the label map used and its test scores."""
+    """Every corpus of a mix: its source and licence, the label map used and its
+    test scores (None for a corpus without a test split, such as Chia)."""
     from med_ner.training.harmonise import load_harmonisation
 
     table = load_harmonisation(harmonisation)
+    scored = [(name, metrics) for name, metrics in mix["corpora"].items()]
     rows = []
-    for name, metrics in mix["corpora"].items():
+    for name, metrics in scored + [(name, None) for name in mix.get("without_split") or []]:
         if name not in corpora:
             raise ValueError(f"corpus {name!r} of the mix is not in the corpus table")
         if name not in table:
             raise ValueError(f"{harmonisation}: no entry for corpus {name!r} of the mix")
         rows.append({"name": name, "source": {k: str(v) for k, v in corpora[name]["source"].items() if v},
-                     "label_map": table[name].describe(), "test": test_scores(metrics)})
+                     "label_map": table[name].describe(), "test": test_scores(metrics) if metrics else None})
     return rows
 
 
@@ -123,7 +125,7 @@ def write_meta(model_path: Path, metrics_path: Path, output: Path, name: str, ve
         meta["notes"] = (f"Trained on a mix of {', '.join(r['name'] for r in rows)}. `performance` is the "
                          f"{headline} test split; `corpora` lists every corpus with its licence, the label map "
                          "used and its own test scores (exact match, each corpus scored on the labels it "
-                         "annotates). " + meta["notes"])
+                         "annotates; null for a corpus without a test split). " + meta["notes"])
     else:
         if corpus not in corpora:
             raise ValueError(f"{table}: no corpus {corpus!r}")

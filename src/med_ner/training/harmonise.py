@@ -12,7 +12,8 @@ labels map:
 
 A rule is a release label, null (drop the entity, counted), or a per-mention
 rule: `default` unless the lowercased mention text is in the list file of
-another label. A label without a rule passes through when it is a release
+another label, or of `missing` (the mention is neither that label nor "O": its
+tokens are missing in training and its predictions go unscored, counted). A label without a rule passes through when it is a release
 label and is an error otherwise. A corpus that annotates fewer than all the
 release labels is partially annotated: its tokens outside the gold entities
 are unknown, not "O" (see harmonise_doc).
@@ -29,9 +30,11 @@ from med_ner.corpus.reading import ConversionError, read_text
 # Keys in doc.user_data that the mix readers set and the mix scorer reads.
 ANNOTATES_KEY = "med_ner.annotates"
 CORPUS_KEY = "med_ner.corpus"
-# "known-mentions-missing": "O", except the texts that the fully annotated corpora
-# of the mix label with a label this corpus does not annotate, which are missing.
+# "known-mentions-missing": "O", except the texts that the corpora of the mix which
+# annotate a label this corpus does not annotate label with it, which are missing.
 OUTSIDE_CHOICES = ("missing", "O", "known-mentions-missing")
+# The per-mention rule target that leaves a mention unlabelled (missing) rather than "O".
+MISSING = "missing"
 # Longest known mention looked up, in tokens.
 MAX_KNOWN_MENTION = 8
 # Known mentions: lowercased token texts -> the release labels they carry somewhere.
@@ -58,15 +61,16 @@ class CorpusLabels:
     release_labels: List[str]
     rules: Dict[str, TextRule]
     source: str = "(table)"
-    # Entities each source label lost to a null rule, counted as documents are harmonised.
+    # Entities each source label lost to a null rule, and those left missing, counted as documents are harmonised.
     dropped: Counter = field(default_factory=Counter)
+    left_missing: Counter = field(default_factory=Counter)
 
     @property
     def partial(self) -> bool:
         return set(self.annotates) != set(self.release_labels)
 
     def release_label(self, label: str, text: str) -> Optional[str]:
-        """The release label of one gold mention, or None when the table drops it."""
+        """The release label of one gold mention, None when the table drops it, or MISSING."""
         if label in self.rules:
             return self.rules[label].label_for(text)
         if label in self.release_labels:
@@ -131,7 +135,7 @@ def load_harmonisation(path: Path) -> Dict[str, CorpusLabels]:
         rules = {str(label): _parse_rule(rule, release, path, _line(mapping, label), f"{name}.{label}", base)
                  for label, rule in mapping.items()}
         mapped = {r.default for r in rules.values()} | {lab for r in rules.values() for lab in r.by_text.values()}
-        stray = sorted(lab for lab in mapped if lab is not None and lab not in entry["annotates"])
+        stray = sorted(lab for lab in mapped if lab not in (None, MISSING) and lab not in entry["annotates"])
         if stray:
             raise ConversionError(path, f"corpus {name!r} maps onto {stray} but 'annotates' does not list them",
                                   line=line)
@@ -150,8 +154,9 @@ def _parse_rule(rule, release: List[str], path: Path, line: Optional[int], where
                                     "{default: LABEL, if_text_in: {LABEL: list file}}", line=line)
     by_text: Dict[str, str] = {}
     for label, list_path in (rule.get("if_text_in") or {}).items():
-        if label not in release:
-            raise ConversionError(path, f"{where}: if_text_in label {label!r} is not a release label", line=line)
+        if label not in release and label != MISSING:
+            raise ConversionError(path, f"{where}: if_text_in label {label!r} is neither a release label nor "
+                                        f"{MISSING!r}", line=line)
         for text in read_text_list(base / list_path):
             if by_text.get(text, label) != label:
                 raise ConversionError(path, f"{where}: {text!r} is listed for both {by_text[text]} and {label}",
@@ -163,15 +168,17 @@ def _parse_rule(rule, release: List[str], path: Path, line: Optional[int], where
     return TextRule(default, by_text)
 
 
-def known_mentions(docs: Iterable[Doc], min_rate: float = 0.5) -> KnownMentions:
+def known_mentions(docs: Iterable[Doc], min_rate: float = 0.5, labels: Optional[Iterable[str]] = None) -> KnownMentions:
     """The entity texts of gold docs (as lowercased token sequences) with their
     labels, kept where the text is an entity in at least `min_rate` of its
-    occurrences there (so "be" or "results", an entity once in a while, is not)."""
+    occurrences there (so "be" or "results", an entity once in a while, is not).
+    `labels`: only entities of these labels count (default: all)."""
     docs = list(docs)
+    wanted = None if labels is None else set(labels)
     mentions: Dict[Tuple[str, ...], Counter] = {}
     for doc in docs:
         for ent in doc.ents:
-            if len(ent) <= MAX_KNOWN_MENTION:
+            if len(ent) <= MAX_KNOWN_MENTION and (wanted is None or ent.label_ in wanted):
                 mentions.setdefault(tuple(t.text.lower() for t in ent), Counter())[ent.label_] += 1
     occurrences: Counter = Counter()
     for doc in docs:
@@ -183,6 +190,14 @@ def known_mentions(docs: Iterable[Doc], min_rate: float = 0.5) -> KnownMentions:
                     occurrences[key] += 1
     return {key: frozenset(labs) for key, labs in mentions.items()
             if sum(labs.values()) >= min_rate * occurrences[key]}
+
+
+def merge_known(parts: Iterable[KnownMentions]) -> KnownMentions:
+    merged: Dict[Tuple[str, ...], frozenset] = {}
+    for part in parts:
+        for key, labs in part.items():
+            merged[key] = merged.get(key, frozenset()) | labs
+    return merged
 
 
 def unannotated_mentions(doc: Doc, known: KnownMentions, annotates: Iterable[str], skip: set) -> List[Span]:
@@ -217,11 +232,15 @@ def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None,
         raise ValueError(f"outside must be one of {OUTSIDE_CHOICES}, not {outside!r}")
     if outside == "known-mentions-missing" and known is None:
         raise ValueError("outside 'known-mentions-missing' needs the known mentions of a fully annotated corpus")
-    entities = []
+    entities, left_missing = [], []
     for ent in doc.ents:
         label = labels.release_label(ent.label_, ent.text)
         if label is None:
             labels.dropped[ent.label_] += 1
+            continue
+        if label == MISSING:
+            labels.left_missing[ent.label_] += 1
+            left_missing.append(doc[ent.start:ent.end])
             continue
         entities.append(Span(doc, ent.start, ent.end, label=label))
     already_missing = [doc[i:i + 1] for i, token in enumerate(doc) if token.ent_iob == 0] \
@@ -230,7 +249,8 @@ def harmonise_doc(doc: Doc, labels: CorpusLabels, outside: Optional[str] = None,
         doc.set_ents(entities, default="missing")
     else:
         inside = {i for span in entities for i in range(span.start, span.end)}
-        missing = [s for s in already_missing if s.start not in inside]
+        missing = [s for s in already_missing if s.start not in inside] + left_missing
+        inside |= {i for span in left_missing for i in range(span.start, span.end)}
         if outside == "known-mentions-missing":
             missing += unannotated_mentions(doc, known, labels.annotates, inside | {s.start for s in missing})
         doc.set_ents(entities, missing=missing, default="outside")

@@ -36,7 +36,7 @@ from spacy.vocab import Vocab
 
 from med_ner.training.augment import MentionReplacement
 from med_ner.training.harmonise import (OUTSIDE_CHOICES, CorpusLabels, KnownMentions, harmonise_doc, known_mentions,
-                                      load_harmonisation)
+                                      load_harmonisation, merge_known)
 
 
 class MixError(ValueError):
@@ -108,14 +108,29 @@ class _Corpora:
         self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
         self.known = None
         if "known-mentions-missing" in outside.values():
-            # The mention texts of the mix's fully annotated corpora.
-            full = [name for name in self.names if not self.rows[name].partial]
-            if not full:
-                raise MixError("outside 'known-mentions-missing' needs a fully annotated corpus in the mix "
-                               f"(all of {', '.join(self.names)} are partial)")
-            self.known = known_mentions(doc for name in full for doc in self.harmonised(name, Vocab()))
+            self.known = self.known_mentions([name for name, value in outside.items()
+                                              if value == "known-mentions-missing"])
         # spaCy's Corpus turns reference docs into examples (tokenisation, max_length).
         self.example_maker = Corpus(str(corpus_dir), max_length=max_length)
+
+    def known_mentions(self, partial: List[str]) -> KnownMentions:
+        """For each label that one of the `partial` corpora does not annotate, the
+        mention texts of that label in the corpora of the mix that annotate it."""
+        wanted = {label for name in partial for label in self.rows[name].release_labels
+                  if label not in self.rows[name].annotates}
+        sources = {label: [name for name in self.names if label in self.rows[name].annotates] for label in wanted}
+        lacking = sorted(label for label, names in sources.items() if not names)
+        if lacking:
+            raise MixError(f"outside 'known-mentions-missing' needs a corpus in the mix that annotates {lacking} "
+                           f"(none of {', '.join(self.names)} does)")
+        docs: Dict[str, List[Doc]] = {}
+        parts = []
+        for label in sorted(wanted):
+            for name in sources[label]:
+                if name not in docs:  # entities only: the outside setting does not matter here
+                    docs[name] = list(harmonised_docs(self.paths[name], self.rows[name], Vocab(), "missing"))
+            parts.append(known_mentions((doc for name in sources[label] for doc in docs[name]), labels=[label]))
+        return merge_known(parts)
 
     def harmonised(self, name: str, vocab) -> Iterator[Doc]:
         return harmonised_docs(self.paths[name], self.rows[name], vocab, self.outside.get(name), self.known)
