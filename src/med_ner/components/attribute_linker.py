@@ -1,0 +1,256 @@
+"""Attribute links: the `attribute_linker` component.
+
+It attaches each attribute span (doc.spans[spans_key]: LAB_VALUE, DOSAGE, ROUTE,
+SEVERITY, FREQUENCY, DURATION) and each BODY_PART entity to the entity it
+describes, or to none. After it runs:
+
+- `ent._.attributes` on every entity of doc.ents: a list of
+  `{"type", "text", "start", "end", "score"}` (a BODY_PART modifier has type
+  "SITE"; start/end are character offsets; score is the link probability);
+- `span._.modifies` on each linked modifier: `{"label", "text", "start", "end",
+  "score"}` of its head entity (None when unlinked).
+
+The model is a logistic regression over pairs (modifier, candidate head in the
+same sentence, of a label pair seen in training), fitted at `initialize` on
+gold links (`doc.user_data["links"]`: `[mod_start, mod_end, head_start,
+head_end]` character offsets, as the BRAT converter writes MACCROBAT's MODIFY
+relations). Features: the label pair, direction and distance, the candidate's
+rank among same-side candidates, the words between, punctuation and competing
+entities between, and the words of both spans. Each modifier takes its most
+probable candidate when that probability reaches the threshold chosen on
+out-of-fold predictions. Needs only spaCy and numpy.
+"""
+from collections import Counter
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
+
+import srsly
+from spacy.language import Language
+from spacy.scorer import PRFScore
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.util import ensure_path
+
+from med_ner.components.attribute_extensions import register_extensions
+from med_ner.components.clinical_context import LogisticModel, sentence_ids
+
+SITE = "SITE"
+LINKS_KEY = "links"
+Link = Tuple[int, int, int, int, str]  # modifier start/end char, head start/end char, type
+
+register_extensions()
+
+
+def _bucket(distance: int) -> str:
+    if distance <= 2:
+        return str(distance)
+    return "3-5" if distance <= 5 else ("6-10" if distance <= 10 else "11+")
+
+
+def modifiers(doc: Doc, spans_key: str, site_label: str) -> List[Tuple[Span, str]]:
+    """The attribute spans with their labels as types, and the site entities (type SITE)."""
+    found = [(span, span.label_) for span in doc.spans.get(spans_key, [])]
+    return found + [(ent, SITE) for ent in doc.ents if ent.label_ == site_label]
+
+
+def gold_links(doc: Doc, spans_key: str, site_label: str) -> Set[Link]:
+    """The doc's gold links, typed by their modifier (links whose modifier is
+    neither an attribute span nor a site entity have no type and are left out)."""
+    types = {(span.start_char, span.end_char): kind for span, kind in modifiers(doc, spans_key, site_label)}
+    return {(ms, me, hs, he, types[(ms, me)]) for ms, me, hs, he in doc.user_data.get(LINKS_KEY) or []
+            if (ms, me) in types}
+
+
+def predicted_links(doc: Doc) -> Set[Link]:
+    return {(a["start"], a["end"], ent.start_char, ent.end_char, a["type"])
+            for ent in doc.ents for a in (ent._.attributes or [])}
+
+
+def score_links(pairs: Iterable[Tuple[Set[Link], Set[Link]]]) -> Dict[str, float]:
+    """Micro P/R/F over (gold, predicted) link sets: a link counts when both spans and the type match."""
+    prf = PRFScore()
+    for gold, pred in pairs:
+        prf.tp += len(gold & pred)
+        prf.fp += len(pred - gold)
+        prf.fn += len(gold - pred)
+    return {"link_p": prf.precision, "link_r": prf.recall, "link_f": prf.fscore, "link_support": prf.tp + prf.fn}
+
+
+class AttributeLinker:
+    def __init__(self, nlp: Language, name: str, spans_key: str, site_label: str, max_distance: int,
+                 min_pair_count: int, folds: int, l2: float):
+        self.nlp = nlp
+        self.name = name
+        self.spans_key = spans_key
+        self.site_label = site_label
+        self.max_distance = max_distance
+        self.min_pair_count = min_pair_count
+        self.folds = folds
+        self.l2 = l2
+        self.compatible: Dict[str, List[str]] = {}  # modifier type -> head labels seen in training
+        self.model: Optional[LogisticModel] = None
+
+    # Candidates and features
+
+    def candidates(self, doc: Doc, sent: List[int], mod: Span, kind: str) -> List[Span]:
+        allowed = set(self.compatible.get(kind, ()))
+        found = []
+        for ent in doc.ents:
+            if ent.label_ not in allowed or (ent.start == mod.start and ent.end == mod.end):
+                continue
+            if sent[ent.start] != sent[mod.start] and sent[ent.end - 1] != sent[mod.end - 1]:
+                continue
+            if self._distance(mod, ent) <= self.max_distance:
+                found.append(ent)
+        return found
+
+    @staticmethod
+    def _distance(mod: Span, head: Span) -> int:
+        if head.start >= mod.end:
+            return head.start - mod.end
+        if head.end <= mod.start:
+            return mod.start - head.end
+        return 0
+
+    @staticmethod
+    def _side(mod: Span, head: Span) -> str:
+        return "R" if head.start >= mod.end else ("L" if head.end <= mod.start else "O")
+
+    def pair_features(self, doc: Doc, mod: Span, kind: str, head: Span, heads: List[Span]) -> List[str]:
+        side, distance = self._side(mod, head), self._distance(mod, head)
+        pair = f"{kind}>{head.label_}"
+        same_side = sorted((h for h in heads if self._side(mod, h) == side), key=lambda h: self._distance(mod, h))
+        rank = next(i for i, h in enumerate(same_side) if h.start == head.start)
+        nearest = min(heads, key=lambda h: (self._distance(mod, h), h.start)).start == head.start
+        lo, hi = (mod.end, head.start) if side == "R" else (head.end, mod.start)
+        between = doc[lo:hi] if side != "O" else doc[0:0]
+        feats = [f"p={pair}", f"pd={pair}|{side}", f"pdd={pair}|{side}|{_bucket(distance)}",
+                 f"rank={pair}|{side}|{min(rank, 3)}", f"nearest={pair}|{nearest}", f"k={kind}",
+                 f"hw={kind}|{head[-1].lower_}", f"mw={pair}|{mod[0].lower_}"]
+        if len(between) <= 6:
+            feats += [f"bw={kind}|{side}|{t.lower_}" for t in between]
+        else:
+            feats.append(f"far={kind}|{side}")
+        punct = Counter(t.text for t in between if t.text in {",", ";", ":", "(", ")", "and", "with", "of", "in"})
+        feats += [f"punct={kind}|{side}|{p}|{min(n, 2)}" for p, n in punct.items()]
+        rivals = sum(1 for e in doc.ents if e.label_ == head.label_ and lo <= e.start and e.end <= hi)
+        feats.append(f"rivals={pair}|{min(rivals, 2)}")
+        others = sum(1 for s, k in self._mods if k == kind and lo <= s.start and s.end <= hi)
+        feats.append(f"same_mods_between={kind}|{min(others, 2)}")
+        feats.append(f"prev={kind}|{doc[mod.start - 1].lower_ if mod.start else '<s>'}")
+        feats.append(f"next={kind}|{doc[mod.end].lower_ if mod.end < len(doc) else '</s>'}")
+        return feats
+
+    def doc_pairs(self, doc: Doc) -> List[Tuple[Span, str, List[Span], List[List[str]]]]:
+        """Every modifier with its candidate heads and their feature rows."""
+        sent = list(sentence_ids(doc))
+        self._mods = modifiers(doc, self.spans_key, self.site_label)
+        out = []
+        for mod, kind in self._mods:
+            heads = self.candidates(doc, sent, mod, kind)
+            out.append((mod, kind, heads, [self.pair_features(doc, mod, kind, h, heads) for h in heads]))
+        return out
+
+    # Training
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
+        docs = [eg.reference for eg in get_examples()]
+        pair_counts: Counter = Counter()
+        for doc in docs:
+            labels = {(e.start_char, e.end_char): e.label_ for e in doc.ents}
+            for ms, me, hs, he, kind in gold_links(doc, self.spans_key, self.site_label):
+                if (hs, he) in labels:
+                    pair_counts[kind, labels[hs, he]] += 1
+        if not pair_counts:
+            raise ValueError(f"{self.name}: the training examples hold no gold links (doc.user_data['links'] "
+                             f"with modifiers in doc.spans[{self.spans_key!r}] or {self.site_label} entities)")
+        self.compatible = {}
+        for (kind, label), n in sorted(pair_counts.items()):
+            if n >= self.min_pair_count:
+                self.compatible.setdefault(kind, []).append(label)
+        groups = self._training_groups(docs)
+        rows = [row for group in groups for row, _ in group]
+        labels = [y for group in groups for _, y in group]
+        self.model = LogisticModel.fit(rows, labels, l2=self.l2)
+        self.model.threshold = self._oof_threshold(groups)
+
+    def _training_groups(self, docs: List[Doc]) -> List[List[Tuple[List[str], int]]]:
+        """One group per modifier: its candidates' feature rows and whether each is the gold head."""
+        groups = []
+        for doc in docs:
+            gold = {(ms, me, hs, he) for ms, me, hs, he, _ in gold_links(doc, self.spans_key, self.site_label)}
+            for mod, kind, heads, rows in self.doc_pairs(doc):
+                group = [(row, int((mod.start_char, mod.end_char, h.start_char, h.end_char) in gold))
+                         for h, row in zip(heads, rows)]
+                if group:
+                    groups.append(group)
+        return groups
+
+    def _oof_threshold(self, groups: List[List[Tuple[List[str], int]]]) -> float:
+        """The threshold with the best link F1 of out-of-fold argmax decisions."""
+        decisions = []  # (best probability, whether the best is gold, whether the group has a gold head)
+        for fold in range(self.folds):
+            train = [g for i, g in enumerate(groups) if i % self.folds != fold]
+            model = LogisticModel.fit([r for g in train for r, _ in g], [y for g in train for _, y in g], l2=self.l2)
+            for g in (g for i, g in enumerate(groups) if i % self.folds == fold):
+                probs = [model.probability(r) for r, _ in g]
+                best = max(range(len(g)), key=probs.__getitem__)
+                decisions.append((probs[best], g[best][1], any(y for _, y in g)))
+        gold_total = sum(has for _, _, has in decisions)
+        best_t, best_f = 0.5, -1.0
+        for step in range(2, 19):
+            t = step / 20
+            tp = sum(1 for p, right, _ in decisions if p >= t and right)
+            fp = sum(1 for p, right, _ in decisions if p >= t and not right)
+            f = 2 * tp / (tp + fp + gold_total) if tp else 0.0
+            if f > best_f:
+                best_t, best_f = t, f
+        return best_t
+
+    # Prediction
+
+    def __call__(self, doc: Doc) -> Doc:
+        for ent in doc.ents:
+            ent._.attributes = []
+        if self.model is None:
+            return doc
+        for mod, kind, heads, rows in self.doc_pairs(doc):
+            mod._.modifies = None
+            if not heads:
+                continue
+            probs = [self.model.probability(row) for row in rows]
+            best = max(range(len(heads)), key=probs.__getitem__)
+            if probs[best] < self.model.threshold:
+                continue
+            head, score = heads[best], round(probs[best], 4)
+            head._.attributes = head._.attributes + [
+                {"type": kind, "text": mod.text, "start": mod.start_char, "end": mod.end_char, "score": score}]
+            mod._.modifies = {"label": head.label_, "text": head.text, "start": head.start_char,
+                              "end": head.end_char, "score": score}
+        return doc
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, float]:
+        return score_links((gold_links(eg.reference, self.spans_key, self.site_label), predicted_links(eg.predicted))
+                           for eg in examples)
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / "model.json", {"compatible": self.compatible,
+                                               "model": self.model.to_dict() if self.model else None})
+
+    def from_disk(self, path, *, exclude=tuple()) -> "AttributeLinker":
+        data = srsly.read_json(ensure_path(path) / "model.json")
+        self.compatible = data["compatible"]
+        self.model = LogisticModel.from_dict(data["model"]) if data["model"] else None
+        return self
+
+
+@Language.factory(
+    "attribute_linker",
+    default_config={"spans_key": "attributes", "site_label": "BODY_PART", "max_distance": 30, "min_pair_count": 5,
+                    "folds": 4, "l2": 3e-4},
+    default_score_weights={"link_f": 0.0, "link_p": None, "link_r": None, "link_support": None},
+)
+def make_attribute_linker(nlp: Language, name: str, spans_key: str, site_label: str, max_distance: int,
+                          min_pair_count: int, folds: int, l2: float) -> AttributeLinker:
+    return AttributeLinker(nlp, name, spans_key, site_label, max_distance, min_pair_count, folds, l2)

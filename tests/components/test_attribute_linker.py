@@ -1,0 +1,88 @@
+"""attribute_linker: fitted on gold links, it links attribute spans and body
+parts to their head entities; saved and loaded with the pipeline."""
+import random
+
+import pytest
+import spacy
+from spacy.tokens import Span
+from spacy.training import Example
+
+from med_ner.components.attribute_linker import gold_links, predicted_links
+from med_ner.evaluation.attributes import link_scores_with_gold_spans, nearest_links
+
+TESTS = ["hemoglobin", "platelets", "creatinine", "sodium", "albumin", "bilirubin"]
+SYMPTOMS = ["pain", "headache", "cough", "rash", "fatigue"]
+SITES = ["chest", "abdominal", "back", "neck"]
+
+
+def lab_doc(nlp, rng):
+    """'<test1> was <v1> and <test2> <v2> .': each value modifies the test before it."""
+    t1, t2 = rng.sample(TESTS, 2)
+    v1, v2 = rng.randint(2, 90), rng.randint(2, 90)
+    doc = nlp.make_doc(f"{t1} was {v1} g/dL and {t2} {v2} mg .")
+    doc.ents = [Span(doc, 0, 1, "TEST"), Span(doc, 5, 6, "TEST")]
+    doc.spans["attributes"] = [Span(doc, 2, 4, "LAB_VALUE"), Span(doc, 6, 8, "LAB_VALUE")]
+    doc.user_data["links"] = [[s.start_char, s.end_char, h.start_char, h.end_char]
+                              for s, h in zip(doc.spans["attributes"], doc.ents)]
+    return doc
+
+
+def symptom_doc(nlp, rng):
+    """'<symptom1> and severe <site> <symptom2> .': severity and site modify the second symptom."""
+    s1, s2 = rng.sample(SYMPTOMS, 2)
+    doc = nlp.make_doc(f"{s1} and severe {rng.choice(SITES)} {s2} .")
+    doc.ents = [Span(doc, 0, 1, "SYMPTOM"), Span(doc, 3, 4, "BODY_PART"), Span(doc, 4, 5, "SYMPTOM")]
+    doc.spans["attributes"] = [Span(doc, 2, 3, "SEVERITY")]
+    head = doc.ents[2]
+    doc.user_data["links"] = [[doc[2:3].start_char, doc[2:3].end_char, head.start_char, head.end_char],
+                              [doc.ents[1].start_char, doc.ents[1].end_char, head.start_char, head.end_char]]
+    return doc
+
+
+@pytest.fixture(scope="module")
+def trained():
+    nlp = spacy.blank("en")
+    rng = random.Random(0)
+    docs = [lab_doc(nlp, rng) for _ in range(30)] + [symptom_doc(nlp, rng) for _ in range(30)]
+    linker = nlp.add_pipe("attribute_linker")
+    nlp.initialize(lambda: [Example(nlp.make_doc(d.text), d) for d in docs])
+    return nlp, linker, rng
+
+
+def test_links_each_modifier_to_its_head(trained):
+    nlp, linker, rng = trained
+    assert linker.compatible == {"LAB_VALUE": ["TEST"], "SEVERITY": ["SYMPTOM"], "SITE": ["SYMPTOM"]}
+    for make in (lab_doc, symptom_doc):
+        gold = make(nlp, rng)
+        doc = linker(gold.copy())
+        assert predicted_links(doc) == gold_links(gold, "attributes", "BODY_PART")
+    doc = linker(symptom_doc(nlp, rng))
+    head = doc.ents[2]
+    assert [(a["type"], a["text"]) for a in head._.attributes] == [("SEVERITY", "severe"), ("SITE", doc.ents[1].text)]
+    assert all(0.5 <= a["score"] <= 1 for a in head._.attributes) and doc.ents[0]._.attributes == []
+    assert doc.spans["attributes"][0]._.modifies["text"] == head.text
+    assert doc.ents[1]._.modifies["label"] == "SYMPTOM"
+
+
+def test_beats_the_nearest_entity_baseline_where_nearest_is_wrong(trained):
+    """In "pain and severe chest cough", "pain" and "cough" are equally near
+    "severe": the baseline takes the first, the fitted model the right one."""
+    nlp, linker, rng = trained
+    docs = [lab_doc(nlp, rng) for _ in range(5)] + [symptom_doc(nlp, rng) for _ in range(5)]
+    scores = link_scores_with_gold_spans(linker, docs)
+    assert scores["model"]["overall"]["f"] == 1.0
+    assert scores["baseline"]["LAB_VALUE"]["f"] == 1.0 and scores["baseline"]["SEVERITY"]["f"] == 0.0
+    assert scores["model"]["overall"]["support"] == 5 * 2 + 5 * 2
+
+
+def test_round_trip_and_errors(trained, tmp_path):
+    nlp, linker, rng = trained
+    nlp.to_disk(tmp_path / "pipe")
+    loaded = spacy.load(tmp_path / "pipe")
+    gold = lab_doc(nlp, rng)
+    assert predicted_links(loaded.get_pipe("attribute_linker")(gold.copy())) == gold_links(gold, "attributes",
+                                                                                             "BODY_PART")
+    blank = spacy.blank("en")
+    blank.add_pipe("attribute_linker")
+    with pytest.raises(ValueError, match="no gold links"):
+        blank.initialize(lambda: [Example(blank.make_doc("a b"), blank.make_doc("a b"))])
