@@ -2,7 +2,7 @@
 overlap), links with gold spans (the relation model alone) against the
 nearest-compatible-entity baseline, and links end to end."""
 from collections import Counter
-from typing import Dict, Iterable, List, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy
 from spacy.tokens import Doc
@@ -111,3 +111,15 @@ def markdown(report: Dict) -> str:
         lines.append(f"| {kind} | {pct(s['f'])} ({pct(s['f_ci95'][0])}–{pct(s['f_ci95'][1])}) | {pct(b['f'])} | "
                      f"{end_cell} | {s['support']} |")
     return "\n".join(lines) + "\n"
+
+
+def attribute_report(nlp, examples: Sequence) -> Optional[Dict]:
+    """Attribute span and link scores of predicted examples; None when the
+    pipeline has no attribute_linker or the gold data no links."""
+    if "attribute_linker" not in nlp.pipe_names or not any(eg.reference.user_data.get("links") for eg in examples):
+        return None
+    linker = nlp.get_pipe("attribute_linker")
+    pairs = [(eg.reference, eg.predicted) for eg in examples]
+    return {"spans": attribute_span_scores(pairs, linker.spans_key),
+            "links_gold_spans": link_scores_with_gold_spans(linker, [g for g, _ in pairs]),
+            "links_end_to_end": link_scores_end_to_end(pairs, linker.spans_key, linker.site_label)}

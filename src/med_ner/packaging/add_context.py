@@ -16,9 +16,12 @@ from typing import Optional
 
 def add_context(model: str, train_path: Path, output: Path, triggers: Optional[Path], window: int,
                 use_model: bool, inference: Optional[str] = None, inference_window: Optional[int] = None,
-                terms: Optional[Path] = None) -> dict:
+                terms: Optional[Path] = None, attributes: Optional[str] = None) -> dict:
     """`terms` (the `vocab` step's terms.jsonl) also adds terminology_matcher and
-    terminology_linker last, so the pipeline links entities offline (ent.kb_id_)."""
+    terminology_linker last, so the pipeline links entities offline (ent.kb_id_).
+    `attributes` (a pipeline trained with configs/attributes.cfg) adds its
+    attribute_spans and an attribute_linker fitted on the training DocBin's gold
+    links, last."""
     import spacy
     from spacy.training import Corpus
 
@@ -36,6 +39,7 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
     component.initialize(lambda: corpus(nlp), nlp=nlp, triggers=str(triggers))
     if terms is not None:
         add_linking(nlp, Path(terms))
+    linker = add_attributes(nlp, attributes, corpus) if attributes else None
     from med_ner.outputs import atomic_dir
 
     with atomic_dir(output, "output pipeline") as tmp:  # the whole folder, or the old one
@@ -44,6 +48,7 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
     annotated = sum(1 for eg in corpus(nlp) if clinical_context.has_gold_flags(eg.reference))
     return {"triggers": str(triggers), "annotated_documents": annotated, "inference": runtime,
             "linking": terms is not None,
+            "attribute_links": {kind: heads for kind, heads in linker.compatible.items()} if linker else None,
             "classifiers": {flag: {"features": len(m.weights), "threshold": m.threshold}
                             for flag, m in component.models.items()}}
 
@@ -74,6 +79,22 @@ def set_prediction_runtime(path: Path, inference: Optional[str] = None, window: 
         section[name] = value
     config.to_disk(path / "config.cfg")
     return inference
+
+
+def add_attributes(nlp, attributes: str, corpus):
+    """attribute_spans from the `attributes` pipeline and attribute_linker, fitted on `corpus`, last."""
+    import spacy
+
+    source = spacy.load(attributes)
+    if "attribute_spans" not in source.pipe_names:
+        raise ValueError(f"{attributes}: no attribute_spans component (train it with configs/attributes.cfg)")
+    for name in ("attribute_spans", "attribute_linker"):
+        if name in nlp.pipe_names:
+            nlp.remove_pipe(name)
+    nlp.add_pipe("attribute_spans", source=source, last=True)
+    linker = nlp.add_pipe("attribute_linker", last=True)
+    linker.initialize(lambda: corpus(nlp), nlp=nlp)
+    return linker
 
 
 def add_linking(nlp, terms: Path) -> None:
