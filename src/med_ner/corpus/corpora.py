@@ -14,7 +14,7 @@ from spacy.tokens import DocBin
 from srsly.ruamel_yaml import YAML
 from srsly.ruamel_yaml.error import MarkedYAMLError
 
-from med_ner.corpus.conversion import LabelMap, option_problem
+from med_ner.corpus.conversion import PATH_OPTIONS, LabelMap, option_problem
 
 from med_ner.corpus.reading import ConversionError, read_text
 from med_ner.corpus.brat import convert_brat
@@ -83,6 +83,9 @@ class CorpusTable:
         options = entry.get("options", {})
         if not isinstance(options, dict):
             raise error("options must be a mapping", "options")
+        for option in PATH_OPTIONS:  # relative to the project root, as label_map is
+            if isinstance(options.get(option), str) and not Path(options[option]).is_file():
+                raise error(f"{option} file {options[option]!r} not found", option)
         splits = entry.get("splits")
         if not isinstance(splits, dict):
             raise error("no splits", "splits")
