@@ -32,9 +32,26 @@ What is read from the .ann:
   line is listed in notes["attribute_conflicts"]. When two T lines have the
   exact same span, the dropped copy's attributes that the kept one lacks are
   carried over (its report line says so).
-- An `E` or `T` id used twice is an error.
-- `E`, `R`, `*`, `#` (and `N`) lines are read and ignored; they are counted in
-  notes["ignored_lines"].
+- An `E`, `T` or `R` id used twice is an error.
+- `R` lines (`R<n>\t<type> Arg1:<id> Arg2:<id>`, ids of T or E lines) are
+  checked; a line without Arg1 and Arg2, or naming an unknown id, is an error.
+- With `attributes` (an attribute label map, e.g.
+  assets/labels/maccrobat_attributes.json), T lines whose type it maps to a
+  label are also kept in `doc.spans["attributes"]`, under the entity policies
+  (discontinuous, misaligned, longest wins among attribute spans; they may
+  overlap entities); the report counts them in notes["attribute_spans"]
+  (read, kept, dropped by reason), notes["attributes_out"] and
+  notes["attribute_span_notes"]. `MODIFY` relations (Arg1 modifies Arg2; an
+  E id stands for its trigger) go to `doc.user_data["links"]` as sorted,
+  distinct `[mod_start, mod_end, head_start, head_end]` character offsets
+  when the head is a kept entity and the modifier a kept attribute span or a
+  kept BODY_PART entity (a T line that lost to an exact duplicate counts as
+  the kept copy); notes["links"] counts them (read, kept, dropped by reason)
+  and notes["link_drops"] lists each dropped one. Without the option neither
+  the span group nor the key is written.
+- `E`, `*`, `#` (and `N`) lines, and the `R` lines not read as links, are
+  counted in notes["ignored_lines"] and otherwise ignored (with `attributes`,
+  notes["ignored_relations"] counts those R lines by type).
 
 Every kept entity is in `doc.ents` and also in `doc.spans["brat"]`.
 `doc.user_data["id"]` is the document stem (`<stem>:<line>` with

@@ -83,9 +83,6 @@ class CorpusTable:
         options = entry.get("options", {})
         if not isinstance(options, dict):
             raise error("options must be a mapping", "options")
-        for option in PATH_OPTIONS:  # relative to the project root, as label_map is
-            if isinstance(options.get(option), str) and not Path(options[option]).is_file():
-                raise error(f"{option} file {options[option]!r} not found", option)
         splits = entry.get("splits")
         if not isinstance(splits, dict):
             raise error("no splits", "splits")
@@ -103,6 +100,8 @@ class CorpusTable:
                     problem = option_problem(option, value)
                     if problem is not None:  # by value as the CLI checks it: 'no' is not false
                         raise error(problem, option)
+                    if option in PATH_OPTIONS and not Path(value).is_file():  # relative to the project root
+                        raise error(f"{option} file {value!r} not found", option)
                 if "ids" in part and "ids_path" not in takes:
                     raise error(f"{converter.__name__} takes no ids file", split)
                 if not (assets / part["path"]).exists():
