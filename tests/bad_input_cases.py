@@ -130,6 +130,14 @@ CASES = [
          {"doc.txt": BRAT_TXT, "doc.ann": "T1\tSign_symptom 3 8\tfever\nT2\tSign_symptom 3 8\tfever\n"
                                           "A1\tPOLARITY T2 NEG\n"}, exit_code=0,
          outcome="carried over to the kept copy; its report line says so"),
+    Case("brat-relation-unknown-id", "BRAT: an `R` line whose Arg2 is not a T or E id",
+         ["convert", "brat", "doc.ann", "out.spacy"], "doc.ann:2: relation R1 (MODIFY) has Arg2 'E9', which is not a T or E",
+         {"doc.txt": BRAT_TXT, "doc.ann": "T1\tSign_symptom 3 8\tfever\nR1\tMODIFY Arg1:T1 Arg2:E9\t\n"},
+         absent=["out.spacy"]),
+    Case("brat-relation-no-arg2", "BRAT: an `R` line without Arg2",
+         ["convert", "brat", "doc.ann", "out.spacy"], "doc.ann:2: an R line is '<id>\\t<type> Arg1:<id> Arg2:<id>'",
+         {"doc.txt": BRAT_TXT, "doc.ann": "T1\tSign_symptom 3 8\tfever\nR1\tMODIFY Arg1:T1\n"},
+         absent=["out.spacy"]),
     # Corpus table
     Case("corpus-unknown-format", "corpus table: unknown `format`",
          ["convert", "corpus", "x", "--output", "out", "--table", "c.yml", "--assets", "."],
@@ -282,6 +290,11 @@ CASES = [
          "corpus 'x': one_doc_per_line must be true or false, not 'no'",
          {"c.yml": CORPUS_OK.replace("jsonl", "brat", 1).replace("a.jsonl", "d").replace(
              "  splits:", "  options: {one_doc_per_line: 'no'}\n  splits:"), "x/d/": ""}, absent=["out"]),
+    Case("corpus-attributes-missing", "corpus table: an `attributes` file that is not there",
+         ["convert", "corpus", "x", "--output", "out", "--table", "c.yml", "--assets", "."],
+         "c.yml:3: corpus 'x': attributes file 'labels/attrs.json' not found",
+         {"c.yml": CORPUS_OK.replace("jsonl", "brat", 1).replace("a.jsonl", "d").replace(
+             "  splits:", "  options: {attributes: labels/attrs.json}\n  splits:"), "x/d/": ""}, absent=["out"]),
     Case("corpus-scheme-iobes", "corpus table: `scheme: iobes`",
          ["convert", "corpus", "x", "--output", "out", "--table", "c.yml", "--assets", "."],
          "scheme must be auto, iob1 or iob2, not 'iobes'",

@@ -25,6 +25,8 @@ def test_every_table_entry_is_complete():
         assert entry["source"]["name"] and entry["source"]["license"], name
         if entry.get("label_map"):
             assert (ROOT / entry["label_map"]).exists(), name
+        if entry.get("options", {}).get("attributes"):
+            assert (ROOT / entry["options"]["attributes"]).is_file(), name
 
 
 def test_sample_converts_to_three_docbins(tmp_path):

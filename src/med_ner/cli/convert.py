@@ -22,7 +22,8 @@ def convert_and_report(convert: Callable[..., ConversionReport], input_path: Pat
                        label_map_path: Optional[Path], report_path: Optional[Path], **options) -> None:
     """The body of every converter command: convert, write the report, print its summary."""
     check_paths([("output", output_path), ("--report", report_path or default_report_path(output_path))],
-                [("input", input_path), ("--label-map", label_map_path), ("--ids", options.get("ids_path"))])
+                [("input", input_path), ("--label-map", label_map_path), ("--ids", options.get("ids_path")),
+                 ("--attributes", options.get("attributes"))])
     from med_ner.outputs import output_group
 
     try:
@@ -54,6 +55,9 @@ def convert_brat_command(
                                           "(eHealth-KD); entities crossing a line are dropped"),
     annotated_lines_only: bool = typer.Option(False, "--annotated-lines-only",
                                               help="With --one-doc-per-line: skip lines without any T annotation"),
+    attributes: Optional[Path] = typer.Option(None, "--attributes", help="Attribute label map (JSON, as --label-map): "
+                                              "keep those types in doc.spans['attributes'] and MODIFY relations in "
+                                              "doc.user_data['links']"),
 ):
     """Convert BRAT standoff to a DocBin and write a conversion report."""
     if lang not in ("en", "es"):
@@ -62,7 +66,7 @@ def convert_brat_command(
         fail("--annotated-lines-only needs --one-doc-per-line")
     convert_and_report(convert_brat, input_path, output_path, label_map, report_path, lang=lang, misaligned=misaligned,
                        ids_path=ids, split_sentences=split_sentences, one_doc_per_line=one_doc_per_line,
-                       annotated_lines_only=annotated_lines_only)
+                       annotated_lines_only=annotated_lines_only, attributes=attributes)
 
 
 @convert_app.command("iob")

@@ -32,9 +32,26 @@ What is read from the .ann:
   line is listed in notes["attribute_conflicts"]. When two T lines have the
   exact same span, the dropped copy's attributes that the kept one lacks are
   carried over (its report line says so).
-- An `E` or `T` id used twice is an error.
-- `E`, `R`, `*`, `#` (and `N`) lines are read and ignored; they are counted in
-  notes["ignored_lines"].
+- An `E`, `T` or `R` id used twice is an error.
+- `R` lines (`R<n>\t<type> Arg1:<id> Arg2:<id>`, ids of T or E lines) are
+  checked; a line without Arg1 and Arg2, or naming an unknown id, is an error.
+- With `attributes` (an attribute label map, e.g.
+  assets/labels/maccrobat_attributes.json), T lines whose type it maps to a
+  label are also kept in `doc.spans["attributes"]`, under the entity policies
+  (discontinuous, misaligned, longest wins among attribute spans; they may
+  overlap entities); the report counts them in notes["attribute_spans"]
+  (read, kept, dropped by reason), notes["attributes_out"] and
+  notes["attribute_span_notes"]. `MODIFY` relations (Arg1 modifies Arg2; an
+  E id stands for its trigger) go to `doc.user_data["links"]` as sorted,
+  distinct `[mod_start, mod_end, head_start, head_end]` character offsets
+  when the head is a kept entity and the modifier a kept attribute span or a
+  kept BODY_PART entity (a T line that lost to an exact duplicate counts as
+  the kept copy); notes["links"] counts them (read, kept, dropped by reason)
+  and notes["link_drops"] lists each dropped one. Without the option neither
+  the span group nor the key is written.
+- `E`, `*`, `#` (and `N`) lines, and the `R` lines not read as links, are
+  counted in notes["ignored_lines"] and otherwise ignored (with `attributes`,
+  notes["ignored_relations"] counts those R lines by type).
 
 Every kept entity is in `doc.ents` and also in `doc.spans["brat"]`.
 `doc.user_data["id"]` is the document stem (`<stem>:<line>` with
@@ -66,6 +83,7 @@ from spacy.tokens import Doc
 from med_ner.corpus.conversion import (ConversionReport, EntityNote, LabelMap, SourceSpan, make_spans, check_options,
                                        remove_overlaps, write_docbin)
 
+from med_ner.corpus.brat_links import AttributeLinks, Relation, parse_relation, resolve_relations
 from med_ner.corpus.reading import ConversionError, blank_nlp, check_length, folder_files, line_spans, read_text
 
 IGNORED_KINDS = ("E", "R", "*", "#")
@@ -89,6 +107,7 @@ class Annotations:
     attribute_targets: List[str] = field(default_factory=list)  # T id of each attribute line
     ignored: Counter = field(default_factory=lambda: Counter({kind: 0 for kind in IGNORED_KINDS}))
     conflicts: List[Dict] = field(default_factory=list)  # attribute values of events on one trigger that lost
+    relations: List[Relation] = field(default_factory=list)  # R lines, arguments as T ids
 
 
 @dataclass
@@ -233,7 +252,9 @@ def parse_ann(path: Path, ann_text: str, text: str, txt_name: str) -> Annotation
             if len(fields) not in (2, 3):
                 raise ConversionError(path, f"an attribute line is '<id>\\t<name> <target id> [<value>]': {line!r}", line=line_no)
             attribute_lines.append((fields[0], fields[1], fields[2] if len(fields) == 3 else True, line_no))
-        elif kind in ("R", "*", "#", "N"):
+        elif kind == "R":
+            ann.relations.append(parse_relation(line, path, line_no))
+        elif kind in ("*", "#", "N"):
             ann.ignored[kind] += 1
         else:
             raise ConversionError(
@@ -242,6 +263,7 @@ def parse_ann(path: Path, ann_text: str, text: str, txt_name: str) -> Annotation
     for eid, (trigger, line_no) in events.items():
         if trigger not in ann.textbounds:
             raise ConversionError(path, f"event {eid} has trigger {trigger!r}, which is not a T annotation", line=line_no)
+    ann.relations = resolve_relations(ann.relations, ann.textbounds, events, path)
     first_set: Dict[Tuple[str, str], Tuple[str, int]] = {}  # (T id, name) -> (target, line) that set it
     for name, target, value, line_no in attribute_lines:
         if target in ann.textbounds:
@@ -313,11 +335,13 @@ def _set_sentence_starts(doc: Doc, spans) -> int:
 
 def convert_brat(input_path: Path, output_path: Path, label_map: LabelMap, lang: str = "en",
                  misaligned: str = "expand", ids_path: Optional[Path] = None, split_sentences: bool = True,
-                 one_doc_per_line: bool = False, annotated_lines_only: bool = False) -> ConversionReport:
+                 one_doc_per_line: bool = False, annotated_lines_only: bool = False,
+                 attributes: Optional[Path] = None) -> ConversionReport:
     if annotated_lines_only and not one_doc_per_line:
         raise ValueError("annotated_lines_only needs one_doc_per_line")
     check_options(misaligned=misaligned, split_sentences=split_sentences, one_doc_per_line=one_doc_per_line,
-                  annotated_lines_only=annotated_lines_only)
+                  annotated_lines_only=annotated_lines_only, attributes=attributes)
+    links = AttributeLinks(LabelMap.from_file(Path(attributes))) if attributes is not None else None
     nlp = blank_nlp(lang)
     sources = [str(input_path)] + ([str(ids_path)] if ids_path is not None else [])
     report = ConversionReport("convert_brat", sources=sources, output=str(output_path))
@@ -336,6 +360,7 @@ def convert_brat(input_path: Path, output_path: Path, label_map: LabelMap, lang:
         segments = _segments(text, stem, one_doc_per_line)
         seg_starts = [start for _, start, _ in segments]
         per_segment: Dict[int, List[BratSpan]] = {}
+        attr_segments: Dict[int, List[BratSpan]] = {}  # attribute spans, with the option
         annotated = set()
         for tb in ann.textbounds.values():
             report.read_entity(tb.type)
@@ -345,28 +370,31 @@ def convert_brat(input_path: Path, output_path: Path, label_map: LabelMap, lang:
             _, seg_start, seg_end = segments[seg]
             target = label_map.map(tb.type, ann_path, tb.line)
             seg_text = text[seg_start:seg_end]
-            if target is None:
-                dropped = "unmapped: label map drops this label"
-            elif one_doc_per_line and not seg_text.strip():
-                dropped = "empty: span holds only whitespace (a blank line)"
+            if one_doc_per_line and not seg_text.strip():
+                misplaced = "empty: span holds only whitespace (a blank line)"
             elif last > seg_end:
-                dropped = f"line-crossing: span runs past the end of line {seg + 1} (one doc per line)"
+                misplaced = f"line-crossing: span runs past the end of line {seg + 1} (one doc per line)"
             else:
-                dropped = None
+                misplaced = None
             if target not in (None, tb.type):
                 relabelled[f"{tb.type}->{target}"] += 1
-            if dropped:
-                report.drop(EntityNote(str(ann_path), tb.line, target or tb.type, tb.text, first - seg_start,
-                                       last - seg_start, dropped))
-                continue
             fragments = [(s - seg_start, e - seg_start) for s, e in tb.fragments]
-            start, end, reason = resolve_fragments(fragments, seg_text)
-            if reason is not None:
-                report.change(EntityNote(str(ann_path), tb.line, target, tb.text, fragments[0][0], fragments[-1][1],
-                                         reason, new_text=seg_text[start:end]))
-            per_segment.setdefault(seg, []).append(
-                BratSpan(start, end, target, tb.line, dict(ann.attributes.get(tb.id, {})), ann_id=tb.id)
-            )
+            # An entity, and with the option an attribute span: the same policies, each reported on its own.
+            kinds = [(target, report, per_segment, dict(ann.attributes.get(tb.id, {})))]
+            attr_label = links.label(tb.type, ann_path, tb.line) if links is not None else None
+            if attr_label is not None:
+                kinds.append((attr_label, links.notes, attr_segments, {}))
+            for label, notes, out, attrs in kinds:
+                dropped = "unmapped: label map drops this label" if label is None else misplaced
+                if dropped:
+                    notes.drop(EntityNote(str(ann_path), tb.line, label or tb.type, tb.text, first - seg_start,
+                                          last - seg_start, dropped))
+                    continue
+                start, end, reason = resolve_fragments(fragments, seg_text)
+                if reason is not None:
+                    notes.change(EntityNote(str(ann_path), tb.line, label, tb.text, fragments[0][0],
+                                            fragments[-1][1], reason, new_text=seg_text[start:end]))
+                out.setdefault(seg, []).append(BratSpan(start, end, label, tb.line, attrs, ann_id=tb.id))
         kept_ids = set()
         for seg, (doc_id, seg_start, seg_end) in enumerate(segments):
             seg_text = text[seg_start:seg_end]
@@ -389,10 +417,14 @@ def convert_brat(input_path: Path, output_path: Path, label_map: LabelMap, lang:
             doc.user_data["ent_attrs"] = {
                 f"{span.start_char}:{span.end_char}": dict(src.attrs) for span, src in aligned if src.attrs
             }
+            if links is not None:
+                links.add_doc(doc, attr_segments.get(seg, []), spans, aligned, ann_path, misaligned)
             kept_ids.update(src.ann_id for _, src in aligned)
             kept_ids.update(src.ann_id for src in carried)
             report.add_doc(doc)
             docs.append(doc)
+        relations = links.link(ann.relations, ann_path) if links is not None else ann.relations
+        ignored["R"] += len(relations)
         kept = sum(tid in kept_ids for tid in ann.attribute_targets)
         attrs_kept += kept
         attrs_dropped += len(ann.attribute_targets) - kept
@@ -410,5 +442,8 @@ def convert_brat(input_path: Path, output_path: Path, label_map: LabelMap, lang:
         "split_sentences": split_sentences, "one_doc_per_line": one_doc_per_line,
         "annotated_lines_only": annotated_lines_only, "misaligned": misaligned, "lang": lang,
     }
+    if links is not None:
+        links.write_notes(report)
+        report.notes["options"]["attributes"] = str(attributes)
     write_docbin(docs, output_path, input_path)
     return report

@@ -24,12 +24,15 @@ OPTION_CHOICES = {
 }
 BOOL_OPTIONS = ("split_sentences", "one_doc_per_line", "annotated_lines_only")
 INT_OPTIONS = {"n_sents": 1, "token_column": None, "tag_column": None}  # name: least value (None: any)
+PATH_OPTIONS = ("attributes",)  # a file, relative to the project root; None: not set
 
 
 def option_problem(name: str, value) -> Optional[str]:
     """Why `value` is not a value of converter option `name`, or None."""
     if name in OPTION_CHOICES and value not in OPTION_CHOICES[name]:
         return f"{name} must be {', '.join(OPTION_CHOICES[name][:-1])} or {OPTION_CHOICES[name][-1]}, not {value!r}"
+    if name in PATH_OPTIONS and value is not None and (not isinstance(value, (str, Path)) or not str(value)):
+        return f"{name} must be the path of a file, not {value!r}"
     if name in BOOL_OPTIONS and not isinstance(value, bool):
         return f"{name} must be true or false, not {value!r}"
     if name in INT_OPTIONS:
@@ -165,6 +168,10 @@ class ConversionReport:
                 f"{self.converter}: {n_in} entities read but {n_out} written and "
                 f"{len(self.dropped)} reported dropped"
             )
+        for name in ("attribute_spans", "links"):  # {"read": n, "kept": n, <reason>: n, ...}
+            counts = self.notes.get(name)
+            if counts is not None and counts["read"] != sum(counts.values()) - counts["read"]:
+                raise AssertionError(f"{self.converter}: {name} do not add up: {counts}")
         if self.documents_in != self.documents_out + len(self.skipped_documents):
             raise AssertionError(
                 f"{self.converter}: {self.documents_in} documents read but {self.documents_out} "

@@ -14,7 +14,7 @@ from spacy.tokens import DocBin
 from srsly.ruamel_yaml import YAML
 from srsly.ruamel_yaml.error import MarkedYAMLError
 
-from med_ner.corpus.conversion import LabelMap, option_problem
+from med_ner.corpus.conversion import PATH_OPTIONS, LabelMap, option_problem
 
 from med_ner.corpus.reading import ConversionError, read_text
 from med_ner.corpus.brat import convert_brat
@@ -100,6 +100,8 @@ class CorpusTable:
                     problem = option_problem(option, value)
                     if problem is not None:  # by value as the CLI checks it: 'no' is not false
                         raise error(problem, option)
+                    if option in PATH_OPTIONS and not Path(value).is_file():  # relative to the project root
+                        raise error(f"{option} file {value!r} not found", option)
                 if "ids" in part and "ids_path" not in takes:
                     raise error(f"{converter.__name__} takes no ids file", split)
                 if not (assets / part["path"]).exists():
