@@ -17,8 +17,9 @@ head_end]` character offsets, as the BRAT converter writes MACCROBAT's MODIFY
 relations). Features: the label pair, direction and distance, the candidate's
 rank among same-side candidates, the words between, punctuation and competing
 entities between, and the words of both spans. Each modifier takes its most
-probable candidate when that probability reaches the threshold chosen on
-out-of-fold predictions. Needs only spaCy and numpy.
+probable candidate when that probability reaches a threshold, and any other
+candidate above a second one (a value can describe a list of tests); both are
+chosen on out-of-fold predictions. Needs only spaCy and numpy.
 """
 from collections import Counter
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -34,10 +35,15 @@ from med_ner.components.attribute_extensions import register_extensions
 from med_ner.components.clinical_context import LogisticModel, sentence_ids
 
 SITE = "SITE"
+LIST_WORDS = {",", "and", "or", ";", "(", ")", "the", "of", "levels", "level", "as", "well", "both", "/"}
 LINKS_KEY = "links"
 Link = Tuple[int, int, int, int, str]  # modifier start/end char, head start/end char, type
 
 register_extensions()
+
+
+def _word(doc: Doc, i: int) -> str:
+    return doc[i].lower_ if 0 <= i < len(doc) else "<edge>"
 
 
 def _bucket(distance: int) -> str:
@@ -88,6 +94,7 @@ class AttributeLinker:
         self.l2 = l2
         self.compatible: Dict[str, List[str]] = {}  # modifier type -> head labels seen in training
         self.model: Optional[LogisticModel] = None
+        self.other_threshold = 1.01  # for heads after the most probable one; above 1: none
 
     # Candidates and features
 
@@ -136,8 +143,18 @@ class AttributeLinker:
         feats.append(f"rivals={pair}|{min(rivals, 2)}")
         others = sum(1 for s, k in self._mods if k == kind and lo <= s.start and s.end <= hi)
         feats.append(f"same_mods_between={kind}|{min(others, 2)}")
-        feats.append(f"prev={kind}|{doc[mod.start - 1].lower_ if mod.start else '<s>'}")
-        feats.append(f"next={kind}|{doc[mod.end].lower_ if mod.end < len(doc) else '</s>'}")
+        feats.append(f"prev={kind}|{_word(doc, mod.start - 1)}")
+        feats.append(f"next={kind}|{_word(doc, mod.end)}")
+        feats.append(f"hprev={kind}|{side}|{_word(doc, head.start - 1)}")
+        feats.append(f"hnext={kind}|{side}|{_word(doc, head.end)}")
+        # An abbreviation in brackets after its long form: the long form is the head.
+        feats.append(f"hparen={pair}|{_word(doc, head.start - 1) == '(' and _word(doc, head.end) == ')'}")
+        feats.append(f"hupper={pair}|{head.text.isupper() and len(head.text) <= 6}")
+        # A list of heads ("normal electrolytes, calcium and glucose"): only list
+        # words and entities of the head's label between.
+        inside = {i for e in doc.ents if e.label_ == head.label_ for i in range(e.start, e.end)}
+        listed = side != "O" and all(t.i in inside or t.lower_ in LIST_WORDS for t in between)
+        feats.append(f"list={pair}|{side}|{listed}|{min(rivals, 2)}")
         return feats
 
     def doc_pairs(self, doc: Doc) -> List[Tuple[Span, str, List[Span], List[List[str]]]]:
@@ -171,7 +188,7 @@ class AttributeLinker:
         rows = [row for group in groups for row, _ in group]
         labels = [y for group in groups for _, y in group]
         self.model = LogisticModel.fit(rows, labels, l2=self.l2)
-        self.model.threshold = self._oof_threshold(groups)
+        self.model.threshold, self.other_threshold = self._oof_thresholds(groups)
 
     def _training_groups(self, docs: List[Doc]) -> List[List[Tuple[List[str], int]]]:
         """One group per modifier: its candidates' feature rows and whether each is the gold head."""
@@ -185,26 +202,31 @@ class AttributeLinker:
                     groups.append(group)
         return groups
 
-    def _oof_threshold(self, groups: List[List[Tuple[List[str], int]]]) -> float:
-        """The threshold with the best link F1 of out-of-fold argmax decisions."""
-        decisions = []  # (best probability, whether the best is gold, whether the group has a gold head)
+    def _oof_thresholds(self, groups: List[List[Tuple[List[str], int]]]) -> Tuple[float, float]:
+        """The thresholds of the best candidate and of any further candidate (a
+        modifier may describe a list of heads) with the best link F1 of
+        out-of-fold predictions."""
+        folds = []  # per modifier: [(probability, is gold)] sorted by probability, descending
         for fold in range(self.folds):
             train = [g for i, g in enumerate(groups) if i % self.folds != fold]
             model = LogisticModel.fit([r for g in train for r, _ in g], [y for g in train for _, y in g], l2=self.l2)
             for g in (g for i, g in enumerate(groups) if i % self.folds == fold):
-                probs = [model.probability(r) for r, _ in g]
-                best = max(range(len(g)), key=probs.__getitem__)
-                decisions.append((probs[best], g[best][1], any(y for _, y in g)))
-        gold_total = sum(has for _, _, has in decisions)
-        best_t, best_f = 0.5, -1.0
-        for step in range(2, 19):
-            t = step / 20
-            tp = sum(1 for p, right, _ in decisions if p >= t and right)
-            fp = sum(1 for p, right, _ in decisions if p >= t and not right)
-            f = 2 * tp / (tp + fp + gold_total) if tp else 0.0
-            if f > best_f:
-                best_t, best_f = t, f
-        return best_t
+                folds.append(sorted(((model.probability(r), y) for r, y in g), reverse=True))
+        gold_total = sum(y for g in folds for _, y in g)
+        grid = [step / 20 for step in range(2, 20)]
+        best, best_f = (0.5, 1.0), -1.0
+        for first in grid:
+            for other in [t for t in grid if t >= first] + [1.01]:
+                tp = fp = 0
+                for ranked in folds:
+                    for k, (p, y) in enumerate(ranked):
+                        if p >= (first if k == 0 else other):
+                            tp += y
+                            fp += 1 - y
+                f = 2 * tp / (tp + fp + gold_total) if tp else 0.0
+                if f > best_f:
+                    best, best_f = (first, other), f
+        return best
 
     # Prediction
 
@@ -215,17 +237,16 @@ class AttributeLinker:
             return doc
         for mod, kind, heads, rows in self.doc_pairs(doc):
             mod._.modifies = None
-            if not heads:
-                continue
-            probs = [self.model.probability(row) for row in rows]
-            best = max(range(len(heads)), key=probs.__getitem__)
-            if probs[best] < self.model.threshold:
-                continue
-            head, score = heads[best], round(probs[best], 4)
-            head._.attributes = head._.attributes + [
-                {"type": kind, "text": mod.text, "start": mod.start_char, "end": mod.end_char, "score": score}]
-            mod._.modifies = {"label": head.label_, "text": head.text, "start": head.start_char,
-                              "end": head.end_char, "score": score}
+            ranked = sorted(zip((self.model.probability(row) for row in rows), range(len(heads))), reverse=True)
+            for k, (prob, i) in enumerate(ranked):
+                if prob < (self.model.threshold if k == 0 else self.other_threshold):
+                    break
+                head, score = heads[i], round(prob, 4)
+                head._.attributes = head._.attributes + [
+                    {"type": kind, "text": mod.text, "start": mod.start_char, "end": mod.end_char, "score": score}]
+                if k == 0:  # the reverse link names the most probable head
+                    mod._.modifies = {"label": head.label_, "text": head.text, "start": head.start_char,
+                                      "end": head.end_char, "score": score}
         return doc
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, float]:
@@ -235,12 +256,13 @@ class AttributeLinker:
     def to_disk(self, path, *, exclude=tuple()) -> None:
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / "model.json", {"compatible": self.compatible,
+        srsly.write_json(path / "model.json", {"compatible": self.compatible, "other_threshold": self.other_threshold,
                                                "model": self.model.to_dict() if self.model else None})
 
     def from_disk(self, path, *, exclude=tuple()) -> "AttributeLinker":
         data = srsly.read_json(ensure_path(path) / "model.json")
         self.compatible = data["compatible"]
+        self.other_threshold = data["other_threshold"]
         self.model = LogisticModel.from_dict(data["model"]) if data["model"] else None
         return self
 
