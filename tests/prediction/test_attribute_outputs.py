@@ -144,10 +144,10 @@ def test_links_view_draws_each_link_as_an_arc(pipelines):
                     ("Amoxicillin", "orally", "Route", "right")}
     assert view["words"][words.index("7 days")]["tag"] == "DURATION"
     assert all(len(w["text"]) <= visualize.CHUNK_CHARS for w in view["words"] if not w["tag"])
-    page = visualize.render_links([doc], ["note-1"])
+    page = visualize.render_links([doc], ["note-1 <b>"])
     for label in ("Severity", "Site", "Lab value", "Dosage", "Route"):
         assert f">{label}</textPath>" in page
-    assert page.count("class=\"displacy-arrow\"") == 5 and "note-1" in page
+    assert page.count("class=\"displacy-arrow\"") == 5 and "note-1 &lt;b&gt;" in page
 
 
 def test_visualize_writes_the_attributes_view(pipelines, tmp_path):
@@ -162,3 +162,14 @@ def test_visualize_writes_the_attributes_view(pipelines, tmp_path):
     assert ">Route</textPath>" in page and "case-7" in page
     assert visualize.write_views(spacy.load(plain), tmp_path / "gold.spacy", tmp_path / "old") == (1, False)
     assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["errors.html", "predictions.html"]
+
+
+def test_visualize_command_names_the_attributes_view(pipelines, tmp_path):
+    _, linked = pipelines
+    gold = spacy.blank("en")(TEXT)
+    DocBin(docs=[gold]).to_disk(tmp_path / "gold.spacy")
+    proc = subprocess.run([sys.executable, "-m", "med_ner", "visualize", linked, str(tmp_path / "gold.spacy"),
+                           str(tmp_path / "views"), "--code", CODE], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("errors.html and " + str(tmp_path / "views" / "attributes.html"))
+    assert ">Dosage</textPath>" in (tmp_path / "views" / "attributes.html").read_text(encoding="utf-8")

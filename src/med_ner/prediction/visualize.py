@@ -97,7 +97,8 @@ def render_links(docs, titles=None) -> str:
     from spacy import displacy
 
     titles = titles or [None] * len(docs)
-    parsed = [links_view(doc, title) for doc, title in zip(docs, titles)]
+    # displaCy escapes the words, not the titles (document ids from the data).
+    parsed = [links_view(doc, None if title is None else html.escape(title)) for doc, title in zip(docs, titles)]
     parsed = [p for p in parsed if p["words"]]
     if not parsed:
         return "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body><p>no text</p></body></html>"

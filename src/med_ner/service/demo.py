@@ -19,7 +19,7 @@ EXAMPLES = [
     "The patient denies chest pain. A CT scan of the abdomen showed no evidence of appendicitis.",
     "Metformin was discontinued after she developed lactic acidosis; pneumonia was suspected on chest X-ray.",
 ]
-COLUMNS = ["text", "label", "start", "end", "confidence", "negated", "uncertain", "id", "name", "attributes"]
+COLUMNS = ["text", "label", "start", "end", "confidence", "negated", "uncertain", "attributes", "id", "name"]
 
 
 def attributes_cell(ent) -> str:
@@ -71,9 +71,9 @@ def analyse(nlp, text: str, max_chars: int) -> Tuple[List[Tuple[str, Optional[st
         rows.append([ent.text, ent.label_, ent.start_char, ent.end_char,
                      "" if score is None else f"{score:.2f}",
                      "" if flags is None else str(flags["negated"]).lower(),
-                     "" if flags is None else str(flags["uncertain"]).lower(),
+                     "" if flags is None else str(flags["uncertain"]).lower(), attributes_cell(ent),
                      link.get("id", "ambiguous: " + " | ".join(link["candidates"]) if "candidates" in link else ""),
-                     link.get("name", ""), attributes_cell(ent)])
+                     link.get("name", "")])
     found = f"{len(rows)} entities"
     if ATTRIBUTES_KEY in doc.spans:
         found += f", {len(doc.spans[ATTRIBUTES_KEY])} attributes"
