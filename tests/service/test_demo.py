@@ -39,8 +39,9 @@ def test_analyse_segments_rows_and_limits(tmp_path):
     segments, rows, message = demo.analyse(nlp, text, MAX_CHARS)
     assert "".join(s for s, _ in segments) == text
     assert [(s, label) for s, label in segments if label] == [("chest pain", "SYMPTOM (negated)"), ("fever", "SYMPTOM")]
-    assert rows == [["chest pain", "SYMPTOM", 11, 21, "", "true", "false", "", ""],
-                    ["fever", "SYMPTOM", 30, 35, "", "false", "false", "", ""]]
+    # The attributes column (after uncertain) is empty: this pipeline links none.
+    assert rows == [["chest pain", "SYMPTOM", 11, 21, "", "true", "false", "", "", ""],
+                    ["fever", "SYMPTOM", 30, 35, "", "false", "false", "", "", ""]]
     assert message == "2 entities."
     assert demo.analyse(nlp, "x" * (MAX_CHARS + 1), MAX_CHARS)[2].startswith("The text has 301 characters")
     assert demo.analyse(nlp, "   ", MAX_CHARS)[:2] == ([], [])

@@ -5,7 +5,8 @@ what a folder holds is decided by conversion.folder_files, and every file left
 out is named), a single .txt file (one document), JSONL with {"id", "text"} per line, or a
 DocBin (id from user_data["id"], else its position). Output: JSONL with
 {"id", "text", "ents": [{"start", "end", "label", "text", "negated", "uncertain"}]}
-in input order, and optionally a DocBin.
+in input order ("attributes" beside "ents", and on each entity, where the
+pipeline links attributes: see prediction.records), and optionally a DocBin.
 
 The input is cut into partitions of --partition-size documents. Each finished
 partition is written to OUTPUT.parts/ with an atomic rename, so a rerun skips
@@ -33,7 +34,7 @@ from med_ner.corpus.reading import (ConversionError, blank_nlp, check_length, fo
 from med_ner.outputs import atomic_path, check_outputs, write_json
 from med_ner.components.entity_confidence import check_threshold, set_threshold
 from med_ner.inference.loading import load_pipeline as load_new_pipeline
-from med_ner.prediction.records import entity_records
+from med_ner.prediction.records import document_record
 
 Record = Tuple[str, str]  # (id, text)
 
@@ -145,7 +146,7 @@ def annotate_partition(index: int, records: List[Record], model: str, code: str,
     with tmp.open("w", encoding="utf-8", newline="\n") as f:
         # strict: a pipeline that yields fewer docs than it was given must not make a short part.
         for (doc_id, text), doc in zip(records, nlp.pipe((t for _, t in records), batch_size=batch_size), strict=True):
-            f.write(json.dumps({"id": doc_id, "text": text, "ents": entity_records(doc)}, ensure_ascii=False) + "\n")
+            f.write(json.dumps({"id": doc_id, "text": text, **document_record(doc)}, ensure_ascii=False) + "\n")
     os.replace(tmp, out)
     return index, len(records)
 
@@ -252,6 +253,7 @@ def write_docbin(output: Path, docbin_path: Path, model_lang: str) -> None:
     import spacy
     from spacy.tokens import DocBin
 
+    from med_ner.components.attribute_extensions import ATTRIBUTES_KEY
     from med_ner.components.clinical_context import polarity
 
     nlp = spacy.blank(model_lang)
@@ -263,6 +265,9 @@ def write_docbin(output: Path, docbin_path: Path, model_lang: str) -> None:
         # Flags as converted BRAT corpora store them (clinical_context.gold_flags reads them back).
         doc.user_data["ent_attrs"] = {f"{e['start']}:{e['end']}": {"POLARITY": polarity(e["negated"], e["uncertain"])}
                                       for e in rec["ents"] if "negated" in e}
+        if "attributes" in rec:
+            doc.spans[ATTRIBUTES_KEY] = [doc.char_span(a["start"], a["end"], label=a["label"], alignment_mode="expand")
+                                         for a in rec["attributes"]]
         docs.append(doc)
     data = DocBin(docs=docs, store_user_data=True).to_bytes()
     with atomic_path(docbin_path, "--docbin output") as tmp:

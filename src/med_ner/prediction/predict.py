@@ -6,7 +6,10 @@ included). Output is one line per entity, `Entity: <text>, Label: <LABEL>`
 (followed by `, Id: <id>, Name: <canonical name>` when terminology_linker
 linked it, `, Confidence: <0-1>` when entity_confidence scored it, and
 `, Negated` and/or `, Uncertain` when the pipeline's
-clinical_context flags the entity), or with --json one JSON object per text.
+clinical_context flags the entity, then `, <Type>: <text>` for each attribute
+an attribute linker attached, e.g. `, Severity: severe, Site: chest`), or with
+--json one JSON object per text ("attributes" beside "ents" where the pipeline
+finds attribute spans).
 """
 import json
 import sys
@@ -14,7 +17,8 @@ from pathlib import Path
 from typing import Iterable, List, Optional
 
 from med_ner.corpus.reading import ConversionError, check_encodable, check_length, decode_utf8, read_bytes, split_lines
-from med_ner.prediction.records import confidence, context_flags, entity_records, link_fields
+from med_ner.prediction.records import (attribute_name, confidence, context_flags, document_record, link_fields,
+                                       linked_attributes)
 
 
 def read_texts(text: Optional[str], file: Optional[Path], lines: bool) -> List[str]:
@@ -53,7 +57,7 @@ def check_lengths(texts: List[str], max_length: int, lines: bool) -> None:
 def format_entities(docs: Iterable, as_json: bool) -> Iterable[str]:
     for doc in docs:
         if as_json:
-            yield json.dumps({"text": doc.text, "ents": entity_records(doc)}, ensure_ascii=False)
+            yield json.dumps({"text": doc.text, **document_record(doc)}, ensure_ascii=False)
         else:
             for ent in doc.ents:
                 yield entity_line(ent)
@@ -62,7 +66,8 @@ def format_entities(docs: Iterable, as_json: bool) -> Iterable[str]:
 def entity_line(ent) -> str:
     """`Entity: X, Label: Y`, then `, Id: Z, Name: N` where the entity is linked
     (`, Candidates: A | B` where its vocabulary match is ambiguous), then
-    `, Negated` / `, Uncertain` where clinical_context flags it."""
+    `, Negated` / `, Uncertain` where clinical_context flags it, then each linked
+    attribute as `, Severity: severe` (`, Lab value: 7.2 g/dL`, `, Site: chest`)."""
     link = link_fields(ent)
     line = f"Entity: {ent.text}, Label: {ent.label_}"
     if "id" in link:
@@ -73,4 +78,5 @@ def entity_line(ent) -> str:
     if score is not None:
         line += f", Confidence: {score:.2f}"
     flags = context_flags(ent) or {}
-    return line + "".join(f", {name.capitalize()}" for name, on in flags.items() if on)
+    line += "".join(f", {name.capitalize()}" for name, on in flags.items() if on)
+    return line + "".join(f", {attribute_name(a['type'])}: {a['text']}" for a in linked_attributes(ent) or [])

@@ -297,7 +297,7 @@ def create_app(settings: ServiceSettings, nlp=None) -> FastAPI:
         # The records already have the response's shape (EntitiesResponse, as /docs
         # shows it): sent as they are, not validated a second time per entity.
         return JSONResponse({"model": service.name,
-                             "documents": [{"id": i, "entities": r} for i, r in zip(ids, records)]})
+                             "documents": [{"id": i, **r} for i, r in zip(ids, records)]})
 
     original_openapi = app.openapi
 

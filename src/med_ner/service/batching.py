@@ -9,9 +9,14 @@ from collections import deque
 from concurrent.futures import Future
 from typing import Callable, Deque, List, Sequence, Tuple
 
-from med_ner.prediction.records import entity_records
+from med_ner.prediction.records import document_record
 
 log = logging.getLogger("med_ner.service")
+
+
+def service_fields(doc) -> dict:
+    """A document's fields in the response: "entities", and "attributes" where the pipeline makes them."""
+    return document_record(doc, entities_key="entities")
 
 
 class QueueFull(Exception):
@@ -47,9 +52,10 @@ class BatchWorker:
     def queued(self) -> int:
         return len(self._pending)
 
-    def submit(self, texts: Sequence[str], annotate: Callable = entity_records) -> List[Future]:
+    def submit(self, texts: Sequence[str], annotate: Callable = service_fields) -> List[Future]:
         """Queue all of `texts` or none: one future per text, resolving to
-        annotate(its Doc), run in the worker. Raises QueueFull or WorkerClosed."""
+        annotate(its Doc), run in the worker (by default the response's document
+        fields, {"entities", "attributes"?}). Raises QueueFull or WorkerClosed."""
         with self._changed:
             if self._closed:
                 raise WorkerClosed()

@@ -114,10 +114,38 @@ def entities_request_schema(max_texts: int, max_chars_per_text: int, max_chars_p
     return schemas
 
 
+class LinkedAttribute(BaseModel):
+    """An attribute an attribute linker attached to the entity."""
+    type: str = Field(description="the attribute's type: LAB_VALUE, DOSAGE, ROUTE, SEVERITY, FREQUENCY or "
+                                  "DURATION, or SITE for a BODY_PART entity that modifies this entity")
+    text: str = Field(description="the attribute's text")
+    start: int = Field(description="character offset of its start in the text")
+    end: int = Field(description="character offset of its end in the text")
+    score: float = Field(ge=0, le=1, description="probability of the link")
+
+
+class AttributeHead(BaseModel):
+    """The entity an attribute modifies."""
+    start: int = Field(description="character offset of the entity's start")
+    end: int = Field(description="character offset of the entity's end")
+    label: str = Field(description="the entity's label")
+
+
+class Attribute(BaseModel):
+    """An attribute mention the pipeline found, linked to an entity or not."""
+    start: int = Field(description="character offset of its start in the text")
+    end: int = Field(description="character offset of its end in the text")
+    label: str = Field(description="LAB_VALUE, DOSAGE, ROUTE, SEVERITY, FREQUENCY or DURATION")
+    text: str = Field(description="the attribute's text")
+    score: Optional[float] = Field(None, ge=0, le=1, description="the span's score, where the pipeline gives one")
+    head: Optional[AttributeHead] = Field(description="the entity it modifies; null when it is not linked")
+
+
 class Entity(BaseModel):
     """One entity, as med_ner.prediction.records.entity_record makes it: character offsets into
     the text; confidence where the pipeline has entity_confidence; negated/uncertain
-    where it has clinical_context; id where a component linked the entity."""
+    where it has clinical_context; id where a component linked the entity; attributes
+    where the pipeline links attributes to entities."""
     start: int
     end: int
     label: str
@@ -127,11 +155,16 @@ class Entity(BaseModel):
     negated: Optional[bool] = None
     uncertain: Optional[bool] = None
     id: Optional[str] = None
+    attributes: Optional[List[LinkedAttribute]] = Field(None, description="values, doses, routes, severity, "
+                                                        "frequency, duration and sites that describe this entity "
+                                                        "(absent when the pipeline does not link attributes)")
 
 
 class DocumentOut(BaseModel):
     id: DocumentId
     entities: List[Entity]
+    attributes: Optional[List[Attribute]] = Field(None, description="every attribute mention in the text, linked "
+                                                  "or not (absent when the pipeline does not find attributes)")
 
 
 class EntitiesResponse(BaseModel):
