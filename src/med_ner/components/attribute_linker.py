@@ -31,15 +31,12 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import ensure_path
 
-from med_ner.components.attribute_extensions import register_extensions
+from med_ner.components.attribute_extensions import SITE
 from med_ner.components.clinical_context import LogisticModel, sentence_ids
 
-SITE = "SITE"
 LIST_WORDS = {",", "and", "or", ";", "(", ")", "the", "of", "levels", "level", "as", "well", "both", "/"}
 LINKS_KEY = "links"
 Link = Tuple[int, int, int, int, str]  # modifier start/end char, head start/end char, type
-
-register_extensions()
 
 
 def _word(doc: Doc, i: int) -> str:

@@ -1,7 +1,6 @@
 """Scores of the attribute components: attribute spans per type (exact and
 overlap), links with gold spans (the relation model alone) against the
 nearest-compatible-entity baseline, and links end to end."""
-from collections import Counter
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy
