@@ -34,6 +34,8 @@ from spacy.util import ensure_path
 from med_ner.components.attribute_extensions import SITE
 from med_ner.components.clinical_context import LogisticModel, sentence_ids
 
+# A semicolon separates the items of a list that one value can describe, so it ends no sentence here.
+LINK_SENTENCE_END = {".", "!", "?"}
 LIST_WORDS = {",", "and", "or", ";", "(", ")", "the", "of", "levels", "level", "as", "well", "both", "/"}
 LINKS_KEY = "links"
 Link = Tuple[int, int, int, int, str]  # modifier start/end char, head start/end char, type
@@ -129,7 +131,8 @@ class AttributeLinker:
         between = doc[lo:hi] if side != "O" else doc[0:0]
         feats = [f"p={pair}", f"pd={pair}|{side}", f"pdd={pair}|{side}|{_bucket(distance)}",
                  f"rank={pair}|{side}|{min(rank, 3)}", f"nearest={pair}|{nearest}", f"k={kind}",
-                 f"hw={kind}|{head[-1].lower_}", f"mw={pair}|{mod[0].lower_}"]
+                 f"hw={kind}|{head[-1].lower_}", f"mw={pair}|{mod[0].lower_}",
+                 f"mh={mod[-1].lower_}|{head[-1].lower_}"]
         if len(between) <= 6:
             feats += [f"bw={kind}|{side}|{t.lower_}" for t in between]
         else:
@@ -156,7 +159,7 @@ class AttributeLinker:
 
     def doc_pairs(self, doc: Doc) -> List[Tuple[Span, str, List[Span], List[List[str]]]]:
         """Every modifier with its candidate heads and their feature rows."""
-        sent = list(sentence_ids(doc))
+        sent = list(sentence_ids(doc, LINK_SENTENCE_END))
         self._mods = modifiers(doc, self.spans_key, self.site_label)
         out = []
         for mod, kind in self._mods:
@@ -267,7 +270,7 @@ class AttributeLinker:
 @Language.factory(
     "attribute_linker",
     default_config={"spans_key": "attributes", "site_label": "BODY_PART", "max_distance": 30, "min_pair_count": 5,
-                    "folds": 4, "l2": 3e-4},
+                    "folds": 4, "l2": 1e-4},
     default_score_weights={"link_f": 0.0, "link_p": None, "link_r": None, "link_support": None},
 )
 def make_attribute_linker(nlp: Language, name: str, spans_key: str, site_label: str, max_distance: int,

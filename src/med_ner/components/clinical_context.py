@@ -99,7 +99,7 @@ def load_triggers(path) -> Dict[str, List[str]]:
     return {key: list(data[key]) for key in TRIGGER_KEYS}
 
 
-def sentence_ids(doc: Doc) -> numpy.ndarray:
+def sentence_ids(doc: Doc, ends=SENTENCE_END) -> numpy.ndarray:
     """Sentence number of each token: a break after sentence punctuation and
     at line breaks. The same rule at training and at prediction time, whether
     or not a doc carries sentence boundaries of its own (converted corpora
@@ -109,7 +109,7 @@ def sentence_ids(doc: Doc) -> numpy.ndarray:
     for token in doc:
         if token.i > 0:
             prev = doc[token.i - 1]
-            if prev.text in SENTENCE_END or "\n" in prev.text or "\n" in prev.whitespace_ or "\n" in token.text:
+            if prev.text in ends or "\n" in prev.text or "\n" in prev.whitespace_ or "\n" in token.text:
                 current += 1
         ids[token.i] = current
     return ids

@@ -6,7 +6,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 import numpy
 from spacy.tokens import Doc
 
-from med_ner.components.attribute_linker import AttributeLinker, Link, gold_links, modifiers, predicted_links
+from med_ner.components.attribute_linker import LINK_SENTENCE_END, AttributeLinker, Link, gold_links, modifiers, predicted_links
 from med_ner.components.clinical_context import sentence_ids
 from med_ner.evaluation.metrics import bootstrap_f1
 
@@ -54,7 +54,7 @@ def _overlap(gold: List[Set], pred: List[Set]) -> Dict[str, float]:
 
 def nearest_links(linker: AttributeLinker, doc: Doc) -> Set[Link]:
     """The baseline: each modifier linked to the nearest entity of a compatible label in its sentence."""
-    sent = list(sentence_ids(doc))
+    sent = list(sentence_ids(doc, LINK_SENTENCE_END))
     links = set()
     for mod, kind in modifiers(doc, linker.spans_key, linker.site_label):
         heads = [e for e in doc.ents if e.label_ in linker.compatible.get(kind, ())
