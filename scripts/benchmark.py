@@ -5,7 +5,7 @@
     python scripts/benchmark.py quantization                onnx-int8 quantization recipes
     python scripts/benchmark.py context                     negation/uncertainty next to negspacy, medspaCy
     python scripts/benchmark.py service                     the HTTP service under load
-    python scripts/benchmark.py confidence                  words/s with and without entity_confidence
+    python scripts/benchmark.py confidence                  words/s with and without entity_confidence (or --components)
 """
 import sys
 from pathlib import Path
@@ -218,12 +218,16 @@ def confidence_command(
     batch_size: int = typer.Option(32, "--batch-size", help="Texts per call"),
     split: str = typer.Option("test", "--split", help="Split whose texts are tagged"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most this many documents"),
+    components: str = typer.Option("entity_confidence", "--components",
+                                   help="The components left out of the 'without' row, comma-separated (e.g. "
+                                        "attribute_spans,attribute_linker)"),
 ):
-    """Words/s of one pipeline with and without entity_confidence, in one process on the same texts (not a
-    test: run it alone on the machine)."""
+    """Words/s of one pipeline with and without entity_confidence (or --components), in one process on the same
+    texts (not a test: run it alone on the machine)."""
+    names = [name.strip() for name in components.split(",") if name.strip()]
     try:
         result = confidence_benchmark.compare_confidence(model, corpus_dir, output, option, rounds, batch_size,
-                                                         split, limit)
+                                                         split, limit, names)
     except (confidence_benchmark.ConfidenceBenchmarkError, PipelineError) as err:
         fail(str(err))
     table = confidence_benchmark.markdown_table(result)

@@ -1,5 +1,6 @@
-"""The cost of entity_confidence: words/s of one pipeline with and without the
-component, in one process, on the same texts, with the same runtime.
+"""The cost of entity_confidence (or of any components named): words/s of one
+pipeline with and without them, in one process, on the same texts, with the
+same runtime.
 
 The pipeline is loaded once; "without" runs it with entity_confidence disabled
 (nlp.select_pipes), so both rows share the loaded runtime and the weights. Passes
@@ -42,7 +43,7 @@ class CallCounter:
         self.calls, self.seconds = 0, 0.0
 
 
-def load(model: str, option: str):
+def load(model: str, option: str, components=(COMPONENT,)):
     import spacy
 
     from bench.inference import OPTIONS
@@ -59,8 +60,11 @@ def load(model: str, option: str):
         raise ConfidenceBenchmarkError(f"{model}: not a pipeline directory")
     offline()
     nlp = spacy.load(model, config=inference_config(runtime, window, **settings))
-    if COMPONENT not in nlp.pipe_names:
-        raise ConfidenceBenchmarkError(f"{model}: the pipeline has no {COMPONENT} (add one with `med-ner calibrate`)")
+    missing = [name for name in components if name not in nlp.pipe_names]
+    if missing:
+        raise ConfidenceBenchmarkError(f"{model}: the pipeline has no {', '.join(missing)} (entity_confidence: "
+                                       "`med-ner calibrate`; attribute_spans, attribute_linker: `med-ner add-context "
+                                       "--attributes`)")
     return nlp
 
 
@@ -68,18 +72,20 @@ def transformer_pipes(nlp) -> List[str]:
     return [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == "transformer"]
 
 
-def run_pass(nlp, texts: List[str], row: str, batch_size: int) -> List[List]:
+def run_pass(nlp, texts: List[str], row: str, batch_size: int, components=(COMPONENT,)) -> List[List]:
     """One pass over the texts; the entities of each doc."""
     if row == "without":
-        with nlp.select_pipes(disable=[COMPONENT]):
+        with nlp.select_pipes(disable=list(components)):
             return [[(e.start_char, e.end_char, e.label_) for e in doc.ents]
                     for doc in nlp.pipe(texts, batch_size=batch_size)]
     return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=batch_size)]
 
 
 def compare_confidence(model: str, corpus_dir: Path, output: Path, option: str = "onnx-int8", rounds: int = 5,
-                       batch_size: int = 32, split: str = "test", limit: Optional[int] = None) -> Dict:
-    """Measure both rows in one process; writes `output` (JSON) and returns it."""
+                       batch_size: int = 32, split: str = "test", limit: Optional[int] = None,
+                       components=(COMPONENT,)) -> Dict:
+    """Measure both rows in one process; writes `output` (JSON) and returns it.
+    The replay counters and `confidence_share` are kept when entity_confidence is measured."""
     import srsly
 
     from bench import systems
@@ -93,24 +99,28 @@ def compare_confidence(model: str, corpus_dir: Path, output: Path, option: str =
     if not docs:
         raise ConfidenceBenchmarkError(f"{path}: no documents")
     texts, words = [doc.text for doc in docs], sum(len(doc) for doc in docs)
-    nlp = load(model, option)
-    component = nlp.get_pipe(COMPONENT)
+    components = list(components)
+    nlp = load(model, option, components)
+    component = nlp.get_pipe(COMPONENT) if COMPONENT in components else None
     counters = {}
     for name in transformer_pipes(nlp):
         # The transformer model's forward function: any run of it counts, from the pipe or from elsewhere.
         trf = nlp.get_pipe(name).model
         counters[name] = trf._func = CallCounter(trf._func)
-    replay = component.raw_scores = CallCounter(component.raw_scores)
-    annotate = component.set_annotations = CallCounter(component.set_annotations)
+    replay = annotate = CallCounter(lambda: None)  # nothing to time without entity_confidence
+    if component is not None:
+        replay = component.raw_scores = CallCounter(component.raw_scores)
+        annotate = component.set_annotations = CallCounter(component.set_annotations)
 
-    entities = {row: run_pass(nlp, texts, row, batch_size) for row in ROWS}  # warm-up: runtime built, caches filled
+    # warm-up: runtime built, caches filled
+    entities = {row: run_pass(nlp, texts, row, batch_size, components) for row in ROWS}
     passes: Dict[str, List[Dict]] = {row: [] for row in ROWS}
     for round_index in range(rounds):
         for row in (ROWS if round_index % 2 == 0 else ROWS[::-1]):
             for counter in (*counters.values(), replay, annotate):
                 counter.reset()
             start = time.perf_counter()
-            run_pass(nlp, texts, row, batch_size)
+            run_pass(nlp, texts, row, batch_size, components)
             seconds = time.perf_counter() - start
             passes[row].append({"round": round_index + 1, "seconds": round(seconds, 4),
                                 "words_per_second": round(words / seconds, 1),
@@ -128,7 +138,9 @@ def compare_confidence(model: str, corpus_dir: Path, output: Path, option: str =
     result = {
         "model": str(model), "corpus_dir": str(corpus_dir), "split": split, "documents": len(texts), "words": words,
         "option": option, "rounds": rounds, "batch_size": batch_size, "machine": systems.machine(),
-        "threshold": component.threshold, "calibration": component.calibrator.method,
+        "components": components,
+        "threshold": component.threshold if component else None,
+        "calibration": component.calibrator.method if component else None,
         "rows": rows, "passes": passes,
         "cost": round(1 - with_["words_per_second"] / without["words_per_second"], 4),
         # Steadier than the difference of two speeds on a busy machine: the component's share of its passes.
@@ -136,8 +148,8 @@ def compare_confidence(model: str, corpus_dir: Path, output: Path, option: str =
                                   / sum(p["seconds"] for p in passes["with"]), 4),
         "same_transformer_calls": without["transformer_calls_per_pass"] == with_["transformer_calls_per_pass"],
         # At threshold 0 the component only adds confidences: the entities must be the same.
-        "same_entities": entities["without"] == entities["with"] if component.threshold == 0 else None,
-        "replay_mismatches": component.replay_mismatches,
+        "same_entities": entities["without"] == entities["with"] if not component or component.threshold == 0 else None,
+        "replay_mismatches": component.replay_mismatches if component else None,
         "order": "one process, one load; passes alternate between the rows after an untimed warm-up of each",
     }
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +159,9 @@ def compare_confidence(model: str, corpus_dir: Path, output: Path, option: str =
 
 def markdown_table(result: Dict) -> str:
     m = result["machine"]
+    names = ", ".join(result.get("components") or [COMPONENT])
+    if names != COMPONENT:
+        return components_table(result, names)
     lines = [f"entity_confidence cost on `{result['model']}`, {result['split']} split of `{result['corpus_dir']}` "
              f"({result['documents']} documents, {result['words']} words), option {result['option']}, batch "
              f"{result['batch_size']} texts, {result['rounds']} alternating rounds in one process, "
@@ -165,4 +180,20 @@ def markdown_table(result: Dict) -> str:
               f"(threshold {result['threshold']}, {result['calibration']} calibration). Same transformer calls with and "
               f"without: {'yes' if result['same_transformer_calls'] else 'NO'}. Replayed ner actions that differ "
               f"from the ner's: {result['replay_mismatches']}."]
+    return "\n".join(lines) + "\n"
+
+
+def components_table(result: Dict, names: str) -> str:
+    m = result["machine"]
+    lines = [f"Cost of {names} on `{result['model']}`, {result['split']} split of `{result['corpus_dir']}` "
+             f"({result['documents']} documents, {result['words']} words), option {result['option']}, batch "
+             f"{result['batch_size']} texts, {result['rounds']} alternating rounds in one process, "
+             f"{m['cpu_count']} CPUs, {m['torch_threads']} torch threads. Words/s: the fastest pass.", "",
+             "| pipeline | words/s | words/s by round | entities |", "| --- | ---: | --- | ---: |"]
+    for r in result["rows"]:
+        rounds = ", ".join(f"{w:,.0f}" for w in r["words_per_second_by_round"])
+        lines.append(f"| {r['row']} {names} | {r['words_per_second']:,.0f} | {rounds} | {r['entities']} |")
+    change = "below" if result["cost"] >= 0 else "above (within the noise)"
+    lines += ["", f"Cost: words/s with {names} {abs(result['cost']) * 100:.1f}% {change} those without. Same "
+              f"entities with and without: {'yes' if result['same_entities'] else 'NO'}."]
     return "\n".join(lines) + "\n"
