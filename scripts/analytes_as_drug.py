@@ -17,32 +17,10 @@ import srsly
 import typer
 
 from med_ner.cli.app import fail
+from med_ner.components.analyte_labels import analyte_name, read_analytes, sentence_around
 from med_ner.inference.loading import PipelineError, load_pipeline
 
-SPECIMENS = ("serum", "plasma", "blood", "urine", "urinary", "total", "fasting")
-SENTENCE_END = re.compile(r"(?<!\d)[.;\n]|[.;](?!\d)")
-
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-
-def read_analytes(path: Path) -> set:
-    return {line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")}
-
-
-def analyte_name(text: str, analytes: set) -> str:
-    """The analyte a mention names ('' for none)."""
-    words = text.lower().split()
-    while words and words[0] in SPECIMENS:
-        words = words[1:]
-    name = " ".join(words)
-    return name if name in analytes else ""
-
-
-def sentence_around(text: str, start: int, end: int) -> str:
-    left = max((m.end() for m in SENTENCE_END.finditer(text, 0, start)), default=0)
-    right = next((m.start() for m in SENTENCE_END.finditer(text, end)), len(text))
-    return text[left:right]
 
 
 def check_docs(docs: Iterable, analytes: set) -> Dict:

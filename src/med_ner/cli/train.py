@@ -52,6 +52,9 @@ def add_context_command(
     attributes: str = typer.Option("", "--attributes", help="A pipeline trained with configs/attributes.cfg: also "
                                    "add its attribute_spans and an attribute_linker fitted on the training data's "
                                    "gold links (empty: none)"),
+    analytes: str = typer.Option("", "--analytes", help="Analyte list (one name a line): also add analyte_labels, "
+                                 "which makes a DRUG that names an analyte in a lab-result sentence a TEST (empty: "
+                                 "none)"),
 ):
     """Fit clinical_context on a training corpus and save the extended pipeline."""
     from med_ner.inference.runtimes import unknown_runtime
@@ -62,17 +65,20 @@ def add_context_command(
     if terms_path is not None and not terms_path.is_file():
         fail(f"--terms: {terms_path} is not a file (run `med-ner vocab --output {terms_path.parent}`)")
     attributes_path = Path(attributes) if attributes else None
+    analytes_path = Path(analytes) if analytes else None
+    if analytes_path is not None and not analytes_path.is_file():
+        fail(f"--analytes: {analytes_path} is not a file")
     check_paths([], [("model", Path(model)), ("training data", train_path), ("--triggers", triggers),
                      ("--terms", terms_path), ("--attributes", attributes_path)], folders=[("output", output)])
     from med_ner.outputs import OutputError
 
     try:
         info = add_context(model, train_path, output, triggers, window, use_model, inference, inference_window,
-                           terms_path, attributes or None)
+                           terms_path, attributes or None, analytes_path)
     except (OutputError, ValueError, OSError) as err:
         fail(str(err))
     fitted = ", ".join(f"{k}: {v['features']} features, threshold {v['threshold']}" for k, v in info["classifiers"].items())
     typer.echo(f"clinical_context from {info['triggers']}; {info['annotated_documents']} training documents with "
                f"polarity annotation; classifiers: {fitted or 'none (rules only)'}; CPU inference: "
                f"{info['inference'] or 'n/a (no transformer)'}; linking: {'on' if info['linking'] else 'off'}; attribute links: "
-               f"{info['attribute_links'] or 'none'}; saved to {output}")
+               f"{info['attribute_links'] or 'none'}; analyte labels: {info['analytes'] or 'off'}; saved to {output}")

@@ -16,12 +16,14 @@ from typing import Optional
 
 def add_context(model: str, train_path: Path, output: Path, triggers: Optional[Path], window: int,
                 use_model: bool, inference: Optional[str] = None, inference_window: Optional[int] = None,
-                terms: Optional[Path] = None, attributes: Optional[str] = None) -> dict:
+                terms: Optional[Path] = None, attributes: Optional[str] = None,
+                analytes: Optional[Path] = None) -> dict:
     """`terms` (the `vocab` step's terms.jsonl) also adds terminology_matcher and
     terminology_linker last, so the pipeline links entities offline (ent.kb_id_).
     `attributes` (a pipeline trained with configs/attributes.cfg) adds its
     attribute_spans and an attribute_linker fitted on the training DocBin's gold
-    links, last."""
+    links, last. `analytes` (a list file) adds analyte_labels after
+    trim_entities: a DRUG that names an analyte in a lab-result sentence is a TEST."""
     import spacy
     from spacy.training import Corpus
 
@@ -33,6 +35,8 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
     if "clinical_context" in nlp.pipe_names:
         nlp.remove_pipe("clinical_context")
     add_edge_components(nlp)
+    if analytes is not None:
+        add_analyte_labels(nlp, Path(analytes))
     component = nlp.add_pipe("clinical_context", config={"window": window, "use_model": use_model})
     triggers = triggers or clinical_context.default_triggers(nlp.lang)
     corpus = Corpus(str(train_path))
@@ -47,7 +51,7 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
         runtime = set_prediction_runtime(tmp, inference, inference_window)
     annotated = sum(1 for eg in corpus(nlp) if clinical_context.has_gold_flags(eg.reference))
     return {"triggers": str(triggers), "annotated_documents": annotated, "inference": runtime,
-            "linking": terms is not None,
+            "linking": terms is not None, "analytes": str(analytes) if analytes else None,
             "attribute_links": {kind: heads for kind, heads in linker.compatible.items()} if linker else None,
             "classifiers": {flag: {"features": len(m.weights), "threshold": m.threshold}
                             for flag, m in component.models.items()}}
@@ -79,6 +83,13 @@ def set_prediction_runtime(path: Path, inference: Optional[str] = None, window: 
         section[name] = value
     config.to_disk(path / "config.cfg")
     return inference
+
+
+def add_analyte_labels(nlp, analytes: Path) -> None:
+    if "analyte_labels" in nlp.pipe_names:
+        nlp.remove_pipe("analyte_labels")
+    where = {"after": "trim_entities"} if "trim_entities" in nlp.pipe_names else {"last": True}
+    nlp.add_pipe("analyte_labels", **where).initialize(nlp=nlp, analytes=str(analytes))
 
 
 def add_attributes(nlp, attributes: str, corpus):
