@@ -19,6 +19,9 @@ END = "<!-- results:end -->"
 
 RELEASE = "release/test-onnx-int8.json"
 RELEASE_SEED_1 = "release/seed-1/test-onnx-int8.json"
+RELEASE_BEFORE_CHIA = "release/before-chia/test-onnx-int8.json"
+RELEASE_DEV = "release/dev-onnx-int8.json"
+ATTRIBUTES = "attributes/test.json"
 SAMPLE = "sample/test.json"
 SPEED = "speed/BC5CDR.json"
 HEADLINE = ["MACCROBAT", "BC5CDR", "NCBI-disease"]
@@ -27,6 +30,7 @@ CORPUS_NOTE = {
     "BC5CDR": "PubMed abstracts, as DRUG, DISEASE, SYMPTOM",
     "NCBI-disease": "PubMed abstracts, DISEASE",
     "sample": "the shipped sample corpus, six labels",
+    "Chia": "trial eligibility criteria, no BODY_PART; no test split, dev shown",
 }
 
 
@@ -61,11 +65,12 @@ def speed_line(record: dict) -> str:
 
 
 def readme_table() -> str:
-    release, sample, speed = load(RELEASE), load(SAMPLE), load(SPEED)
+    release, dev, sample, speed = load(RELEASE), load(RELEASE_DEV), load(SAMPLE), load(SPEED)
     lines = ["| model | test split | F1 (95% CI) |", "| --- | --- | ---: |"]
     for corpus in HEADLINE:
         lines.append(f"| release (`en_med_ner`) | {corpus} ({CORPUS_NOTE[corpus]}) | "
                      f"{f1_ci(release['corpora'][corpus])} |")
+    lines.append(f"| release (`en_med_ner`) | Chia ({CORPUS_NOTE['Chia']}) | {f1_ci(dev['corpora']['Chia'])} |")
     lines.append(f"| sample (`spacy project run all`) | sample ({CORPUS_NOTE['sample']}) | "
                  f"{f1_ci(sample['runs']['onnx-int8'])} |")
     return "\n".join(lines) + f"\n\nSpeed, {speed_line(speed)}.\n"
@@ -80,8 +85,9 @@ def results_page() -> str:
            "documents. Seen / unseen: recall of the test mentions whose lowercased text does / does not occur as a "
            "training mention. The runtime is onnx-int8, the shipped default.", "",
            "## The release model", "",
-           f"`en_med_ner`, trained on the corpus mix with mention replacement (record: `benchmarks/{RELEASE}`; "
-           "decision: [mention replacement](decisions.md#mention-replacement)).", "",
+           f"`en_med_ner`, trained on the corpus mix (MACCROBAT, BC5CDR, NCBI-disease, the sample and Chia) with "
+           f"mention replacement (record: `benchmarks/{RELEASE}`; decision: "
+           "[mention replacement](decisions.md#mention-replacement)).", "",
            "| test split | P | R | F1 (95% CI) | seen / unseen recall | gold entities | confidence ECE | "
            "P of the 80% most confident / all |",
            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -94,10 +100,44 @@ def results_page() -> str:
     out += ["", "MACCROBAT per label:", "", "| label | P | R | F1 |", "| --- | ---: | ---: | ---: |"]
     for label, s in sorted(release["corpora"]["MACCROBAT"]["ents_per_type"].items()):
         out.append(f"| {label} | {pct(s['p'])} | {pct(s['r'])} | {pct(s['f'])} |")
-    out += ["", f"A second seed of the same recipe (`benchmarks/{RELEASE_SEED_1}`) shows the run-to-run spread:", "",
-            "| test split | seed 0 (shipped) | seed 1 |", "| --- | ---: | ---: |"]
+    dev = load(RELEASE_DEV)
+    out += ["", "### Across clinical styles", "",
+            f"Every dev split, per label, exact and overlap (a prediction of the same label overlapping the gold "
+            f"span), each corpus on the labels it annotates (record: `benchmarks/{RELEASE_DEV}`). Chia (trial "
+            "eligibility criteria) has no test split.", "",
+            "| corpus (dev) | label | exact P | exact R | overlap P | overlap R | gold |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for corpus, s in dev["corpora"].items():
+        overlap = (s.get("partial_match") or {}).get("per_type", {})
+        for label, t in sorted(s["ents_per_type"].items()):
+            o = overlap.get(label, {}).get("ent_type", {})
+            out.append(f"| {corpus} | {label} | {pct(t['p'])} | {pct(t['r'])} | {pct(o.get('p', 0))} | "
+                       f"{pct(o.get('r', 0))} | {t['support']} |")
+    attributes = load(ATTRIBUTES)["attributes"]
+    out += ["", "### Attributes and links", "",
+            "MACCROBAT test: attribute spans (exact F1 with its interval, overlap F1) and links to their entity "
+            f"(record: `benchmarks/{ATTRIBUTES}`; [components](components.md#attributes-and-links)).", "",
+            "| attribute | exact F1 (95% CI) | overlap F1 | gold |", "| --- | ---: | ---: | ---: |"]
+    for label, t in attributes["spans"].items():
+        e = t["exact"]
+        out.append(f"| {label} | {pct(e['f'])} ({pct(e['f_ci95'][0])}–{pct(e['f_ci95'][1])}) | "
+                   f"{pct(t['overlap']['f'])} | {e['support']} |")
+    gold, base, e2e = (attributes["links_gold_spans"]["model"], attributes["links_gold_spans"]["baseline"],
+                       attributes["links_end_to_end"])
+    out += ["", "| link type | with gold spans, F1 (95% CI) | nearest-entity baseline | end to end, F1 (95% CI) | "
+            "gold |", "| --- | ---: | ---: | ---: | ---: |"]
+    for kind, t in gold.items():
+        end = e2e.get(kind)
+        end_cell = f"{pct(end['f'])} ({pct(end['f_ci95'][0])}–{pct(end['f_ci95'][1])})" if end else ""
+        out.append(f"| {kind} | {pct(t['f'])} ({pct(t['f_ci95'][0])}–{pct(t['f_ci95'][1])}) | "
+                   f"{pct(base.get(kind, {}).get('f', 0))} | {end_cell} | {t['support']} |")
+    previous = load(RELEASE_BEFORE_CHIA)
+    out += ["", "The recipe before Chia joined the mix, at two seeds (records: `benchmarks/"
+            f"{RELEASE_BEFORE_CHIA}`, `benchmarks/{RELEASE_SEED_1}`), shows the run-to-run spread:", "",
+            "| test split | shipped | before Chia, seed 0 | before Chia, seed 1 |", "| --- | ---: | ---: | ---: |"]
     for corpus, s in release["corpora"].items():
-        out.append(f"| {corpus} | {f1_ci(s)} | {f1_ci(seed_1['corpora'][corpus])} |")
+        out.append(f"| {corpus} | {f1_ci(s)} | {f1_ci(previous['corpora'][corpus])} | "
+                   f"{f1_ci(seed_1['corpora'][corpus])} |")
     onnx, fp32 = sample["runs"]["onnx-int8"], sample["runs"]["float32"]
     out += ["", "## The sample model", "",
             f"`spacy project run all` on the shipped sample corpus ({sample['documents']} test records, "

@@ -100,7 +100,7 @@ class AttributeLinker:
     def candidates(self, doc: Doc, sent: List[int], mod: Span, kind: str) -> List[Span]:
         allowed = set(self.compatible.get(kind, ()))
         found = []
-        for ent in doc.ents:
+        for ent in self._ents:
             if ent.label_ not in allowed or (ent.start == mod.start and ent.end == mod.end):
                 continue
             if sent[ent.start] != sent[mod.start] and sent[ent.end - 1] != sent[mod.end - 1]:
@@ -139,7 +139,7 @@ class AttributeLinker:
             feats.append(f"far={kind}|{side}")
         punct = Counter(t.text for t in between if t.text in {",", ";", ":", "(", ")", "and", "with", "of", "in"})
         feats += [f"punct={kind}|{side}|{p}|{min(n, 2)}" for p, n in punct.items()]
-        rivals = sum(1 for e in doc.ents if e.label_ == head.label_ and lo <= e.start and e.end <= hi)
+        rivals = sum(1 for start, end in self._spans_of[head.label_] if lo <= start and end <= hi)
         feats.append(f"rivals={pair}|{min(rivals, 2)}")
         others = sum(1 for s, k in self._mods if k == kind and lo <= s.start and s.end <= hi)
         feats.append(f"same_mods_between={kind}|{min(others, 2)}")
@@ -152,7 +152,7 @@ class AttributeLinker:
         feats.append(f"hupper={pair}|{head.text.isupper() and len(head.text) <= 6}")
         # A list of heads ("normal electrolytes, calcium and glucose"): only list
         # words and entities of the head's label between.
-        inside = {i for e in doc.ents if e.label_ == head.label_ for i in range(e.start, e.end)}
+        inside = self._tokens_of[head.label_]
         listed = side != "O" and all(t.i in inside or t.lower_ in LIST_WORDS for t in between)
         feats.append(f"list={pair}|{side}|{listed}|{min(rivals, 2)}")
         return feats
@@ -161,6 +161,13 @@ class AttributeLinker:
         """Every modifier with its candidate heads and their feature rows."""
         sent = list(sentence_ids(doc, LINK_SENTENCE_END))
         self._mods = modifiers(doc, self.spans_key, self.site_label)
+        # Per document, once: the entities, and each label's spans and tokens (doc.ents builds new spans each call).
+        self._ents = list(doc.ents)
+        self._spans_of: Dict[str, List[Tuple[int, int]]] = {}
+        self._tokens_of: Dict[str, Set[int]] = {}
+        for ent in self._ents:
+            self._spans_of.setdefault(ent.label_, []).append((ent.start, ent.end))
+            self._tokens_of.setdefault(ent.label_, set()).update(range(ent.start, ent.end))
         out = []
         for mod, kind in self._mods:
             heads = self.candidates(doc, sent, mod, kind)
