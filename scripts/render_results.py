@@ -22,6 +22,7 @@ RELEASE_SEED_1 = "release/seed-1/test-onnx-int8.json"
 RELEASE_BEFORE_CHIA = "release/before-chia/test-onnx-int8.json"
 RELEASE_DEV = "release/dev-onnx-int8.json"
 ATTRIBUTES = "attributes/test.json"
+ATTRIBUTES_SPEED = "attributes/speed.json"
 SAMPLE = "sample/test.json"
 SPEED = "speed/BC5CDR.json"
 HEADLINE = ["MACCROBAT", "BC5CDR", "NCBI-disease"]
@@ -73,7 +74,10 @@ def readme_table() -> str:
     lines.append(f"| release (`en_med_ner`) | Chia ({CORPUS_NOTE['Chia']}) | {f1_ci(dev['corpora']['Chia'])} |")
     lines.append(f"| sample (`spacy project run all`) | sample ({CORPUS_NOTE['sample']}) | "
                  f"{f1_ci(sample['runs']['onnx-int8'])} |")
-    return "\n".join(lines) + f"\n\nSpeed, {speed_line(speed)}.\n"
+    cost = load(ATTRIBUTES_SPEED)
+    return "\n".join(lines) + (f"\n\nSpeed, {speed_line(speed)}. The attribute components (spans and links) take "
+                               f"{pct(cost['cost'])}% off the release pipeline's words/s "
+                               f"(`benchmarks/{ATTRIBUTES_SPEED}`).\n")
 
 
 def results_page() -> str:
