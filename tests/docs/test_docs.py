@@ -32,7 +32,7 @@ def test_results_check_fails_when_stale(tmp_path):
     """--check exits 1 when the README's table differs from what the records give."""
     import shutil
 
-    for path in ["scripts", "benchmarks/release", "benchmarks/sample", "benchmarks/speed", "docs"]:
+    for path in ["scripts", "benchmarks/release", "benchmarks/sample", "benchmarks/speed", "benchmarks/attributes", "docs"]:
         shutil.copytree(ROOT / path, tmp_path / path)
     stale = README.read_text(encoding="utf-8").replace("<!-- results:end -->", "| a stale row |\n<!-- results:end -->")
     (tmp_path / "README.md").write_text(stale, encoding="utf-8")
