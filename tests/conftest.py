@@ -37,6 +37,15 @@ def corpus_dir(name: str) -> Path:
     pytest.skip(f"corpus {name} not available (run `spacy project assets`)")
 
 
+def maccrobat_all_ids(tmp_path: Path) -> Path:
+    """An ids file of all 200 MACCROBAT documents, through the committed split
+    files (a git checkout of the corpus also holds a stray hi.txt)."""
+    splits = [ROOT / "assets" / "splits" / "maccrobat" / f"{name}.txt" for name in ("train", "dev", "test")]
+    ids = tmp_path / "all.txt"
+    ids.write_text("".join(p.read_text(encoding="utf-8") for p in splits), encoding="utf-8")
+    return ids
+
+
 def make_doc(nlp, text, ents, attrs=None):
     """A doc with entities given as (substring, label), found left to right."""
     doc = nlp.make_doc(text)

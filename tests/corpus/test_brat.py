@@ -9,7 +9,7 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
-from conftest import ROOT, corpus_dir
+from conftest import ROOT, corpus_dir, maccrobat_all_ids
 from med_ner.corpus.conversion import LabelMap
 from med_ner.corpus.reading import ConversionError
 from med_ner.corpus.brat import convert_brat
@@ -405,10 +405,7 @@ def test_maccrobat_documents_round_trip(tmp_path):
 @pytest.mark.integration
 def test_maccrobat_full_conversion(tmp_path):
     folder = corpus_dir("MACCROBAT") / "MACCROBAT2020"
-    # all 200 documents, through the committed split files (a git checkout also holds a stray hi.txt)
-    splits = [ROOT / "assets" / "splits" / "maccrobat" / f"{name}.txt" for name in ("train", "dev", "test")]
-    ids = tmp_path / "all.txt"
-    ids.write_text("".join(p.read_text(encoding="utf-8") for p in splits), encoding="utf-8")
+    ids = maccrobat_all_ids(tmp_path)
     start = time.perf_counter()
     report = convert_brat(folder, tmp_path / "all.spacy", LABELS, ids_path=ids)
     seconds = time.perf_counter() - start

@@ -7,7 +7,7 @@ import pytest
 import srsly
 from typer.testing import CliRunner
 
-from conftest import ROOT, corpus_dir
+from conftest import ROOT, corpus_dir, maccrobat_all_ids
 from med_ner.corpus.brat import convert_brat
 from med_ner.corpus.conversion import LabelMap
 from med_ner.corpus.corpora import CorpusTable
@@ -213,9 +213,7 @@ def test_corpus_table_attributes_option(tmp_path):
 @pytest.mark.integration
 def test_maccrobat_attributes_and_links(tmp_path):
     folder = corpus_dir("MACCROBAT") / "MACCROBAT2020"
-    splits = [ROOT / "assets" / "splits" / "maccrobat" / f"{name}.txt" for name in ("train", "dev", "test")]
-    ids = tmp_path / "all.txt"
-    ids.write_text("".join(p.read_text(encoding="utf-8") for p in splits), encoding="utf-8")
+    ids = maccrobat_all_ids(tmp_path)
     start = time.perf_counter()
     report = convert_brat(folder, tmp_path / "all.spacy", LabelMap.from_file(MACCROBAT_MAP), ids_path=ids,
                           attributes=ATTRIBUTES)
