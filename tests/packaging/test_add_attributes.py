@@ -47,11 +47,15 @@ def test_attributes_are_added_fitted_and_scored(tmp_path):
                        clinical_context.default_triggers("en"), 8, True, attributes=str(tmp_path / "attributes"))
     assert info["attribute_links"] == {"LAB_VALUE": ["TEST"], "SEVERITY": ["SYMPTOM"], "SITE": ["SYMPTOM"]}
     final = spacy.load(tmp_path / "final")
-    assert final.pipe_names[-2:] == ["attribute_spans", "attribute_linker"]
+    assert final.pipe_names[-3:] == ["attribute_spans", "attribute_rules", "attribute_linker"]
     doc = final("Cough and severe chest pain, hemoglobin 8 mg.")
     pain = next(e for e in doc.ents if e.text == "pain")
     assert [(a["type"], a["text"]) for a in pain._.attributes] == [("SEVERITY", "severe"), ("SITE", "chest")]
     assert [(a["type"], a["text"]) for a in doc.ents[-1]._.attributes] == [("LAB_VALUE", "8 mg")]
+    # The rules add what the span model left out, and never a span that overlaps one of its spans.
+    doc = final("severe pain after 40 mg orally for 3 days")
+    assert [(s.text, s.label_) for s in doc.spans["attributes"]] == [
+        ("severe", "SEVERITY"), ("40 mg", "LAB_VALUE"), ("orally", "ROUTE"), ("3 days", "DURATION")]
 
     metrics = evaluate_model(str(tmp_path / "final"), tmp_path / "test.spacy", "test")
     report = metrics["attributes"]

@@ -21,8 +21,8 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
     """`terms` (the `vocab` step's terms.jsonl) also adds terminology_matcher and
     terminology_linker last, so the pipeline links entities offline (ent.kb_id_).
     `attributes` (a pipeline trained with configs/attributes.cfg) adds its
-    attribute_spans and an attribute_linker fitted on the training DocBin's gold
-    links, last. `analytes` (a list file) adds analyte_labels after
+    attribute_spans, attribute_rules and an attribute_linker fitted on the
+    training DocBin's gold links, last. `analytes` (a list file) adds analyte_labels after
     trim_entities: a DRUG that names an analyte in a lab-result sentence is a TEST."""
     import spacy
     from spacy.training import Corpus
@@ -99,10 +99,12 @@ def add_attributes(nlp, attributes: str, corpus):
     source = spacy.load(attributes)
     if "attribute_spans" not in source.pipe_names:
         raise ValueError(f"{attributes}: no attribute_spans component (train it with configs/attributes.cfg)")
-    for name in ("attribute_spans", "attribute_linker"):
+    for name in ("attribute_spans", "attribute_rules", "attribute_linker"):
         if name in nlp.pipe_names:
             nlp.remove_pipe(name)
     nlp.add_pipe("attribute_spans", source=source, last=True)
+    # Fixed-form doses, routes, frequencies and durations the span model misses.
+    nlp.add_pipe("attribute_rules", last=True).initialize(nlp=nlp)
     linker = nlp.add_pipe("attribute_linker", last=True)
     linker.initialize(lambda: corpus(nlp), nlp=nlp)
     return linker

@@ -1,0 +1,55 @@
+"""attribute_rules: fixed-form doses, routes, frequencies and durations, added
+beside the trained spans without overlapping them; saved with the pipeline."""
+import pytest
+import spacy
+from spacy.tokens import Span
+
+from med_ner.components.attribute_rules import default_patterns
+
+
+def rules_pipeline():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("attribute_rules").initialize(nlp=nlp)
+    return nlp
+
+
+def spans(doc):
+    return [(s.text, s.label_) for s in doc.spans["attributes"]]
+
+
+def test_prescription_forms(tmp_path):
+    nlp = rules_pipeline()
+    assert spans(nlp("Amoxicillin 500 mg orally three times daily for 7 days.")) == [
+        ("500 mg", "DOSAGE"), ("orally", "ROUTE"), ("three times daily", "FREQUENCY"), ("7 days", "DURATION")]
+    assert spans(nlp("Vancomycin 1 g IV q12h, then 2 tablets twice a day.")) == [
+        ("1 g", "DOSAGE"), ("IV", "ROUTE"), ("q12h", "FREQUENCY"), ("2 tablets", "DOSAGE"),
+        ("twice a day", "FREQUENCY")]
+    # "3 days later" is a time, not a duration: no "for" before it.
+    assert spans(nlp("He returned 3 days later.")) == []
+    nlp.to_disk(tmp_path / "pipe")
+    assert spans(spacy.load(tmp_path / "pipe")("Metformin 850 mg PO BID.")) == [
+        ("850 mg", "DOSAGE"), ("PO", "ROUTE"), ("BID", "FREQUENCY")]
+
+
+def test_trained_spans_win_and_scores_stay_aligned():
+    nlp = spacy.blank("en")
+
+    @spacy.Language.component("test_one_attribute")
+    def one_attribute(doc):
+        doc.spans["attributes"] = [Span(doc, 1, 3, "LAB_VALUE")]
+        doc.spans["attributes"].attrs["scores"] = [0.7]
+        return doc
+
+    nlp.add_pipe("test_one_attribute")
+    nlp.add_pipe("attribute_rules").initialize(nlp=nlp)
+    doc = nlp("Given 40 mg orally.")
+    assert spans(doc) == [("40 mg", "LAB_VALUE"), ("orally", "ROUTE")]
+    assert [round(float(x), 2) for x in doc.spans["attributes"].attrs["scores"]] == [0.7, 1.0]
+
+
+def test_a_bad_pattern_file_is_an_error(tmp_path):
+    (tmp_path / "bad.json").write_text('{"patterns": [{"pattern": []}]}', encoding="utf-8")
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="bad.json: a pattern file is"):
+        nlp.add_pipe("attribute_rules").initialize(nlp=nlp, patterns=str(tmp_path / "bad.json"))
+    assert default_patterns("en").is_file()
