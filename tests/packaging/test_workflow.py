@@ -98,8 +98,8 @@ def test_run_all_with_tiny_transformer(tmp_path, tiny_transformer):
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    release_pipe = ["split_tokens", "transformer", "ner", "entity_confidence", "trim_entities", "clinical_context",
-                    "terminology_matcher", "terminology_linker"]
+    release_pipe = ["split_tokens", "transformer", "ner", "entity_confidence", "trim_entities", "analyte_labels",
+                    "clinical_context", "terminology_matcher", "terminology_linker"]
     assert loaded["pipe"] == release_pipe
     # The negation component ships in the wheel with its trigger list (rules only: the sample has no polarity).
     assert loaded["negated"] is True and loaded["cues"] == ["negation<denies"]
