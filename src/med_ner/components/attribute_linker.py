@@ -22,6 +22,7 @@ candidate above a second one (a value can describe a list of tests); both are
 chosen on out-of-fold predictions. Needs only spaCy and numpy.
 """
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import srsly
@@ -80,6 +81,28 @@ def score_links(pairs: Iterable[Tuple[Set[Link], Set[Link]]]) -> Dict[str, float
     return {"link_p": prf.precision, "link_r": prf.recall, "link_f": prf.fscore, "link_support": prf.tp + prf.fn}
 
 
+@dataclass
+class DocContext:
+    """What the features of one document read, computed once per call (doc.ents
+    builds new spans each time) and held here, not on the component."""
+
+    doc: Doc
+    sentences: List[int]
+    modifiers: List[Tuple[Span, str]]
+    ents: List[Span]
+    spans_of: Dict[str, List[Tuple[int, int]]] = field(default_factory=dict)
+    tokens_of: Dict[str, Set[int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, doc: Doc, spans_key: str, site_label: str) -> "DocContext":
+        ctx = cls(doc, list(sentence_ids(doc, LINK_SENTENCE_END)), modifiers(doc, spans_key, site_label),
+                  list(doc.ents))
+        for ent in ctx.ents:
+            ctx.spans_of.setdefault(ent.label_, []).append((ent.start, ent.end))
+            ctx.tokens_of.setdefault(ent.label_, set()).update(range(ent.start, ent.end))
+        return ctx
+
+
 class AttributeLinker:
     def __init__(self, nlp: Language, name: str, spans_key: str, site_label: str, max_distance: int,
                  min_pair_count: int, folds: int, l2: float):
@@ -97,10 +120,11 @@ class AttributeLinker:
 
     # Candidates and features
 
-    def candidates(self, doc: Doc, sent: List[int], mod: Span, kind: str) -> List[Span]:
+    def candidates(self, ctx: "DocContext", mod: Span, kind: str) -> List[Span]:
         allowed = set(self.compatible.get(kind, ()))
         found = []
-        for ent in self._ents:
+        sent = ctx.sentences
+        for ent in ctx.ents:
             if ent.label_ not in allowed or (ent.start == mod.start and ent.end == mod.end):
                 continue
             if sent[ent.start] != sent[mod.start] and sent[ent.end - 1] != sent[mod.end - 1]:
@@ -121,7 +145,8 @@ class AttributeLinker:
     def _side(mod: Span, head: Span) -> str:
         return "R" if head.start >= mod.end else ("L" if head.end <= mod.start else "O")
 
-    def pair_features(self, doc: Doc, mod: Span, kind: str, head: Span, heads: List[Span]) -> List[str]:
+    def pair_features(self, ctx: "DocContext", mod: Span, kind: str, head: Span, heads: List[Span]) -> List[str]:
+        doc = ctx.doc
         side, distance = self._side(mod, head), self._distance(mod, head)
         pair = f"{kind}>{head.label_}"
         same_side = sorted((h for h in heads if self._side(mod, h) == side), key=lambda h: self._distance(mod, h))
@@ -139,9 +164,9 @@ class AttributeLinker:
             feats.append(f"far={kind}|{side}")
         punct = Counter(t.text for t in between if t.text in {",", ";", ":", "(", ")", "and", "with", "of", "in"})
         feats += [f"punct={kind}|{side}|{p}|{min(n, 2)}" for p, n in punct.items()]
-        rivals = sum(1 for start, end in self._spans_of[head.label_] if lo <= start and end <= hi)
+        rivals = sum(1 for start, end in ctx.spans_of[head.label_] if lo <= start and end <= hi)
         feats.append(f"rivals={pair}|{min(rivals, 2)}")
-        others = sum(1 for s, k in self._mods if k == kind and lo <= s.start and s.end <= hi)
+        others = sum(1 for s, k in ctx.modifiers if k == kind and lo <= s.start and s.end <= hi)
         feats.append(f"same_mods_between={kind}|{min(others, 2)}")
         feats.append(f"prev={kind}|{_word(doc, mod.start - 1)}")
         feats.append(f"next={kind}|{_word(doc, mod.end)}")
@@ -152,26 +177,18 @@ class AttributeLinker:
         feats.append(f"hupper={pair}|{head.text.isupper() and len(head.text) <= 6}")
         # A list of heads ("normal electrolytes, calcium and glucose"): only list
         # words and entities of the head's label between.
-        inside = self._tokens_of[head.label_]
+        inside = ctx.tokens_of[head.label_]
         listed = side != "O" and all(t.i in inside or t.lower_ in LIST_WORDS for t in between)
         feats.append(f"list={pair}|{side}|{listed}|{min(rivals, 2)}")
         return feats
 
     def doc_pairs(self, doc: Doc) -> List[Tuple[Span, str, List[Span], List[List[str]]]]:
         """Every modifier with its candidate heads and their feature rows."""
-        sent = list(sentence_ids(doc, LINK_SENTENCE_END))
-        self._mods = modifiers(doc, self.spans_key, self.site_label)
-        # Per document, once: the entities, and each label's spans and tokens (doc.ents builds new spans each call).
-        self._ents = list(doc.ents)
-        self._spans_of: Dict[str, List[Tuple[int, int]]] = {}
-        self._tokens_of: Dict[str, Set[int]] = {}
-        for ent in self._ents:
-            self._spans_of.setdefault(ent.label_, []).append((ent.start, ent.end))
-            self._tokens_of.setdefault(ent.label_, set()).update(range(ent.start, ent.end))
+        ctx = DocContext.of(doc, self.spans_key, self.site_label)
         out = []
-        for mod, kind in self._mods:
-            heads = self.candidates(doc, sent, mod, kind)
-            out.append((mod, kind, heads, [self.pair_features(doc, mod, kind, h, heads) for h in heads]))
+        for mod, kind in ctx.modifiers:
+            heads = self.candidates(ctx, mod, kind)
+            out.append((mod, kind, heads, [self.pair_features(ctx, mod, kind, h, heads) for h in heads]))
         return out
 
     # Training

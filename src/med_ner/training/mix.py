@@ -108,12 +108,12 @@ class _Corpora:
         self.paths = {name: split_path(corpus_dir, name, split) for name in self.names}
         self.known = None
         if "known-mentions-missing" in outside.values():
-            self.known = self.known_mentions([name for name, value in outside.items()
-                                              if value == "known-mentions-missing"])
+            self.known = self.known_for([name for name, value in outside.items()
+                                     if value == "known-mentions-missing"])
         # spaCy's Corpus turns reference docs into examples (tokenisation, max_length).
         self.example_maker = Corpus(str(corpus_dir), max_length=max_length)
 
-    def known_mentions(self, partial: List[str]) -> KnownMentions:
+    def known_for(self, partial: List[str]) -> KnownMentions:
         """For each label that one of the `partial` corpora does not annotate, the
         mention texts of that label in the corpora of the mix that annotate it."""
         wanted = {label for name in partial for label in self.rows[name].release_labels
