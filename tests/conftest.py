@@ -126,3 +126,23 @@ def tiny_trained_pipeline(tmp_path_factory, tiny_transformer):
     out = tmp_path_factory.mktemp("model") / "tiny"
     nlp.to_disk(out)
     return out
+
+
+# Attribute fixtures: short texts with gold entities, attribute spans and links.
+SYMPTOMS = ["pain", "cough", "rash", "fatigue"]
+SITES = ["chest", "back", "neck"]
+
+
+def attribute_gold_doc(nlp, rng):
+    """'<symptom> and severe <site> <symptom> , hemoglobin 7 mg .' with its gold links."""
+    from spacy.tokens import Span
+
+    s1, s2 = rng.sample(SYMPTOMS, 2)
+    doc = nlp.make_doc(f"{s1} and severe {rng.choice(SITES)} {s2} , hemoglobin {rng.randint(2, 9)} mg .")
+    doc.ents = [Span(doc, i, i + 1, label)
+                for i, label in ((0, "SYMPTOM"), (3, "BODY_PART"), (4, "SYMPTOM"), (6, "TEST"))]
+    doc.spans["attributes"] = [Span(doc, 2, 3, "SEVERITY"), Span(doc, 7, 9, "LAB_VALUE")]
+    pain, test = doc.ents[2], doc.ents[3]
+    doc.user_data["links"] = [[m.start_char, m.end_char, h.start_char, h.end_char] for m, h in (
+        (doc[2:3], pain), (doc.ents[1], pain), (doc[7:9], test))]
+    return doc

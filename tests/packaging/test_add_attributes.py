@@ -4,27 +4,12 @@ both."""
 import random
 
 import spacy
+from conftest import SITES, SYMPTOMS, attribute_gold_doc as gold_doc
 from spacy.tokens import DocBin
 
 from med_ner.components import clinical_context
 from med_ner.evaluation.evaluate import evaluate_model, markdown_table
 from med_ner.packaging.add_context import add_context
-
-SYMPTOMS = ["pain", "cough", "rash", "fatigue"]
-SITES = ["chest", "back", "neck"]
-
-
-def gold_doc(nlp, rng):
-    """'<symptom> and severe <site> <symptom> , hemoglobin 7 mg .' with its gold links."""
-    s1, s2 = rng.sample(SYMPTOMS, 2)
-    doc = nlp.make_doc(f"{s1} and severe {rng.choice(SITES)} {s2} , hemoglobin {rng.randint(2, 9)} mg .")
-    doc.ents = [spacy.tokens.Span(doc, i, i + 1, label)
-                for i, label in ((0, "SYMPTOM"), (3, "BODY_PART"), (4, "SYMPTOM"), (6, "TEST"))]
-    doc.spans["attributes"] = [spacy.tokens.Span(doc, 2, 3, "SEVERITY"), spacy.tokens.Span(doc, 7, 9, "LAB_VALUE")]
-    pain, test = doc.ents[2], doc.ents[3]
-    doc.user_data["links"] = [[m.start_char, m.end_char, h.start_char, h.end_char] for m, h in (
-        (doc[2:3], pain), (doc.ents[1], pain), (doc[7:9], test))]
-    return doc
 
 
 def test_attributes_are_added_fitted_and_scored(tmp_path):

@@ -20,9 +20,9 @@ def add_context(model: str, train_path: Path, output: Path, triggers: Optional[P
                 analytes: Optional[Path] = None) -> dict:
     """`terms` (the `vocab` step's terms.jsonl) also adds terminology_matcher and
     terminology_linker last, so the pipeline links entities offline (ent.kb_id_).
-    `attributes` (a pipeline trained with configs/attributes.cfg) adds its
-    attribute_spans, attribute_rules and an attribute_linker fitted on the
-    training DocBin's gold links, last. `analytes` (a list file) adds analyte_labels after
+    `attributes` (a pipeline trained with configs/attributes.cfg on this
+    pipeline's transformer) adds its attribute_spans, attribute_rules and an
+    attribute_linker fitted on the training DocBin's gold links, last. `analytes` (a list file) adds analyte_labels after
     trim_entities: a DRUG that names an analyte in a lab-result sentence is a TEST."""
     import spacy
     from spacy.training import Corpus
@@ -99,15 +99,44 @@ def add_attributes(nlp, attributes: str, corpus):
     source = spacy.load(attributes)
     if "attribute_spans" not in source.pipe_names:
         raise ValueError(f"{attributes}: no attribute_spans component (train it with configs/attributes.cfg)")
+    check_listened_transformer(nlp, source, attributes)
     for name in ("attribute_spans", "attribute_rules", "attribute_linker"):
         if name in nlp.pipe_names:
             nlp.remove_pipe(name)
+    # A listening attribute_spans is linked to this pipeline's transformer here.
     nlp.add_pipe("attribute_spans", source=source, last=True)
     # Fixed-form doses, routes, frequencies and durations the span model misses.
     nlp.add_pipe("attribute_rules", last=True).initialize(nlp=nlp)
     linker = nlp.add_pipe("attribute_linker", last=True)
     linker.initialize(lambda: corpus(nlp), nlp=nlp)
     return linker
+
+
+def check_listened_transformer(nlp, source, attributes: str) -> None:
+    """An attribute_spans that listens to its pipeline's transformer (trained with
+    `--paths.release_model`) reads the features of the transformer it was trained
+    on: this pipeline's, weight for weight, or it would score spans from features
+    it never saw."""
+    if "transformer" not in source.pipe_names or \
+            "attribute_spans" not in source.get_pipe("transformer").listening_components:
+        return
+    if "transformer" not in nlp.pipe_names or not same_weights(nlp.get_pipe("transformer").model,
+                                                             source.get_pipe("transformer").model):
+        raise ValueError(f"{attributes}: its attribute_spans listens to a transformer other than this pipeline's "
+                         "(train it with configs/attributes.cfg and --paths.release_model set to this pipeline)")
+
+
+def same_weights(model, other) -> bool:
+    """Whether two transformer models hold the same weights (their serialised
+    bytes can differ for the same weights)."""
+    import torch
+
+    def state(m):
+        return [s._model.state_dict() for node in m.walk() for s in node.shims]
+
+    mine, theirs = state(model), state(other)
+    return len(mine) == len(theirs) and all(
+        a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a) for a, b in zip(mine, theirs))
 
 
 def add_linking(nlp, terms: Path) -> None:

@@ -53,7 +53,7 @@ def resolve_transformer(name: str, online: bool) -> tuple:
 def train(config_path: Path, output_path: Path, overrides: Dict, gpu_id: int = -1, online: bool = False,
           say=print) -> None:
     from spacy.cli.train import train as spacy_train
-    from spacy.util import load_config
+    from spacy.util import is_package, load_config
 
     if not online:
         offline()
@@ -66,6 +66,12 @@ def train(config_path: Path, output_path: Path, overrides: Dict, gpu_id: int = -
         value = config["paths"].get(key)
         if isinstance(value, str) and value and not Path(value).exists():
             raise TrainingError(f"paths.{key} = {value!r}: not found (convert the corpus first, or pass --paths.{key})")
+    for component, settings in config["components"].items():
+        # A sourced component (configs/attributes.cfg: the transformer of --paths.release_model).
+        source = settings.get("source", "")
+        if "source" in settings and not (source and (Path(str(source)).exists() or is_package(str(source)))):
+            raise TrainingError(f"{config_path}: [components.{component}] source = {settings['source']!r}: not a "
+                                "trained pipeline (configs/attributes.cfg: pass --paths.release_model)")
     name: Optional[str] = config["paths"].get("transformer")
     if name:
         resolved, note = resolve_transformer(name, online)

@@ -1,0 +1,133 @@
+"""attribute_spans' parts: the candidate suggester and the token vectors
+(its own CNN beside a listener on the pipeline's transformer); trained on a
+transformer pipeline, add-context links it to that pipeline's transformer and
+refuses a pipeline with other transformer weights."""
+import random
+
+import numpy
+import pytest
+import spacy
+from conftest import ROOT, attribute_gold_doc as gold_doc
+from spacy.tokens import DocBin
+from spacy.util import registry
+
+from med_ner.components import clinical_context
+from med_ner.components.attribute_spans import candidate_spans
+from med_ner.packaging.add_context import add_context
+from med_ner.training.train import TrainingError, train
+
+
+
+def texts(doc, spans):
+    return {doc[s:e].text for s, e in spans.tolist()}
+
+
+def test_candidates_skip_punctuation_edges_and_long_spans_without_a_digit():
+    nlp = spacy.blank("en")
+    doc = nlp("Hemoglobin was 7.2 g/dL , severe pain in the left lower chest wall ; amoxicillin 500 mg p.o. daily")
+    found = texts(doc, candidate_spans(doc, max_size=8, max_size_without_digit=4))
+    assert {"7.2 g/dL", "severe", "500 mg p.o.", "p.o. daily"} <= found
+    assert not any(t.startswith((",", ";")) or t.endswith((",", ";")) for t in found)
+    # Five tokens or more only with a digit.
+    assert "in the left lower chest" not in found and "was 7.2 g/dL , severe" in found
+    assert "pain in the left" in found
+    plain = nlp("severe pain in the left lower chest wall radiating to the back")
+    spans = candidate_spans(plain, 8, 4)
+    assert (spans[:, 1] - spans[:, 0]).max() == 4 and len(spans) == sum(len(plain) - n + 1 for n in range(1, 5))
+
+
+def test_candidates_keep_signs_and_brackets_of_values():
+    nlp = spacy.blank("en")
+    doc = nlp("ANA (-) , CRP <5 mg/L (normal)")
+    found = texts(doc, candidate_spans(doc, 8, 4))
+    assert {"-", "(-)", "<5 mg/L", "(normal)"} <= found
+
+
+def test_suggester_returns_ragged_offsets_per_doc():
+    nlp = spacy.blank("en")
+    suggest = registry.misc.get("en_med_ner.attribute_candidates.v1")(max_size=3, max_size_without_digit=2)
+    docs = [nlp("severe pain"), nlp(""), nlp("dose 5 mg daily")]
+    out = suggest(docs)
+    assert out.lengths.tolist() == [3, 0, 9]
+    assert numpy.asarray(out.dataXd).shape == (12, 2)
+    with pytest.raises(ValueError):
+        registry.misc.get("en_med_ner.attribute_candidates.v1")(max_size=3, max_size_without_digit=4)
+
+
+def test_token_vectors_are_the_cnn_beside_the_projected_context():
+    nlp = spacy.blank("en")
+    build = registry.architectures.get("en_med_ner.AttributeTok2Vec.v1")
+    tok2vec = registry.architectures.get("spacy.HashEmbedCNN.v2")
+    model = build(tok2vec(width=16, depth=1, embed_size=100, window_size=1, maxout_pieces=2, subword_features=True,
+                          pretrained_vectors=None),
+                  tok2vec(width=24, depth=1, embed_size=100, window_size=1, maxout_pieces=2, subword_features=True,
+                          pretrained_vectors=None), context_width=8)
+    docs = [nlp("severe chest pain"), nlp("7 mg")]
+    model.initialize(X=docs)
+    assert [x.shape for x in model.predict(docs)] == [(3, 24), (2, 24)]
+
+
+def write_attribute_corpus(tmp_path, nlp):
+    rng = random.Random(0)
+    for name, n in (("train", 30), ("dev", 6)):
+        DocBin(docs=[gold_doc(nlp, rng) for _ in range(n)], store_user_data=True).to_disk(tmp_path / f"{name}.spacy")
+
+
+def train_attributes(tmp_path, pipeline, out):
+    train(ROOT / "configs" / "attributes.cfg", out,
+          {"paths.train": str(tmp_path / "train.spacy"), "paths.dev": str(tmp_path / "dev.spacy"),
+           "paths.release_model": str(pipeline), "training.max_steps": 6, "training.eval_frequency": 3},
+          say=lambda line: None)
+    return out / "model-last"
+
+
+def test_attribute_spans_listen_to_the_pipeline_they_are_added_to(tmp_path, tiny_trained_pipeline):
+    nlp = spacy.load(tiny_trained_pipeline)
+    write_attribute_corpus(tmp_path, nlp)
+    attributes = train_attributes(tmp_path, tiny_trained_pipeline, tmp_path / "attributes")
+    trained = spacy.load(attributes)
+    assert trained.pipe_names == ["transformer", "attribute_spans"]
+    assert trained.get_pipe("transformer").listening_components == ["attribute_spans"]
+
+    add_context(str(tiny_trained_pipeline), tmp_path / "train.spacy", tmp_path / "final",
+                clinical_context.default_triggers("en"), 8, True, attributes=str(attributes))
+    final = spacy.load(tmp_path / "final")
+    assert final.pipe_names.count("transformer") == 1
+    assert set(final.get_pipe("transformer").listening_components) == {"ner", "attribute_spans"}
+    doc = final("cough and severe chest pain , hemoglobin 7 mg .")
+    assert isinstance(list(doc.spans["attributes"]), list)  # predicted from the final pipeline's transformer
+
+    # The same attributes on a pipeline whose transformer has other weights: refused, nothing written.
+    other = spacy.load(tiny_trained_pipeline)
+    for param in (p for node in other.get_pipe("transformer").model.walk() for s in node.shims
+                  for p in s._model.parameters()):
+        param.data.add_(0.01)
+        break
+    other.to_disk(tmp_path / "other")
+    with pytest.raises(ValueError, match="listens to a transformer other than this pipeline's"):
+        add_context(str(tmp_path / "other"), tmp_path / "train.spacy", tmp_path / "refused",
+                    clinical_context.default_triggers("en"), 8, True, attributes=str(attributes))
+    assert not (tmp_path / "refused").exists()
+
+
+def test_attributes_config_without_its_entity_pipeline_is_a_clear_error(tmp_path):
+    nlp = spacy.blank("en")
+    write_attribute_corpus(tmp_path, nlp)
+    with pytest.raises(TrainingError, match="release_model"):
+        train(ROOT / "configs" / "attributes.cfg", tmp_path / "out",
+              {"paths.train": str(tmp_path / "train.spacy"), "paths.dev": str(tmp_path / "dev.spacy")},
+              say=lambda line: None)
+
+
+def test_release_trains_attribute_spans_on_its_own_entity_pipeline():
+    from weasel.util import load_project_config
+
+    project = load_project_config(ROOT)
+    steps = project["workflows"]["all-with-attributes"]
+    assert steps.index("train") < steps.index("attributes") < steps.index("context")
+    commands = {c["name"]: c for c in project["commands"]}
+    assert "all-with-attributes" in commands["release"]["script"][0]
+    assert "--vars.attributes_model training/release/attributes/model-best" in commands["release"]["script"][0]
+    train_line = commands["attributes"]["script"][-1]
+    assert "--paths.release_model training/sample/model-best" in train_line
+    assert "--output training/sample/attributes" in train_line
