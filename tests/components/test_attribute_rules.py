@@ -53,3 +53,28 @@ def test_a_bad_pattern_file_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="bad.json: a pattern file is"):
         nlp.add_pipe("attribute_rules").initialize(nlp=nlp, patterns=str(tmp_path / "bad.json"))
     assert default_patterns("en").is_file()
+
+
+def test_routes_nest_in_a_trained_dosage():
+    nlp = spacy.blank("en")
+
+    @spacy.Language.component("test_long_dosage")
+    def long_dosage(doc):
+        doc.spans["attributes"] = [Span(doc, 1, 7, "DOSAGE"), Span(doc, 9, 11, "LAB_VALUE")]
+        return doc
+
+    nlp.add_pipe("test_long_dosage")
+    nlp.add_pipe("attribute_rules").initialize(nlp=nlp)
+    doc = nlp("Amoxicillin 500 mg orally three times daily ; hemoglobin 7 mg orally")
+    # Inside the DOSAGE: its route, not a second dose; inside the LAB_VALUE nothing.
+    assert spans(doc) == [("500 mg orally three times daily", "DOSAGE"), ("orally", "ROUTE"),
+                          ("7 mg", "LAB_VALUE"), ("orally", "ROUTE")]
+    nlp.remove_pipe("attribute_rules")
+    nlp.add_pipe("attribute_rules", config={"nested": [["DOSAGE", "ROUTE"], ["DOSAGE", "FREQUENCY"]]}).initialize(
+        nlp=nlp)
+    doc = nlp("Amoxicillin 500 mg orally three times daily ; hemoglobin 7 mg")
+    assert ("three times daily", "FREQUENCY") in spans(doc)
+    nlp.remove_pipe("attribute_rules")
+    nlp.add_pipe("attribute_rules", config={"nested": []}).initialize(nlp=nlp)
+    assert spans(nlp("Amoxicillin 500 mg orally three times daily ; hemoglobin 7 mg orally")) == [
+        ("500 mg orally three times daily", "DOSAGE"), ("7 mg", "LAB_VALUE"), ("orally", "ROUTE")]
