@@ -98,8 +98,9 @@ def test_jsonl_reader(tmp_path_factory, records, ascii_only):
     assert_nothing_lost(report, given_spans, written)
 
 
+# No "\r" inside a token: a lone CR ends a line in the readers (old Mac files), so it is a line break, not a token's.
 token_text = st.one_of(st.sampled_from(WORDS), st.sampled_from([" ", "a b", "x ", " y", "\x00", "\u2028", "\x85z"]),
-                       st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\t\n"),
+                       st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\t\n\r"),
                                min_size=1, max_size=4))
 tags = st.sampled_from(["O", "B-SYMPTOM", "I-SYMPTOM", "B-DRUG", "I-DRUG", "I-X", "b-bad", "O "])
 sentences = st.lists(st.lists(st.tuples(token_text, tags), min_size=1, max_size=6), min_size=1, max_size=3)
