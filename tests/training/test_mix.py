@@ -81,6 +81,11 @@ def test_release_table_maps_as_specified():
     assert bc5cdr.release_label("Disease", "Parkinson's disease") == "DISEASE"
     assert ncbi.release_label("Disease", "seizures") == "DISEASE"
     assert table["MACCROBAT"].release_label("SYMPTOM", "pain") == "SYMPTOM"
+    # MACCROBAT's therapies that Chia and the sample label PROCEDURE are PROCEDURE; drugs stay DRUG.
+    assert table["MACCROBAT"].release_label("DRUG", "Chemotherapy") == "PROCEDURE"
+    assert table["MACCROBAT"].release_label("DRUG", "general anesthesia") == "PROCEDURE"
+    assert table["MACCROBAT"].release_label("DRUG", "cisplatin") == "DRUG"
+    assert table["MACCROBAT"].release_label("DRUG", "prednisone") == "DRUG"
     assert [name for name, row in table.items() if row.partial] == ["BC5CDR", "NCBI-disease", "Chia"]
     # Chia: Condition covers symptoms, Procedure diagnostic procedures; the text decides.
     chia = table["Chia"]
