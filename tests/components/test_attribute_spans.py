@@ -43,6 +43,19 @@ def test_candidates_keep_signs_and_brackets_of_values():
     assert {"-", "(-)", "<5 mg/L", "(normal)"} <= found
 
 
+def test_candidates_do_not_start_or_end_on_edge_words():
+    nlp = spacy.blank("en")
+    doc = nlp("The dose was 500 mg of amoxicillin")
+    everything = texts(doc, candidate_spans(doc, 8, 4))
+    found = texts(doc, candidate_spans(doc, 8, 4, edge_words={"the", "was", "of"}))
+    assert {"was 500 mg", "500 mg of", "The dose"} <= everything
+    assert {"500 mg", "dose was 500 mg", "500 mg of amoxicillin", "dose"} <= found
+    assert not any(t.split()[0].lower() in {"the", "was", "of"} or t.split()[-1] in {"the", "was", "of"}
+                   for t in found)
+    suggest = registry.misc.get("en_med_ner.attribute_candidates.v1")(edge_words=["The", "WAS", "of"])
+    assert texts(doc, numpy.asarray(suggest([doc]).dataXd)) == found
+
+
 def test_suggester_returns_ragged_offsets_per_doc():
     nlp = spacy.blank("en")
     suggest = registry.misc.get("en_med_ner.attribute_candidates.v1")(max_size=3, max_size_without_digit=2)
