@@ -15,8 +15,8 @@ same sentence, of a label pair seen in training), fitted at `initialize` on
 gold links (`doc.user_data["links"]`: `[mod_start, mod_end, head_start,
 head_end]` character offsets, as the BRAT converter writes MACCROBAT's MODIFY
 relations). Features: the label pair, direction and distance, the candidate's
-rank among same-side candidates, the words between, punctuation and competing
-entities between, and the words of both spans. Each modifier takes its most
+rank among same-side candidates and among all of them, the words between,
+punctuation and competing entities between, and the words of both spans. Each modifier takes its most
 probable candidate when that probability reaches a threshold, and any other
 candidate above a second one (a value can describe a list of tests); both are
 chosen on out-of-fold predictions. Needs only spaCy and numpy.
@@ -151,11 +151,14 @@ class AttributeLinker:
         pair = f"{kind}>{head.label_}"
         same_side = sorted((h for h in heads if self._side(mod, h) == side), key=lambda h: self._distance(mod, h))
         rank = next(i for i, h in enumerate(same_side) if h.start == head.start)
-        nearest = min(heads, key=lambda h: (self._distance(mod, h), h.start)).start == head.start
+        by_distance = sorted(heads, key=lambda h: (self._distance(mod, h), h.start))
+        overall_rank = next(i for i, h in enumerate(by_distance) if h.start == head.start)
+        nearest = overall_rank == 0
         lo, hi = (mod.end, head.start) if side == "R" else (head.end, mod.start)
         between = doc[lo:hi] if side != "O" else doc[0:0]
         feats = [f"p={pair}", f"pd={pair}|{side}", f"pdd={pair}|{side}|{_bucket(distance)}",
-                 f"rank={pair}|{side}|{min(rank, 3)}", f"nearest={pair}|{nearest}", f"k={kind}",
+                 f"rank={pair}|{side}|{min(rank, 3)}", f"nearest={pair}|{nearest}",
+                 f"overall_rank={pair}|{side}|{min(overall_rank, 3)}", f"k={kind}",
                  f"hw={kind}|{head[-1].lower_}", f"mw={pair}|{mod[0].lower_}",
                  f"mh={mod[-1].lower_}|{head[-1].lower_}"]
         if len(between) <= 6:
