@@ -102,12 +102,28 @@ def evaluate_package_command(
     target: Path = typer.Option(..., "--target", help="Directory to install the wheels into (emptied first)"),
     library: List[Path] = typer.Option([], "--with", help="Another wheel to install beside it, e.g. the med_ner "
                                        "library wheel the model requires (repeatable)", exists=True, dir_okay=False),
+    harmonisation: str = typer.Option("", "--harmonisation", help="Label harmonisation table: map the gold labels "
+                                      "through the row of --corpus first, as `evaluate mix` scores them (empty: none)"),
+    corpus: str = typer.Option("", "--corpus", help="The table's row for --harmonisation (unused without it)"),
 ):
     """Install the wheel(s), load the model by name offline and check its test scores."""
     from med_ner.packaging.evaluate_package import PackageCheckError, check_installed_package
+    from med_ner.training.harmonise import load_harmonisation
 
+    labels = None
+    if harmonisation:
+        if not Path(harmonisation).is_file():
+            fail(f"--harmonisation: {harmonisation} is not a file")
+        try:
+            table = load_harmonisation(Path(harmonisation))
+        except ConversionError as err:
+            fail(str(err))
+        if corpus not in table:
+            fail(f"--corpus: {corpus!r} is not a row of {harmonisation} (rows: {', '.join(table)})")
+        labels = table[corpus]
     try:
-        message = check_installed_package([wheel, *library], data_path, expected, output, target, say=typer.echo)
+        message = check_installed_package([wheel, *library], data_path, expected, output, target, say=typer.echo,
+                                          labels=labels)
     except PackageCheckError as err:
         fail(str(err))
     typer.echo(message)

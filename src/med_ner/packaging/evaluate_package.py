@@ -63,16 +63,33 @@ def resolves_into(module: str, target: Path, env: dict) -> str:
                           check=True).stdout.strip()
 
 
+def write_harmonised(data_path: Path, labels, output: Path) -> Path:
+    """The DocBin with its gold labels mapped through one row of the
+    harmonisation table (as `evaluate mix` scores it), written to `output`."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    from med_ner.training.harmonise import harmonise_doc
+
+    vocab = spacy.blank("en").vocab
+    docs = [harmonise_doc(doc, labels) for doc in DocBin(store_user_data=True).from_disk(data_path).get_docs(vocab)]
+    DocBin(docs=docs, store_user_data=True).to_disk(output)
+    return output
+
+
 def check_installed_package(wheels: List[Path], data_path: Path, expected: Path, output: Path, target: Path,
-                            say: Callable[[str], None] = print) -> str:
+                            say: Callable[[str], None] = print, labels=None) -> str:
     """Install `wheels` (the model wheel first) into `target`, score the model
-    by name in a fresh offline process, and compare with `expected`."""
+    by name in a fresh offline process, and compare with `expected`. `labels`
+    (a harmonisation table row) maps the gold labels first."""
     model_wheel = wheels[0]
     package = model_wheel.name.split("-")[0]
     if target.exists():
         shutil.rmtree(target)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target",
                     str(target), *map(str, wheels)], check=True)
+    if labels is not None:
+        data_path = write_harmonised(data_path, labels, target / f"{data_path.stem}.{labels.name}-labels.spacy")
     reqs = wheel_requirements(target, package)
     say(f"{model_wheel.name} requires: {', '.join(map(str, reqs))}")
     unmet = unmet_requirements(reqs, target)
