@@ -62,7 +62,7 @@ def make_attribute_candidates(max_size: int = 8, max_size_without_digit: int = 4
     """Suggester for `attribute_spans`. `edge_words`: words no candidate starts
     or ends on (lowercased; the config lists function words such as "the",
     "of", "was", which begin or end 0.3% of MACCROBAT train's attribute spans
-    and 41% of the other candidates)."""
+    and 40% of the other candidates)."""
     if not 1 <= max_size_without_digit <= max_size:
         raise ValueError("attribute candidates need 1 <= max_size_without_digit <= max_size")
     words = frozenset(word.lower() for word in edge_words)
