@@ -16,10 +16,11 @@ gold links (`doc.user_data["links"]`: `[mod_start, mod_end, head_start,
 head_end]` character offsets, as the BRAT converter writes MACCROBAT's MODIFY
 relations). Features: the label pair, direction and distance, the candidate's
 rank among same-side candidates and among all of them, the words between,
-punctuation and competing entities between, and the words of both spans. Each modifier takes its most
-probable candidate when that probability reaches a threshold, and any other
-candidate above a second one (a value can describe a list of tests); both are
-chosen on out-of-fold predictions. Needs only spaCy and numpy.
+punctuation and competing entities between, and the words of both spans. Each
+modifier takes its most probable candidate when that probability reaches a
+threshold, and any other candidate above a second one (a value can describe a
+list of tests); both are chosen on out-of-fold predictions. Needs only spaCy
+and numpy.
 """
 from collections import Counter
 from dataclasses import dataclass, field
