@@ -20,4 +20,5 @@ def test_gold_labels_go_through_the_table_row(tmp_path):
     (gold,) = DocBin(store_user_data=True).from_disk(out).get_docs(nlp.vocab)
     assert [(e.text, e.label_) for e in gold.ents] == [("chemotherapy", "PROCEDURE"), ("cisplatin", "DRUG")]
     assert [(s.text, s.label_) for s in gold.spans["attributes"]] == [("50 mg", "DOSAGE")]
-    assert [list(link) for link in gold.user_data["links"]] == [[40, 45, 30, 39]] and list(gold.user_data[ANNOTATES_KEY]) == table["MACCROBAT"].annotates
+    assert [list(link) for link in gold.user_data["links"]] == [[40, 45, 30, 39]]
+    assert list(gold.user_data[ANNOTATES_KEY]) == table["MACCROBAT"].annotates

@@ -146,14 +146,23 @@ class AttributeLinker:
     def _side(mod: Span, head: Span) -> str:
         return "R" if head.start >= mod.end else ("L" if head.end <= mod.start else "O")
 
-    def pair_features(self, ctx: "DocContext", mod: Span, kind: str, head: Span, heads: List[Span]) -> List[str]:
+    def ranks(self, mod: Span, heads: List[Span]) -> List[Tuple[int, int]]:
+        """Each head's rank by distance among the heads on its side of the
+        modifier, and among all of them."""
+        same_side: Dict[int, int] = {}
+        seen: Counter = Counter()
+        for h in sorted(heads, key=lambda h: self._distance(mod, h)):
+            side = self._side(mod, h)
+            same_side[h.start] = seen[side]
+            seen[side] += 1
+        overall = {h.start: i for i, h in enumerate(sorted(heads, key=lambda h: (self._distance(mod, h), h.start)))}
+        return [(same_side[h.start], overall[h.start]) for h in heads]
+
+    def pair_features(self, ctx: "DocContext", mod: Span, kind: str, head: Span, rank: int,
+                      overall_rank: int) -> List[str]:
         doc = ctx.doc
         side, distance = self._side(mod, head), self._distance(mod, head)
         pair = f"{kind}>{head.label_}"
-        same_side = sorted((h for h in heads if self._side(mod, h) == side), key=lambda h: self._distance(mod, h))
-        rank = next(i for i, h in enumerate(same_side) if h.start == head.start)
-        by_distance = sorted(heads, key=lambda h: (self._distance(mod, h), h.start))
-        overall_rank = next(i for i, h in enumerate(by_distance) if h.start == head.start)
         nearest = overall_rank == 0
         lo, hi = (mod.end, head.start) if side == "R" else (head.end, mod.start)
         between = doc[lo:hi] if side != "O" else doc[0:0]
@@ -192,7 +201,8 @@ class AttributeLinker:
         out = []
         for mod, kind in ctx.modifiers:
             heads = self.candidates(ctx, mod, kind)
-            out.append((mod, kind, heads, [self.pair_features(ctx, mod, kind, h, heads) for h in heads]))
+            out.append((mod, kind, heads, [self.pair_features(ctx, mod, kind, h, *ranks)
+                                           for h, ranks in zip(heads, self.ranks(mod, heads))]))
         return out
 
     # Training

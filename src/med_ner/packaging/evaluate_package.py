@@ -14,13 +14,16 @@ import sys
 from email.parser import Parser
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, List
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 import srsly
 from packaging.requirements import Requirement
 
 from med_ner.inference.loading import OFFLINE_ENV
 from med_ner.evaluation.evaluate import same_scores
+
+if TYPE_CHECKING:
+    from med_ner.training.harmonise import CorpusLabels
 
 # The import name of the library wheel, which the model wheel requires.
 LIBRARY = "med_ner"
@@ -63,22 +66,21 @@ def resolves_into(module: str, target: Path, env: dict) -> str:
                           check=True).stdout.strip()
 
 
-def write_harmonised(data_path: Path, labels, output: Path) -> Path:
+def write_harmonised(data_path: Path, labels: "CorpusLabels", output: Path) -> Path:
     """The DocBin with its gold labels mapped through one row of the
     harmonisation table (as `evaluate mix` scores it), written to `output`."""
     import spacy
     from spacy.tokens import DocBin
 
-    from med_ner.training.harmonise import harmonise_doc
+    from med_ner.training.mix import harmonised_docs
 
-    vocab = spacy.blank("en").vocab
-    docs = [harmonise_doc(doc, labels) for doc in DocBin(store_user_data=True).from_disk(data_path).get_docs(vocab)]
+    docs = list(harmonised_docs(data_path, labels, spacy.blank("en").vocab))
     DocBin(docs=docs, store_user_data=True).to_disk(output)
     return output
 
 
 def check_installed_package(wheels: List[Path], data_path: Path, expected: Path, output: Path, target: Path,
-                            say: Callable[[str], None] = print, labels=None) -> str:
+                            say: Callable[[str], None] = print, labels: Optional["CorpusLabels"] = None) -> str:
     """Install `wheels` (the model wheel first) into `target`, score the model
     by name in a fresh offline process, and compare with `expected`. `labels`
     (a harmonisation table row) maps the gold labels first."""
