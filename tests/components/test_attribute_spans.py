@@ -36,6 +36,18 @@ def test_candidates_skip_punctuation_edges_and_long_spans_without_a_digit():
     assert (spans[:, 1] - spans[:, 0]).max() == 4 and len(spans) == sum(len(plain) - n + 1 for n in range(1, 5))
 
 
+def test_candidates_hold_no_sentence_end_but_may_hold_an_abbreviation_stop():
+    nlp = spacy.blank("en")
+    doc = nlp("Creatinine was 1.2 mg/dL . Sodium 140 mmol/L ! Potassium 4.1 ? He took 5 mg p.o. daily")
+    found = texts(doc, candidate_spans(doc, 8, 4))
+    assert {"1.2 mg/dL", "Sodium 140 mmol/L", "5 mg p.o. daily", "5 mg p.o."} <= found
+    stops = {i for i, t in enumerate(doc) if t.text in {".", "!", "?"} and doc[i - 1].text != "p.o"}
+    assert len(stops) == 3
+    spans = candidate_spans(doc, 8, 4).tolist()
+    assert spans and not any(start < i < end - 1 or (i == end - 1 and end - start > 1)
+                             for start, end in spans for i in stops)
+
+
 def test_candidates_keep_signs_and_brackets_of_values():
     nlp = spacy.blank("en")
     doc = nlp("ANA (-) , CRP <5 mg/L (normal)")

@@ -39,12 +39,10 @@ from med_ner.components.clinical_context import LogisticModel, sentence_ids
 # A semicolon separates the items of a list that one value can describe, so it ends no sentence here.
 LINK_SENTENCE_END = {".", "!", "?"}
 LIST_WORDS = {",", "and", "or", ";", "(", ")", "the", "of", "levels", "level", "as", "well", "both", "/"}
+# Tokens between a modifier and its candidate head that are counted as features.
+BETWEEN_MARKERS = {",", ";", ":", "(", ")", "and", "with", "of", "in"}
 LINKS_KEY = "links"
 Link = Tuple[int, int, int, int, str]  # modifier start/end char, head start/end char, type
-
-
-def _word(doc: Doc, i: int) -> str:
-    return doc[i].lower_ if 0 <= i < len(doc) else "<edge>"
 
 
 def _bucket(distance: int) -> str:
@@ -85,23 +83,32 @@ def score_links(pairs: Iterable[Tuple[Set[Link], Set[Link]]]) -> Dict[str, float
 @dataclass
 class DocContext:
     """What the features of one document read, computed once per call (doc.ents
-    builds new spans each time) and held here, not on the component."""
+    builds new spans each time; token attributes are cheaper read once into
+    lists) and held here, not on the component."""
 
     doc: Doc
     sentences: List[int]
     modifiers: List[Tuple[Span, str]]
-    ents: List[Span]
+    ents: List[Tuple[Span, str]]  # (entity, label)
+    lower: List[str]
+    text: List[str]
     spans_of: Dict[str, List[Tuple[int, int]]] = field(default_factory=dict)
     tokens_of: Dict[str, Set[int]] = field(default_factory=dict)
+    modifier_spans_of: Dict[str, List[Tuple[int, int]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, doc: Doc, spans_key: str, site_label: str) -> "DocContext":
-        ctx = cls(doc, list(sentence_ids(doc, LINK_SENTENCE_END)), modifiers(doc, spans_key, site_label),
-                  list(doc.ents))
-        for ent in ctx.ents:
-            ctx.spans_of.setdefault(ent.label_, []).append((ent.start, ent.end))
-            ctx.tokens_of.setdefault(ent.label_, set()).update(range(ent.start, ent.end))
+        ctx = cls(doc, sentence_ids(doc, LINK_SENTENCE_END).tolist(), modifiers(doc, spans_key, site_label),
+                  [(ent, ent.label_) for ent in doc.ents], [t.lower_ for t in doc], [t.text for t in doc])
+        for ent, label in ctx.ents:
+            ctx.spans_of.setdefault(label, []).append((ent.start, ent.end))
+            ctx.tokens_of.setdefault(label, set()).update(range(ent.start, ent.end))
+        for mod, kind in ctx.modifiers:
+            ctx.modifier_spans_of.setdefault(kind, []).append((mod.start, mod.end))
         return ctx
+
+    def word(self, i: int) -> str:
+        return self.lower[i] if 0 <= i < len(self.lower) else "<edge>"
 
 
 class AttributeLinker:
@@ -125,12 +132,14 @@ class AttributeLinker:
         allowed = set(self.compatible.get(kind, ()))
         found = []
         sent = ctx.sentences
-        for ent in ctx.ents:
-            if ent.label_ not in allowed or (ent.start == mod.start and ent.end == mod.end):
+        ms, me = mod.start, mod.end
+        for ent, label in ctx.ents:
+            if label not in allowed:
                 continue
-            if sent[ent.start] != sent[mod.start] and sent[ent.end - 1] != sent[mod.end - 1]:
+            es, ee = ent.start, ent.end
+            if (es == ms and ee == me) or (sent[es] != sent[ms] and sent[ee - 1] != sent[me - 1]):
                 continue
-            if self._distance(mod, ent) <= self.max_distance:
+            if (es - me if es >= me else (ms - ee if ee <= ms else 0)) <= self.max_distance:
                 found.append(ent)
         return found
 
@@ -160,38 +169,44 @@ class AttributeLinker:
 
     def pair_features(self, ctx: "DocContext", mod: Span, kind: str, head: Span, rank: int,
                       overall_rank: int) -> List[str]:
-        doc = ctx.doc
+        ms, me, hs, he = mod.start, mod.end, head.start, head.end
+        label = head.label_
         side, distance = self._side(mod, head), self._distance(mod, head)
-        pair = f"{kind}>{head.label_}"
+        pair = f"{kind}>{label}"
         nearest = overall_rank == 0
-        lo, hi = (mod.end, head.start) if side == "R" else (head.end, mod.start)
-        between = doc[lo:hi] if side != "O" else doc[0:0]
+        lo, hi = (me, hs) if side == "R" else (he, ms)
+        between = range(lo, hi) if side != "O" else range(0)
+        lower, text = ctx.lower, ctx.text
         feats = [f"p={pair}", f"pd={pair}|{side}", f"pdd={pair}|{side}|{_bucket(distance)}",
                  f"rank={pair}|{side}|{min(rank, 3)}", f"nearest={pair}|{nearest}",
                  f"overall_rank={pair}|{side}|{min(overall_rank, 3)}", f"k={kind}",
-                 f"hw={kind}|{head[-1].lower_}", f"mw={pair}|{mod[0].lower_}",
-                 f"mh={mod[-1].lower_}|{head[-1].lower_}"]
+                 f"hw={kind}|{lower[he - 1]}", f"mw={pair}|{lower[ms]}",
+                 f"mh={lower[me - 1]}|{lower[he - 1]}"]
         if len(between) <= 6:
-            feats += [f"bw={kind}|{side}|{t.lower_}" for t in between]
+            feats += [f"bw={kind}|{side}|{lower[i]}" for i in between]
         else:
             feats.append(f"far={kind}|{side}")
-        punct = Counter(t.text for t in between if t.text in {",", ";", ":", "(", ")", "and", "with", "of", "in"})
+        punct: Dict[str, int] = {}
+        for i in between:
+            if text[i] in BETWEEN_MARKERS:
+                punct[text[i]] = punct.get(text[i], 0) + 1
         feats += [f"punct={kind}|{side}|{p}|{min(n, 2)}" for p, n in punct.items()]
-        rivals = sum(1 for start, end in ctx.spans_of[head.label_] if lo <= start and end <= hi)
+        rivals = sum(1 for start, end in ctx.spans_of[label] if lo <= start and end <= hi)
         feats.append(f"rivals={pair}|{min(rivals, 2)}")
-        others = sum(1 for s, k in ctx.modifiers if k == kind and lo <= s.start and s.end <= hi)
+        others = sum(1 for start, end in ctx.modifier_spans_of[kind] if lo <= start and end <= hi)
         feats.append(f"same_mods_between={kind}|{min(others, 2)}")
-        feats.append(f"prev={kind}|{_word(doc, mod.start - 1)}")
-        feats.append(f"next={kind}|{_word(doc, mod.end)}")
-        feats.append(f"hprev={kind}|{side}|{_word(doc, head.start - 1)}")
-        feats.append(f"hnext={kind}|{side}|{_word(doc, head.end)}")
+        feats.append(f"prev={kind}|{ctx.word(ms - 1)}")
+        feats.append(f"next={kind}|{ctx.word(me)}")
+        feats.append(f"hprev={kind}|{side}|{ctx.word(hs - 1)}")
+        feats.append(f"hnext={kind}|{side}|{ctx.word(he)}")
         # An abbreviation in brackets after its long form: the long form is the head.
-        feats.append(f"hparen={pair}|{_word(doc, head.start - 1) == '(' and _word(doc, head.end) == ')'}")
-        feats.append(f"hupper={pair}|{head.text.isupper() and len(head.text) <= 6}")
+        feats.append(f"hparen={pair}|{ctx.word(hs - 1) == '(' and ctx.word(he) == ')'}")
+        head_text = head.text
+        feats.append(f"hupper={pair}|{head_text.isupper() and len(head_text) <= 6}")
         # A list of heads ("normal electrolytes, calcium and glucose"): only list
         # words and entities of the head's label between.
-        inside = ctx.tokens_of[head.label_]
-        listed = side != "O" and all(t.i in inside or t.lower_ in LIST_WORDS for t in between)
+        inside = ctx.tokens_of[label]
+        listed = side != "O" and all(i in inside or lower[i] in LIST_WORDS for i in between)
         feats.append(f"list={pair}|{side}|{listed}|{min(rivals, 2)}")
         return feats
 

@@ -27,6 +27,7 @@ import json
 import math
 from collections import Counter
 from importlib import resources
+from itertools import repeat
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -106,12 +107,13 @@ def sentence_ids(doc: Doc, ends=SENTENCE_END) -> numpy.ndarray:
     do, predicted docs from an NER-only pipeline do not)."""
     ids = numpy.zeros(len(doc), dtype="int32")
     current = 0
-    for token in doc:
-        if token.i > 0:
-            prev = doc[token.i - 1]
-            if prev.text in ends or "\n" in prev.text or "\n" in prev.whitespace_ or "\n" in token.text:
-                current += 1
-        ids[token.i] = current
+    prev_text = prev_space = ""
+    for i, token in enumerate(doc):
+        text = token.text
+        if i > 0 and (prev_text in ends or "\n" in prev_text or "\n" in prev_space or "\n" in text):
+            current += 1
+        ids[i] = current
+        prev_text, prev_space = text, token.whitespace_
     return ids
 
 
@@ -128,7 +130,7 @@ class LogisticModel:
         self.threshold = threshold
 
     def probability(self, features: Iterable[str]) -> float:
-        score = self.bias + sum(self.weights.get(f, 0.0) for f in set(features))
+        score = self.bias + sum(map(self.weights.get, set(features), repeat(0.0)))
         return 1.0 / (1.0 + math.exp(-max(min(score, 30.0), -30.0)))
 
     @classmethod
