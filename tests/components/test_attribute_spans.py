@@ -8,7 +8,7 @@ import numpy
 import pytest
 import spacy
 from conftest import ROOT, attribute_gold_doc as gold_doc
-from spacy.tokens import DocBin
+from spacy.tokens import DocBin, Span
 from spacy.util import registry
 
 from med_ner.components import clinical_context
@@ -111,8 +111,16 @@ def test_attribute_spans_listen_to_the_pipeline_they_are_added_to(tmp_path, tiny
     write_attribute_corpus(tmp_path, nlp)
     attributes = train_attributes(tmp_path, tiny_trained_pipeline, tmp_path / "attributes")
     trained = spacy.load(attributes)
-    assert trained.pipe_names == ["transformer", "attribute_spans"]
-    assert trained.get_pipe("transformer").listening_components == ["attribute_spans"]
+    assert trained.pipe_names == ["transformer", "ner", "attribute_spans"]
+    assert set(trained.get_pipe("transformer").listening_components) == {"ner", "attribute_spans"}
+    # The span scorer reads the entity labels on the doc: the same text scores otherwise with other entities.
+    spans = trained.get_pipe("attribute_spans")
+    with trained.select_pipes(enable=["transformer"]):
+        doc = trained("cough and severe chest pain , hemoglobin 7 mg .")
+    doc.ents = [Span(doc, 3, 5, label="SYMPTOM"), Span(doc, 6, 7, label="TEST")]
+    other = doc.copy()
+    other.ents = []
+    assert not numpy.allclose(spans.predict([doc])[1], spans.predict([other])[1])
 
     add_context(str(tiny_trained_pipeline), tmp_path / "train.spacy", tmp_path / "final",
                 clinical_context.default_triggers("en"), 8, True, attributes=str(attributes))
