@@ -139,7 +139,7 @@ class AttributeLinker:
             es, ee = ent.start, ent.end
             if (es == ms and ee == me) or (sent[es] != sent[ms] and sent[ee - 1] != sent[me - 1]):
                 continue
-            if (es - me if es >= me else (ms - ee if ee <= ms else 0)) <= self.max_distance:
+            if self._distance(mod, ent) <= self.max_distance:
                 found.append(ent)
         return found
 
