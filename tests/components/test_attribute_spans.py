@@ -1,5 +1,6 @@
-"""attribute_spans' parts: the candidate suggester and the token vectors
-(its own CNN beside a listener on the pipeline's transformer); trained on a
+"""attribute_spans' parts: the candidate suggester, the token vectors (its
+own CNN beside a listener on the pipeline's transformer) and the span model
+that predicts in chunks what it would predict at once; trained on a
 transformer pipeline, add-context links it to that pipeline's transformer and
 refuses a pipeline with other transformer weights."""
 import random
@@ -12,7 +13,7 @@ from spacy.tokens import DocBin, Span
 from spacy.util import registry
 
 from med_ner.components import clinical_context
-from med_ner.components.attribute_spans import candidate_spans
+from med_ner.components.attribute_spans import candidate_spans, document_groups
 from med_ner.packaging.add_context import add_context
 from med_ner.training.train import TrainingError, train
 
@@ -90,6 +91,46 @@ def test_token_vectors_are_the_cnn_beside_the_projected_context():
     docs = [nlp("severe chest pain"), nlp("7 mg")]
     model.initialize(X=docs)
     assert [x.shape for x in model.predict(docs)] == [(3, 24), (2, 24)]
+
+
+def test_document_groups_hold_up_to_the_token_budget_and_a_long_document_alone():
+    assert list(document_groups([3, 4, 0, 2, 9, 1, 1], 6)) == [(0, 1), (1, 4), (4, 5), (5, 7)]
+    assert list(document_groups([], 6)) == []
+    assert list(document_groups([0, 0], 1)) == [(0, 2)]
+
+
+def span_categorizer(**sizes):
+    build = registry.architectures.get("en_med_ner.AttributeSpanCategorizer.v1")
+    tok2vec = registry.architectures.get("spacy.HashEmbedCNN.v2")(
+        width=16, depth=2, embed_size=100, window_size=1, maxout_pieces=2, subword_features=True,
+        pretrained_vectors=None)
+    reducer = registry.layers.get("spacy.mean_max_reducer.v1")(hidden_size=12)
+    scorer = registry.layers.get("Softmax.v2")(nO=4)
+    return build(tok2vec, reducer, scorer, **sizes)
+
+
+def test_span_categorizer_predicts_in_chunks_what_it_predicts_at_once():
+    nlp = spacy.blank("en")
+    suggest = registry.misc.get("en_med_ner.attribute_candidates.v1")(max_size=4, max_size_without_digit=2)
+    texts = ["Hemoglobin was 7.2 g/dL , severe pain", "", "amoxicillin 500 mg p.o. daily for 7 days", "ok",
+             "CRP <5 mg/L (normal) and ANA (-) on day 3"]
+    docs = [nlp(text) for text in texts]
+    model = span_categorizer(group_tokens=5, chunk_spans=3)
+    model.initialize(X=(docs, suggest(docs)))
+    spancat = model.layers[0]  # spaCy's SpanCategorizer.v1, the whole batch at once
+    assert model.predict((docs[1:2], suggest(docs[1:2]))).shape == (0, 4)  # no candidates
+    for batch in (docs, docs[1:3], docs[3:], docs[::-1]):
+        indices = suggest(batch)
+        chunked, at_once = model.predict((batch, indices)), spancat.predict((batch, indices))
+        assert chunked.shape == at_once.shape == (int(indices.lengths.sum()), 4)
+        numpy.testing.assert_allclose(chunked, at_once, rtol=1e-5, atol=1e-6)
+    # Training goes through spaCy's model unchanged.
+    indices = suggest(docs)
+    scores, backprop = model.begin_update((docs, indices))
+    assert scores.shape == (int(indices.lengths.sum()), 4)
+    backprop(model.ops.alloc2f(*scores.shape))
+    with pytest.raises(ValueError):
+        span_categorizer(group_tokens=0)
 
 
 def write_attribute_corpus(tmp_path, nlp):
