@@ -48,6 +48,7 @@ def load(model: str, option: str, components=(COMPONENT,)):
 
     from bench.inference import OPTIONS
     from med_ner.inference.loading import offline
+    from med_ner.inference.memory import no_huge_pages
     from med_ner.inference.transformer import inference_config
 
     if option not in OPTIONS:
@@ -59,6 +60,7 @@ def load(model: str, option: str, components=(COMPONENT,)):
     if not Path(model).exists():
         raise ConfidenceBenchmarkError(f"{model}: not a pipeline directory")
     offline()
+    no_huge_pages()  # as med-ner's commands load a pipeline
     nlp = spacy.load(model, config=inference_config(runtime, window, **settings))
     missing = [name for name in components if name not in nlp.pipe_names]
     if missing:

@@ -363,9 +363,12 @@ def train_and_predict(system: str, corpus_dir: Path, output: Path, work: Path, t
 def machine() -> Dict:
     import torch
 
+    from med_ner.inference.memory import numpy_huge_pages
+
     return {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "numpy_huge_pages": numpy_huge_pages()}
 
 
 def markdown(result: Dict) -> str:

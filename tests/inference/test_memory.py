@@ -46,3 +46,29 @@ def test_release_free_memory_returns_a_fragmented_heap_to_the_os():
 
     assert freed_mb("trim") > 80  # of the 100 MB freed
     assert freed_mb("keep") < 5  # glibc keeps them by itself
+
+
+HUGE_PAGES_PROBE = """
+import sys, spacy
+from med_ner.inference.loading import load_pipeline
+from med_ner.inference.memory import numpy_huge_pages
+before = numpy_huge_pages()
+spacy.blank("en").to_disk(sys.argv[1])
+load_pipeline(sys.argv[1])
+print(before, numpy_huge_pages())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="NumPy asks for huge pages on Linux only")
+@pytest.mark.parametrize("env, expected", [(None, "False"), ("1", "True"), ("0", "False")])
+def test_loading_a_pipeline_stops_numpy_asking_for_huge_pages_unless_the_user_decided(tmp_path, env, expected):
+    import os
+
+    environ = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if env is not None:
+        environ["NUMPY_MADVISE_HUGEPAGE"] = env
+    out = subprocess.run([sys.executable, "-c", HUGE_PAGES_PROBE, str(tmp_path / "blank")], env=environ,
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[-1] == expected  # after loading
+    if env is not None:
+        assert out[-2] == expected  # NumPy's own reading of the variable, left as it was

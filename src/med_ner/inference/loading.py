@@ -60,12 +60,16 @@ def load_pipeline(model: str, code: Optional[str] = None, *, threads: int = 0, i
                   window: int = 0):
     """spacy.load after importing `code`, offline, with the inference options
     of inference_overrides; `threads` > 0 sets torch's (and so ONNX Runtime's)
-    thread count. A pipeline that is not there, or needs code that is not
-    registered, raises PipelineError."""
+    thread count, and NumPy stops asking for huge pages (memory.no_huge_pages).
+    A pipeline that is not there, or needs code that is not registered, raises
+    PipelineError."""
     import catalogue
     import spacy
 
+    from med_ner.inference.memory import no_huge_pages
+
     offline()
+    no_huge_pages()
     import_code(code)
     if threads > 0:
         import torch

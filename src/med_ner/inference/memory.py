@@ -1,5 +1,7 @@
-"""Memory use of this process (for the benchmarks and the training log) and
-giving freed memory back to the OS after a prediction (trim_memory)."""
+"""Memory use of this process (for the benchmarks and the training log),
+giving freed memory back to the OS after a prediction (trim_memory), and
+NumPy's huge-page requests (no_huge_pages)."""
+import os
 import resource
 
 
@@ -61,3 +63,35 @@ def release_free_memory() -> None:
         return
     _LIBC.malloc_trim(0)
     _trimmed_at_mb = current_rss_mb()
+
+
+def _numpy_multiarray():
+    try:
+        from numpy._core import multiarray  # NumPy 2
+    except ImportError:
+        from numpy.core import multiarray
+    return multiarray
+
+
+def no_huge_pages() -> None:
+    """Stop NumPy asking Linux for transparent huge pages (MADV_HUGEPAGE) for
+    its arrays of 4 MB and more, in this process, unless the user set
+    NUMPY_MADVISE_HUGEPAGE (NumPy reads it at import; it then decides).
+
+    Where the kernel's THP `defrag` setting is `madvise` (its default), a page
+    fault in memory so marked waits while the kernel compacts memory to find a
+    free huge page, and the marking outlives the array (numpy/numpy#31590).
+    Passes of the release pipeline over MACCROBAT's test documents then
+    scattered from 2,100 to 6,500 words/s (benchmarks/attributes). A no-op
+    where NumPy has no such switch."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return
+    setter = getattr(_numpy_multiarray(), "_set_madvise_hugepage", None)
+    if setter is not None:
+        setter(False)
+
+
+def numpy_huge_pages() -> bool:
+    """Whether NumPy asks for huge pages for large arrays in this process (for benchmark records)."""
+    getter = getattr(_numpy_multiarray(), "_get_madvise_hugepage", None)
+    return bool(getter()) if getter is not None else False
