@@ -159,6 +159,13 @@ def compare_confidence(model: str, corpus_dir: Path, output: Path, option: str =
     return result
 
 
+def huge_pages(machine: Dict) -> str:
+    """The NumPy huge-page setting, for records that have it (med_ner.inference.memory.no_huge_pages)."""
+    if "numpy_huge_pages" not in machine:
+        return ""
+    return ", NumPy huge pages " + ("on" if machine["numpy_huge_pages"] else "off")
+
+
 def markdown_table(result: Dict) -> str:
     m = result["machine"]
     names = ", ".join(result.get("components") or [COMPONENT])
@@ -167,7 +174,8 @@ def markdown_table(result: Dict) -> str:
     lines = [f"entity_confidence cost on `{result['model']}`, {result['split']} split of `{result['corpus_dir']}` "
              f"({result['documents']} documents, {result['words']} words), option {result['option']}, batch "
              f"{result['batch_size']} texts, {result['rounds']} alternating rounds in one process, "
-             f"{m['cpu_count']} CPUs, {m['torch_threads']} torch threads. Words/s: the fastest pass.", "",
+             f"{m['cpu_count']} CPUs, {m['torch_threads']} torch threads{huge_pages(m)}. Words/s: the fastest "
+             "pass.", "",
              "| pipeline | words/s | words/s by round | transformer calls per pass | entity_confidence s per pass "
              "| entities |",
              "| --- | ---: | --- | ---: | ---: | ---: |"]
@@ -190,7 +198,8 @@ def components_table(result: Dict, names: str) -> str:
     lines = [f"Cost of {names} on `{result['model']}`, {result['split']} split of `{result['corpus_dir']}` "
              f"({result['documents']} documents, {result['words']} words), option {result['option']}, batch "
              f"{result['batch_size']} texts, {result['rounds']} alternating rounds in one process, "
-             f"{m['cpu_count']} CPUs, {m['torch_threads']} torch threads. Words/s: the fastest pass.", "",
+             f"{m['cpu_count']} CPUs, {m['torch_threads']} torch threads{huge_pages(m)}. Words/s: the fastest "
+             "pass.", "",
              "| pipeline | words/s | words/s by round | entities |", "| --- | ---: | --- | ---: |"]
     for r in result["rows"]:
         rounds = ", ".join(f"{w:,.0f}" for w in r["words_per_second_by_round"])
