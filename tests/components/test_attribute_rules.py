@@ -1,5 +1,6 @@
 """attribute_rules: fixed-form doses, routes, frequencies and durations, added
-beside the trained spans without overlapping them; saved with the pipeline."""
+beside the trained spans without overlapping them (a dose per kilogram takes
+the place of a LAB_VALUE it covers); saved with the pipeline."""
 import pytest
 import spacy
 from spacy.tokens import Span
@@ -45,6 +46,35 @@ def test_trained_spans_win_and_scores_stay_aligned():
     doc = nlp("Given 40 mg orally.")
     assert spans(doc) == [("40 mg", "LAB_VALUE"), ("orally", "ROUTE")]
     assert [round(float(x), 2) for x in doc.spans["attributes"].attrs["scores"]] == [0.7, 1.0]
+
+
+def test_doses_with_thin_spaces_fused_units_and_rates_but_not_concentrations():
+    nlp = rules_pipeline()
+    text = ("VPA 500\u200amg orally; heparin 0.6ml; norepinephrine 0.4µg/kg/min and remifentanil 0.25 μg/kg/min; "
+            "voriconazole 6 mg/kg; CRP 16.7\u200amg/L (normal <5\u200amg/L), ferritin 1700 µg / L")
+    found = spans(nlp(text))
+    assert [t for t, label in found if label == "DOSAGE"] == [
+        "500\u200amg", "0.6ml", "0.4µg/kg/min", "0.25 μg/kg/min", "6 mg/kg"]
+    assert ("orally", "ROUTE") in found
+
+
+def test_a_dose_per_kilogram_takes_the_place_of_a_lab_value_it_covers_and_no_other_span():
+    nlp = spacy.blank("en")
+
+    @spacy.Language.component("test_value_spans")
+    def value_spans(doc):
+        # "0.15 μg/kg" read as a value; "7 mg" inside a longer LAB_VALUE; "10 %" as a SEVERITY.
+        doc.spans["attributes"] = [Span(doc, 1, 5, "LAB_VALUE"), Span(doc, 7, 11, "SEVERITY"),
+                                   Span(doc, 13, 18, "LAB_VALUE")]
+        doc.spans["attributes"].attrs["scores"] = [0.6, 0.7, 0.8]
+        return doc
+
+    nlp.add_pipe("test_value_spans")
+    nlp.add_pipe("attribute_rules").initialize(nlp=nlp)
+    doc = nlp("Cisatracurium 0.15 μg / kg ; drip 2 mg/kg ; level 7 mg / kg or more")
+    assert [t.text for t in doc][7:18] == ["2", "mg", "/", "kg", ";", "level", "7", "mg", "/", "kg", "or"]
+    assert spans(doc) == [("0.15 μg / kg", "DOSAGE"), ("2 mg/kg", "SEVERITY"), ("7 mg / kg or", "LAB_VALUE")]
+    assert [round(float(x), 2) for x in doc.spans["attributes"].attrs["scores"]] == [1.0, 0.7, 0.8]
 
 
 def test_a_bad_pattern_file_is_an_error(tmp_path):

@@ -6,7 +6,11 @@ is "7 days") follow patterns that a corpus of 200 case reports shows too
 rarely for a trained span model to learn. The component matches token patterns
 (shipped as `attribute_patterns/<lang>.json`, or a file of the user's) and adds
 each match to `doc.spans[spans_key]` unless it overlaps a span already there
-(the trained `attribute_spans` runs first and keeps its spans), or lies inside
+(the trained `attribute_spans` runs first and keeps its spans), or only covers
+spans of the labels its pattern `replaces` (a dose per kilogram that the span
+model read as a LAB_VALUE: "0.4 µg/kg/min" after a drug), is followed by a
+token its pattern lists in `not_followed_by` (a unit that goes on: "5 mg" of
+"5 mg/L"), or lies inside
 a span it may nest in (`nested`: by default a route inside a trained DOSAGE
 "500 mg orally three times daily", which MACCROBAT's dosages include; a nested
 frequency was measured too and cost MACCROBAT dev FREQUENCY 50.0 -> 35.7 F1);
@@ -34,7 +38,7 @@ def read_patterns(path: Path) -> List[Dict]:
     patterns = data.get("patterns") if isinstance(data, dict) else None
     if not isinstance(patterns, list) or not all(isinstance(p, dict) and "label" in p and "pattern" in p
                                                  for p in patterns):
-        raise ValueError(f"{path}: a pattern file is {{\"patterns\": [{{\"label\", \"pattern\", \"skip\"?}}, ...]}}")
+        raise ValueError(f"{path}: a pattern file is {{\"patterns\": [{{\"label\", \"pattern\", \"skip\"?, \"replaces\"?, \"not_followed_by\"?}}, ...]}}")
     return patterns
 
 
@@ -77,7 +81,16 @@ class AttributeRules:
             start += entry.get("skip", 0)
             if start >= end or any(i in added_tokens for i in range(start, end)):
                 continue
-            if any(i in taken for i in range(start, end)) and not any(
+            if end < len(doc) and doc[end].text in entry.get("not_followed_by", ()):
+                continue
+            overlapping = [j for j, span in enumerate(spans) if span.start < end and start < span.end]
+            replaces = entry.get("replaces", ())
+            if overlapping and all(spans[j].label_ in replaces and start <= spans[j].start and spans[j].end <= end
+                                   for j in overlapping):
+                for j in reversed(overlapping):
+                    taken.difference_update(range(spans[j].start, spans[j].end))
+                    del spans[j], scores[j]
+            elif any(i in taken for i in range(start, end)) and not any(
                     host.start <= start and end <= host.end and entry["label"] in self.nested[host.label_]
                     for host in hosts):
                 continue
