@@ -81,9 +81,10 @@ def no_huge_pages() -> None:
     Where the kernel's THP `defrag` setting is `madvise` (its default), a page
     fault in memory so marked waits while the kernel compacts memory to find a
     free huge page, and the marking outlives the array (numpy/numpy#31590).
-    Passes of the release pipeline over MACCROBAT's test documents then
-    scattered from 2,100 to 6,500 words/s (benchmarks/attributes). A no-op
-    where NumPy has no such switch."""
+    Single passes of the release pipeline with its attribute components over
+    MACCROBAT's test documents then dropped to 1,700-2,400 words/s from about
+    6,000 (benchmarks/attributes/speed-runs.json). A no-op where NumPy has no
+    such switch."""
     if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
         return
     setter = getattr(_numpy_multiarray(), "_set_madvise_hugepage", None)
