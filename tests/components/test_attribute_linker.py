@@ -86,3 +86,52 @@ def test_round_trip_and_errors(trained, tmp_path):
     blank.add_pipe("attribute_linker")
     with pytest.raises(ValueError, match="no gold links"):
         blank.initialize(lambda: [Example(blank.make_doc("a b"), blank.make_doc("a b"))])
+
+
+def list_doc(nlp, rng):
+    """'<test1> and <test2> were normal , <test3> <v> g .': "normal" describes both
+    listed tests, the value the test before it."""
+    t1, t2, t3 = rng.sample(TESTS, 3)
+    doc = nlp.make_doc(f"{t1} and {t2} were normal , {t3} {rng.randint(2, 90)} g .")
+    doc.ents = [Span(doc, 0, 1, "TEST"), Span(doc, 2, 3, "TEST"), Span(doc, 6, 7, "TEST")]
+    doc.spans["attributes"] = [Span(doc, 4, 5, "LAB_VALUE"), Span(doc, 7, 9, "LAB_VALUE")]
+    normal, value = doc.spans["attributes"]
+    doc.user_data["links"] = [[normal.start_char, normal.end_char, h.start_char, h.end_char] for h in doc.ents[:2]]
+    doc.user_data["links"].append([value.start_char, value.end_char, doc.ents[2].start_char, doc.ents[2].end_char])
+    return doc
+
+
+def test_second_model_reads_the_rivals(trained):
+    """The second model's features say what the pair model thought of a
+    candidate's rivals: its rank, whether the modifier is the head's most
+    probable one of its type, whether the candidate is listed with the best head."""
+    nlp, linker, rng = trained
+    doc = list_doc(nlp, rng)
+    ctx, pairs = linker.doc_pairs(doc)
+    (normal, _, normal_heads, _), (value, _, value_heads, _) = pairs
+    assert [h.start for h in normal_heads] == [0, 2, 6] and [h.start for h in value_heads] == [0, 2, 6]
+    # "normal": test2 best, test1 second; the value: test3 best, test2 (which "normal" holds more surely) second.
+    probs = [[0.6, 0.9, 0.2], [0.1, 0.5, 0.95]]
+    rows = linker.rerank_features(ctx, pairs, probs)
+    assert "first_rank=LAB_VALUE>TEST|0" in rows[0][1] and "first_rank=LAB_VALUE>TEST|1" in rows[0][0]
+    assert "listed_with_best=LAB_VALUE>TEST|True" in rows[0][0]  # "t1 and" t2
+    assert "listed_with_best=LAB_VALUE>TEST|False" in rows[0][2]  # "were normal ," between
+    assert "head_best=LAB_VALUE>TEST|True" in rows[0][1] and "head_best=LAB_VALUE>TEST|False" in rows[1][1]
+    assert "head_best=LAB_VALUE>TEST|True" in rows[1][2]
+    assert not any(f.startswith(("listed_with_best", "first_gap")) for f in rows[0][1])
+
+
+def test_links_a_value_to_a_list_of_tests(trained):
+    nlp, _, rng = trained
+    docs = [list_doc(nlp, rng) for _ in range(30)] + [lab_doc(nlp, rng) for _ in range(30)]
+    nlp = spacy.blank("en")
+    linker = nlp.add_pipe("attribute_linker")
+    nlp.initialize(lambda: [Example(nlp.make_doc(d.text), d) for d in docs])
+    assert linker.reranker is not None and linker.other_threshold <= 1.0
+    for make in (list_doc, lab_doc):
+        gold = make(nlp, rng)
+        assert predicted_links(linker(gold.copy())) == gold_links(gold, "attributes", "BODY_PART")
+    with pytest.raises(ValueError, match="at least 2 training documents"):
+        blank = spacy.blank("en")
+        blank.add_pipe("attribute_linker")
+        blank.initialize(lambda: [Example(blank.make_doc(docs[0].text), docs[0])])

@@ -10,16 +10,22 @@ describes, or to none. After it runs:
 - `span._.modifies` on each linked modifier: `{"label", "text", "start", "end",
   "score"}` of its head entity (None when unlinked).
 
-The model is a logistic regression over pairs (modifier, candidate head in the
-same sentence, of a label pair seen in training), fitted at `initialize` on
-gold links (`doc.user_data["links"]`: `[mod_start, mod_end, head_start,
-head_end]` character offsets, as the BRAT converter writes MACCROBAT's MODIFY
-relations). Features: the label pair, direction and distance, the candidate's
-rank among same-side candidates and among all of them, the words between,
-punctuation and competing entities between, and the words of both spans. Each
-modifier takes its most probable candidate when that probability reaches a
-threshold, and any other candidate above a second one (a value can describe a
-list of tests); both are chosen on out-of-fold predictions. Needs only spaCy
+Two logistic regressions over pairs (modifier, candidate head in the same
+sentence, of a label pair seen in training), fitted at `initialize` on gold
+links (`doc.user_data["links"]`: `[mod_start, mod_end, head_start, head_end]`
+character offsets, as the BRAT converter writes MACCROBAT's MODIFY relations).
+The pair model reads one pair at a time: the label pair, direction and
+distance, the candidate's rank among same-side candidates and among all of
+them, the words between, punctuation and competing entities between, and the
+words of both spans. The second model reads the same features and what the
+pair model said about the candidate's rivals: its rank and margin among the
+modifier's candidates, whether the modifier is the most probable one of its
+type for that head (a test usually takes one value), and whether it is listed
+with the modifier's best head (a value can describe a list of tests). It is
+fitted on out-of-fold pair probabilities (folds of documents). Each modifier
+takes its most probable candidate when that probability reaches a threshold,
+and any other candidate above a second one; both are chosen on out-of-fold
+predictions. Needs only spaCy
 and numpy.
 """
 from collections import Counter
@@ -123,7 +129,9 @@ class AttributeLinker:
         self.folds = folds
         self.l2 = l2
         self.compatible: Dict[str, List[str]] = {}  # modifier type -> head labels seen in training
-        self.model: Optional[LogisticModel] = None
+        self.model: Optional[LogisticModel] = None  # pairs, one at a time
+        self.reranker: Optional[LogisticModel] = None  # pairs, with the pair model's view of their rivals
+        self.threshold = 0.5  # for a modifier's most probable head
         self.other_threshold = 1.01  # for heads after the most probable one; above 1: none
 
     # Candidates and features
@@ -210,7 +218,7 @@ class AttributeLinker:
         feats.append(f"list={pair}|{side}|{listed}|{min(rivals, 2)}")
         return feats
 
-    def doc_pairs(self, doc: Doc) -> List[Tuple[Span, str, List[Span], List[List[str]]]]:
+    def doc_pairs(self, doc: Doc) -> Tuple[DocContext, List[Tuple[Span, str, List[Span], List[List[str]]]]]:
         """Every modifier with its candidate heads and their feature rows."""
         ctx = DocContext.of(doc, self.spans_key, self.site_label)
         out = []
@@ -218,6 +226,36 @@ class AttributeLinker:
             heads = self.candidates(ctx, mod, kind)
             out.append((mod, kind, heads, [self.pair_features(ctx, mod, kind, h, *ranks)
                                            for h, ranks in zip(heads, self.ranks(mod, heads))]))
+        return ctx, out
+
+    def rerank_features(self, ctx: DocContext, pairs, probs: List[List[float]]) -> List[List[List[str]]]:
+        """Each candidate's pair features with what the pair model said
+        (`probs`, per modifier and candidate) about it and its rivals."""
+        best_mod: Dict[Tuple[int, str], Tuple[float, int]] = {}  # (head start, type) -> (probability, modifier start)
+        for (mod, kind, heads, _), ps in zip(pairs, probs):
+            for head, p in zip(heads, ps):
+                if p > best_mod.get((head.start, kind), (-1.0, -1))[0]:
+                    best_mod[head.start, kind] = (p, mod.start)
+        out = []
+        for (mod, kind, heads, rows), ps in zip(pairs, probs):
+            order = sorted(range(len(heads)), key=lambda i: -ps[i])
+            rank = {i: r for r, i in enumerate(order)}
+            top = heads[order[0]] if heads else None
+            reranked = []
+            for i, (head, p, row) in enumerate(zip(heads, ps, rows)):
+                pair = f"{kind}>{head.label_}"
+                feats = row + [f"first_rank={pair}|{min(rank[i], 2)}",
+                               f"first_p={kind}|{min(rank[i], 2)}|{int(p * 5)}",
+                               f"head_best={pair}|{best_mod[head.start, kind][1] == mod.start}"]
+                if rank[i] > 0:
+                    feats.append(f"first_gap={kind}|{int((ps[order[0]] - p) * 5)}")
+                    if top.label_ == head.label_:
+                        lo, hi = (top.end, head.start) if head.start >= top.end else (head.end, top.start)
+                        inside = ctx.tokens_of[head.label_]
+                        listed = all(j in inside or ctx.lower[j] in LIST_WORDS for j in range(lo, hi))
+                        feats.append(f"listed_with_best={pair}|{listed}")
+                reranked.append(feats)
+            out.append(reranked)
         return out
 
     # Training
@@ -237,49 +275,43 @@ class AttributeLinker:
         for (kind, label), n in sorted(pair_counts.items()):
             if n >= self.min_pair_count:
                 self.compatible.setdefault(kind, []).append(label)
-        groups = self._training_groups(docs)
-        rows = [row for group in groups for row, _ in group]
-        labels = [y for group in groups for _, y in group]
-        self.model = LogisticModel.fit(rows, labels, l2=self.l2)
-        self.model.threshold, self.other_threshold = self._oof_thresholds(groups)
+        data = [self._training_doc(doc) for doc in docs]
+        data = [d for d in data if any(heads for _, _, heads, _ in d[1])]
+        folds = min(self.folds, len(data))
+        if folds < 2:
+            raise ValueError(f"{self.name}: out-of-fold fitting needs candidate links in at least 2 training "
+                             f"documents, found {len(data)}")
+        fold_of = [i % folds for i in range(len(data))]
 
-    def _training_groups(self, docs: List[Doc]) -> List[List[Tuple[List[str], int]]]:
-        """One group per modifier: its candidates' feature rows and whether each is the gold head."""
-        groups = []
-        for doc in docs:
-            gold = {(ms, me, hs, he) for ms, me, hs, he, _ in gold_links(doc, self.spans_key, self.site_label)}
-            for mod, kind, heads, rows in self.doc_pairs(doc):
-                group = [(row, int((mod.start_char, mod.end_char, h.start_char, h.end_char) in gold))
-                         for h, row in zip(heads, rows)]
-                if group:
-                    groups.append(group)
-        return groups
+        def fit(rows_of, fold=None):  # on every document, or on those outside one fold
+            chosen = [i for i in range(len(data)) if fold_of[i] != fold]
+            return LogisticModel.fit([r for i in chosen for rows in rows_of[i] for r in rows],
+                                     [y for i in chosen for ys in data[i][2] for y in ys], l2=self.l2)
 
-    def _oof_thresholds(self, groups: List[List[Tuple[List[str], int]]]) -> Tuple[float, float]:
-        """The thresholds of the best candidate and of any further candidate (a
-        modifier may describe a list of heads) with the best link F1 of
-        out-of-fold predictions."""
-        folds = []  # per modifier: [(probability, is gold)] sorted by probability, descending
-        for fold in range(self.folds):
-            train = [g for i, g in enumerate(groups) if i % self.folds != fold]
-            model = LogisticModel.fit([r for g in train for r, _ in g], [y for g in train for _, y in g], l2=self.l2)
-            for g in (g for i, g in enumerate(groups) if i % self.folds == fold):
-                folds.append(sorted(((model.probability(r), y) for r, y in g), reverse=True))
-        gold_total = sum(y for g in folds for _, y in g)
-        grid = [step / 20 for step in range(2, 20)]
-        best, best_f = (0.5, 1.0), -1.0
-        for first in grid:
-            for other in [t for t in grid if t >= first] + [1.01]:
-                tp = fp = 0
-                for ranked in folds:
-                    for k, (p, y) in enumerate(ranked):
-                        if p >= (first if k == 0 else other):
-                            tp += y
-                            fp += 1 - y
-                f = 2 * tp / (tp + fp + gold_total) if tp else 0.0
-                if f > best_f:
-                    best, best_f = (first, other), f
-        return best
+        pair_rows = [[rows for _, _, _, rows in pairs] for _, pairs, _ in data]
+        first = [None] * len(data)  # out-of-fold pair probabilities
+        for fold in range(folds):
+            model = fit(pair_rows, fold)
+            for i in (i for i in range(len(data)) if fold_of[i] == fold):
+                first[i] = [[model.probability(r) for r in rows] for rows in pair_rows[i]]
+        second_rows = [self.rerank_features(ctx, pairs, probs) for (ctx, pairs, _), probs in zip(data, first)]
+        self.model = fit(pair_rows)
+        self.reranker = fit(second_rows)
+        ranked = []  # per modifier: [(probability, is gold)] of the out-of-fold second model, descending
+        for fold in range(folds):
+            model = fit(second_rows, fold)
+            for i in (i for i in range(len(data)) if fold_of[i] == fold):
+                ranked += [sorted(((model.probability(r), y) for r, y in zip(rows, ys)), reverse=True)
+                           for rows, ys in zip(second_rows[i], data[i][2]) if rows]
+        self.threshold, self.other_threshold = best_thresholds(ranked)
+
+    def _training_doc(self, doc: Doc):
+        """The doc's context, its modifiers with candidates and feature rows, and per candidate whether it is gold."""
+        gold = {(ms, me, hs, he) for ms, me, hs, he, _ in gold_links(doc, self.spans_key, self.site_label)}
+        ctx, pairs = self.doc_pairs(doc)
+        labels = [[int((mod.start_char, mod.end_char, h.start_char, h.end_char) in gold) for h in heads]
+                  for mod, _, heads, _ in pairs]
+        return ctx, pairs, labels
 
     # Prediction
 
@@ -288,11 +320,16 @@ class AttributeLinker:
             ent._.attributes = []
         if self.model is None:
             return doc
-        for mod, kind, heads, rows in self.doc_pairs(doc):
+        ctx, pairs = self.doc_pairs(doc)
+        probs = [[self.model.probability(row) for row in rows] for _, _, _, rows in pairs]
+        if self.reranker is not None:
+            probs = [[self.reranker.probability(row) for row in rows]
+                     for rows in self.rerank_features(ctx, pairs, probs)]
+        for (mod, kind, heads, _), ps in zip(pairs, probs):
             mod._.modifies = None
-            ranked = sorted(zip((self.model.probability(row) for row in rows), range(len(heads))), reverse=True)
+            ranked = sorted(zip(ps, range(len(heads))), reverse=True)
             for k, (prob, i) in enumerate(ranked):
-                if prob < (self.model.threshold if k == 0 else self.other_threshold):
+                if prob < (self.threshold if k == 0 else self.other_threshold):
                     break
                 head, score = heads[i], round(prob, 4)
                 head._.attributes = head._.attributes + [
@@ -309,15 +346,41 @@ class AttributeLinker:
     def to_disk(self, path, *, exclude=tuple()) -> None:
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / "model.json", {"compatible": self.compatible, "other_threshold": self.other_threshold,
-                                               "model": self.model.to_dict() if self.model else None})
+        srsly.write_json(path / "model.json", {
+            "compatible": self.compatible, "threshold": self.threshold, "other_threshold": self.other_threshold,
+            "model": self.model.to_dict() if self.model else None,
+            "reranker": self.reranker.to_dict() if self.reranker else None})
 
     def from_disk(self, path, *, exclude=tuple()) -> "AttributeLinker":
         data = srsly.read_json(ensure_path(path) / "model.json")
         self.compatible = data["compatible"]
         self.other_threshold = data["other_threshold"]
         self.model = LogisticModel.from_dict(data["model"]) if data["model"] else None
+        # Pipelines saved before the second model have the pair model and its threshold only.
+        self.reranker = LogisticModel.from_dict(data["reranker"]) if data.get("reranker") else None
+        self.threshold = data.get("threshold", self.model.threshold if self.model else 0.5)
         return self
+
+
+def best_thresholds(ranked: List[List[Tuple[float, int]]]) -> Tuple[float, float]:
+    """The thresholds of the best candidate and of any further candidate (a
+    modifier may describe a list of heads) with the best link F1, given per
+    modifier its candidates' (probability, is gold), most probable first."""
+    gold_total = sum(y for candidates in ranked for _, y in candidates)
+    grid = [step / 20 for step in range(2, 20)]
+    best, best_f = (0.5, 1.0), -1.0
+    for first in grid:
+        for other in [t for t in grid if t >= first] + [1.01]:
+            tp = fp = 0
+            for candidates in ranked:
+                for k, (p, y) in enumerate(candidates):
+                    if p >= (first if k == 0 else other):
+                        tp += y
+                        fp += 1 - y
+            f = 2 * tp / (tp + fp + gold_total) if tp else 0.0
+            if f > best_f:
+                best, best_f = (first, other), f
+    return best
 
 
 @Language.factory(
