@@ -135,3 +135,27 @@ def test_links_a_value_to_a_list_of_tests(trained):
         blank = spacy.blank("en")
         blank.add_pipe("attribute_linker")
         blank.initialize(lambda: [Example(blank.make_doc(docs[0].text), docs[0])])
+
+
+def test_loads_a_linker_saved_with_the_pair_model_only(trained, tmp_path):
+    """A pipeline saved before the second model (no "reranker", the threshold
+    inside the pair model) links with its pair model."""
+    import srsly
+
+    nlp, linker, rng = trained
+    nlp.to_disk(tmp_path / "pipe")
+    path = tmp_path / "pipe" / "attribute_linker" / "model.json"
+    data = srsly.read_json(path)
+    data["model"]["threshold"] = data.pop("threshold")
+    del data["reranker"]
+    srsly.write_json(path, data)
+    loaded = spacy.load(tmp_path / "pipe").get_pipe("attribute_linker")
+    assert loaded.reranker is None and loaded.threshold == linker.threshold
+    gold = lab_doc(nlp, rng)
+    doc = loaded(gold.copy())
+    assert predicted_links(doc) == gold_links(gold, "attributes", "BODY_PART")
+    scores = {(a["start"], ent.start_char): a["score"] for ent in doc.ents for a in ent._.attributes}
+    _, pairs = loaded.doc_pairs(gold.copy())
+    pair_scores = {(mod.start_char, head.start_char): round(loaded.model.probability(row), 4)
+                   for mod, _, heads, rows in pairs for head, row in zip(heads, rows)}
+    assert scores and all(pair_scores[key] == score for key, score in scores.items())

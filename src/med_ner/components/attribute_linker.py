@@ -25,8 +25,7 @@ with the modifier's best head (a value can describe a list of tests). It is
 fitted on out-of-fold pair probabilities (folds of documents). Each modifier
 takes its most probable candidate when that probability reaches a threshold,
 and any other candidate above a second one; both are chosen on out-of-fold
-predictions. Needs only spaCy
-and numpy.
+predictions. Needs only spaCy and numpy.
 """
 from collections import Counter
 from dataclasses import dataclass, field
