@@ -315,11 +315,13 @@ class AttributeLinker:
     # Prediction
 
     def __call__(self, doc: Doc) -> Doc:
-        for ent in doc.ents:
-            ent._.attributes = []
         if self.model is None:
+            for ent in doc.ents:
+                ent._.attributes = []
             return doc
         ctx, pairs = self.doc_pairs(doc)
+        for ent, _ in ctx.ents:  # the entities read once, in the context
+            ent._.attributes = []
         probs = [[self.model.probability(row) for row in rows] for _, _, _, rows in pairs]
         if self.reranker is not None:
             probs = [[self.reranker.probability(row) for row in rows]

@@ -5,17 +5,21 @@ Doses with their unit ("500 mg"), routes ("orally"), dosing frequencies
 is "7 days") follow patterns that a corpus of 200 case reports shows too
 rarely for a trained span model to learn. The component matches token patterns
 (shipped as `attribute_patterns/<lang>.json`, or a file of the user's) and adds
-each match to `doc.spans[spans_key]` unless it overlaps a span already there
-(the trained `attribute_spans` runs first and keeps its spans), or only covers
-spans of the labels its pattern `replaces` (a dose per kilogram that the span
-model read as a LAB_VALUE: "0.4 µg/kg/min" after a drug), is followed by a
-token its pattern lists in `not_followed_by` (a unit that goes on: "5 mg" of
-"5 mg/L"), or lies inside
-a span it may nest in (`nested`: by default a route inside a trained DOSAGE
-"500 mg orally three times daily", which MACCROBAT's dosages include; a nested
-frequency was measured too and cost MACCROBAT dev FREQUENCY 50.0 -> 35.7 F1);
-added spans score 1.0 in the group's `scores`. The patterns
-are saved with the component.
+each match to `doc.spans[spans_key]`, with a score of 1.0 in the group's
+`scores`, except:
+
+- a match that overlaps a span already there is left out (the trained
+  `attribute_spans` runs first and keeps its spans), unless it covers only
+  spans of the labels its pattern `replaces`, which it then takes the place of
+  (a dose per kilogram that the span model read as a LAB_VALUE: "0.4 µg/kg/min"
+  after a drug), or lies inside a span it may nest in (`nested`: by default a
+  route inside a trained DOSAGE "500 mg orally three times daily", which
+  MACCROBAT's dosages include; a nested frequency was measured too and cost
+  MACCROBAT dev FREQUENCY 50.0 -> 35.7 F1);
+- a match followed by a token its pattern lists in `not_followed_by` is left
+  out (a unit that goes on: "5 mg" of "5 mg/L").
+
+The patterns are saved with the component.
 """
 from importlib import resources
 from pathlib import Path
